@@ -15,6 +15,7 @@
 
 #include "interp/kernels.h"
 #include "interp/op.h"
+#include "onnx/attr.h"
 
 struct lrsc_interp {
     const lrsc_graph *g;
@@ -67,6 +68,39 @@ void lrsc_interp_free(lrsc_interp *ip)
     free(ip->left);
     free(ip->keep);
     free(ip);
+}
+
+/* Constant nodes with value_float(s) / value_int(s) instead of a tensor. */
+static lrsc_status decode_constant_attr(const lrsc_graph *g, int v, lrsc_tensor *out,
+                                        lrsc_error *err)
+{
+    int p = g->values[v].producer;
+    const Onnx__NodeProto *np = p >= 0 ? g->nodes[p].proto : NULL;
+    const Onnx__AttributeProto *a = NULL;
+    if (np && (a = lrsc_attr_find(np, "value_float")) && a->has_f) {
+        if (lrsc_tensor_alloc(out, LRSC_DT_FLOAT, 0, NULL, err)) return LRSC_ERR_NOMEM;
+        *(float *)out->data = a->f;
+        return LRSC_OK;
+    }
+    if (np && (a = lrsc_attr_find(np, "value_int")) && a->has_i) {
+        if (lrsc_tensor_alloc(out, LRSC_DT_INT64, 0, NULL, err)) return LRSC_ERR_NOMEM;
+        *(int64_t *)out->data = a->i;
+        return LRSC_OK;
+    }
+    if (np && (a = lrsc_attr_find(np, "value_floats"))) {
+        int64_t d = (int64_t)a->n_floats;
+        if (lrsc_tensor_alloc(out, LRSC_DT_FLOAT, 1, &d, err)) return LRSC_ERR_NOMEM;
+        if (d) memcpy(out->data, a->floats, (size_t)d * sizeof(float));
+        return LRSC_OK;
+    }
+    if (np && (a = lrsc_attr_find(np, "value_ints"))) {
+        int64_t d = (int64_t)a->n_ints;
+        if (lrsc_tensor_alloc(out, LRSC_DT_INT64, 1, &d, err)) return LRSC_ERR_NOMEM;
+        if (d) memcpy(out->data, a->ints, (size_t)d * sizeof(int64_t));
+        return LRSC_OK;
+    }
+    return lrsc_error_set(err, LRSC_ERR_UNSUPPORTED, "constant '%s' has no tensor, float or "
+                          "int value", g->values[v].name);
 }
 
 /* A node is skipped when everything it produces is already a constant
@@ -126,7 +160,11 @@ lrsc_status lrsc_interp_create(const lrsc_graph *g, const lrsc_interp_opts *opts
     for (int v = 0; v < g->nvalues; v++) {
         ip->keep[v] = g->values[v].is_output || (ip->opts.keep && ip->opts.keep[v]);
         if (g->values[v].kind != LRSC_VALUE_CONSTANT) continue;
-        if ((st = lrsc_graph_constant(g, v, &ip->vals[v], err))) {
+        if (g->values[v].init)
+            st = lrsc_graph_constant(g, v, &ip->vals[v], err);
+        else
+            st = decode_constant_attr(g, v, &ip->vals[v], err);
+        if (st) {
             lrsc_error_prefix(err, "constant '%s': ", g->values[v].name);
             lrsc_interp_free(ip);
             return st;
@@ -269,7 +307,7 @@ static lrsc_status alloc_output(lrsc_interp *ip, const lrsc_node *n, int k, lrsc
     int64_t numel;
     lrsc_error e2 = {0};
     if (lrsc_shape_numel(t->dims, t->ndim, es, 0, &numel, &e2)) {
-        snprintf(what, sizeof what, "output '%s': %s", name, e2.msg);
+        snprintf(what, sizeof what, "output '%.64s': %.160s", name, e2.msg);
         return node_error(err, e2.code, n, what);
     }
     size_t bytes = (size_t)numel * es;

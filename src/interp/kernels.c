@@ -75,12 +75,13 @@ lrsc_status lrsc_pool_create(int threads, lrsc_pool **out, lrsc_error *err)
         }
         for (int i = 0; i < threads - 1; i++) {
             worker_arg *wa = malloc(sizeof *wa);
-            if (!wa || pthread_create(&p->workers[i], NULL, worker_main, wa) != 0) {
+            if (!wa) break;
+            wa->p = p;
+            wa->id = i + 1;
+            if (pthread_create(&p->workers[i], NULL, worker_main, wa) != 0) {
                 free(wa);
                 break;
             }
-            wa->p = p;
-            wa->id = i + 1;
             p->nworkers++;
         }
         /* Fewer workers than asked is not fatal, but the split must stay a
@@ -126,7 +127,6 @@ void lrsc_pool_for(lrsc_pool *p, int64_t n, int64_t min_chunk, lrsc_par_fn fn, v
         fn(arg, 0, n);
         return;
     }
-    int used = (int)((n + chunk - 1) / chunk); /* chunks actually holding work */
     pthread_mutex_lock(&p->mu);
     p->fn = fn;
     p->arg = arg;
@@ -136,7 +136,6 @@ void lrsc_pool_for(lrsc_pool *p, int64_t n, int64_t min_chunk, lrsc_par_fn fn, v
     p->gen++;
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
-    (void)used;
     run_chunk(p, 0);
     pthread_mutex_lock(&p->mu);
     while (p->pending > 0) pthread_cond_wait(&p->done, &p->mu);
