@@ -26,6 +26,12 @@ int lrsc_pool_threads(const lrsc_pool *p);
  * depends only on n, min_chunk and the thread count.  pool may be NULL. */
 void lrsc_pool_for(lrsc_pool *p, int64_t n, int64_t min_chunk, lrsc_par_fn fn, void *arg);
 
+/* A scratch buffer owned by the pool, reused by every node of the
+ * interpreter (nodes run one at a time), so large temporaries are not
+ * re-faulted in at every call.  Contents are undefined; valid until the next
+ * call.  NULL (with err set) on allocation failure. */
+void *lrsc_pool_scratch(lrsc_pool *p, size_t bytes, lrsc_error *err);
+
 /* ---- spatial geometry of Conv / ConvTranspose / *Pool ---- */
 
 #define LRSC_MAX_SPATIAL (LRSC_MAX_DIMS - 2)

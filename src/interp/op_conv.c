@@ -444,7 +444,7 @@ static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
     if (!lrsc_mul_size((size_t)K, (size_t)(rows * ow_n), &nfloat) ||
         !lrsc_mul_size(nfloat, sizeof(float), &nfloat))
         return lrsc_error_set(err, LRSC_ERR_LIMIT, "Conv: unfolded input too large");
-    float *col = lrsc_malloc(nfloat, err);
+    float *col = lrsc_pool_scratch(c->pool, nfloat, err);
     if (!col) return LRSC_ERR_NOMEM;
     int64_t min_rows = 65536 / (rows * ow_n) + 1;
     for (int64_t n = 0; n < N; n++)
@@ -460,7 +460,6 @@ static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
                             yg + r0 * ow_n, (int)P);
             }
         }
-    free(col);
     return LRSC_OK;
 }
 
@@ -543,7 +542,7 @@ static lrsc_status convt_exec(lrsc_op_ctx *c, lrsc_error *err)
     if (!lrsc_mul_size((size_t)R, (size_t)Pin, &nfloat) ||
         !lrsc_mul_size(nfloat, sizeof(float), &nfloat))
         return lrsc_error_set(err, LRSC_ERR_LIMIT, "ConvTranspose: column buffer too large");
-    float *col = lrsc_malloc(nfloat, err);
+    float *col = lrsc_pool_scratch(c->pool, nfloat, err);
     if (!col) return LRSC_ERR_NOMEM;
     for (int64_t n = 0; n < N; n++)
         for (int64_t g = 0; g < G; g++) {
@@ -554,7 +553,6 @@ static lrsc_status convt_exec(lrsc_op_ctx *c, lrsc_error *err)
             col2im_job j = {&L, col, Y + (n * M + g * Mg) * Pout};
             lrsc_pool_for(c->pool, Mg, 1, col2im_channels, &j);
         }
-    free(col);
     return LRSC_OK;
 }
 
