@@ -19,6 +19,8 @@
 
 #include "interp/broadcast.h"
 #include "interp/op.h"
+#include "onnx/graph.h"
+#include "onnx/model.h"
 #include "onnx/onnx.pb-c.h"
 
 static const lrsc_op_def *const families[] = {lrsc_ops_elementwise, lrsc_ops_shape,
@@ -502,6 +504,9 @@ static case_result run_case(const char *dir, char *why, size_t cap)
             goto done;
         }
     lrsc_node node = {.proto = np, .op = np->op_type, .domain = "", .opset = opset};
+    /* just enough of a model/graph for attribute tensors (Constant) */
+    lrsc_model model = {.proto = mp, .path = (char *)dir, .dir = (char *)dir};
+    lrsc_graph graph = {.model = &model, .proto = gp};
     char *gin[8], *gout[8];
     for (size_t i = 0; i < gp->n_input; i++) gin[i] = gp->input[i]->name;
     for (size_t i = 0; i < gp->n_output; i++) gout[i] = gp->output[i]->name;
@@ -543,7 +548,7 @@ static case_result run_case(const char *dir, char *why, size_t cap)
         }
         lrsc_error err = {0};
         if (res == CASE_PASS) {
-            lrsc_status st = run_node(&node, NULL, inp, nin, outs, nout, &err);
+            lrsc_status st = run_node(&node, &graph, inp, nin, outs, nout, &err);
             if (st) {
                 snprintf(why, cap, "%s", err.msg);
                 res = st == LRSC_ERR_UNSUPPORTED ? CASE_SKIP : CASE_FAIL;

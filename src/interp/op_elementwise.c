@@ -562,7 +562,7 @@ static lrsc_status ew_reshape(lrsc_op_ctx *c, lrsc_error *err)
                              k, lrsc_dtype_name(c->in[k]->dtype), lrsc_dtype_name(x->dtype));
         }
         if ((st = check_kernel(c, (const void *)s->bin[kdt], x->dtype, err))) return st;
-        int nd;
+        int nd = 0;
         int64_t dims[LRSC_MAX_DIMS];
         if ((st = lrsc_bc_shape(c, c->nin, c->in, &nd, dims, err))) return st;
         /* PRelu's slope broadcasts to X, never the other way */
@@ -584,7 +584,7 @@ static lrsc_status ew_reshape(lrsc_op_ctx *c, lrsc_error *err)
         if (es != 1 && es != 2 && es != 4 && es != 8)
             return OPERR(c, err, LRSC_ERR_UNSUPPORTED, "element type %s is not supported",
                          lrsc_dtype_name(c->in[1]->dtype));
-        int nd;
+        int nd = 0;
         int64_t dims[LRSC_MAX_DIMS];
         if ((st = lrsc_bc_shape(c, 3, c->in, &nd, dims, err))) return st;
         set_out(o, c->in[1]->dtype, nd, dims);
