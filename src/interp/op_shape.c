@@ -212,7 +212,7 @@ static lrsc_status reshape_reshape(lrsc_op_ctx *c, lrsc_error *err)
     if (st || (st = need_size(c, c->in[0], err))) return st;
     const lrsc_tensor *x = c->in[0];
     int64_t shp[MAXD];
-    int n;
+    int n = 0;
     if (c->node->opset < 5) {
         if (s->nints < 0) return OPERR(c, err, LRSC_ERR_INVALID, "missing attribute 'shape'");
         if (s->nints > MAXD) return OPERR(c, err, LRSC_ERR_UNSUPPORTED, "shape rank exceeds %d", MAXD);
@@ -328,7 +328,7 @@ static lrsc_status unsqueeze_reshape(lrsc_op_ctx *c, lrsc_error *err)
     if (st || (st = need_size(c, c->in[0], err))) return st;
     const lrsc_tensor *x = c->in[0];
     int64_t axes[2 * MAXD], d[MAXD];
-    int n;
+    int n = 0;
     if ((st = get_axes(c, 1, axes, &n, err))) return st;
     if (n < 0) return OPERR(c, err, LRSC_ERR_INVALID, "axes are missing");
     int r = x->ndim + n;
@@ -586,7 +586,7 @@ static lrsc_status slice_reshape(lrsc_op_ctx *c, lrsc_error *err)
     if (st || (st = need_size(c, c->in[0], err))) return st;
     const lrsc_tensor *x = c->in[0];
     int64_t starts[MAXD], ends[MAXD], axes[MAXD], steps[MAXD];
-    int ns, ne, na = -1, nst = -1;
+    int ns = 0, ne = 0, na = -1, nst = -1;
     if (c->node->opset < 10) {
         ns = ne = s->n_starts;
         memcpy(starts, s->ints2, sizeof starts);
@@ -915,7 +915,7 @@ static lrsc_status expand_reshape(lrsc_op_ctx *c, lrsc_error *err)
     lrsc_status st = need(c, 0, err);
     if (st || (st = need(c, 1, err)) || (st = need_size(c, c->in[0], err))) return st;
     int64_t shp[MAXD];
-    int n;
+    int n = 0;
     if ((st = lrsc_opu_read_ints(c, c->in[1], "shape", shp, MAXD, &n, err))) return st;
     lrsc_tensor t;
     lrsc_tensor_init(&t, c->in[0]->dtype, n, shp, NULL);
@@ -938,7 +938,7 @@ static lrsc_status tile_reshape(lrsc_op_ctx *c, lrsc_error *err)
     if (st || (st = need(c, 1, err)) || (st = need_size(c, c->in[0], err))) return st;
     const lrsc_tensor *x = c->in[0];
     int64_t rep[MAXD], d[MAXD];
-    int n;
+    int n = 0;
     if ((st = lrsc_opu_read_ints(c, c->in[1], "repeats", rep, MAXD, &n, err))) return st;
     if (n != x->ndim)
         return OPERR(c, err, LRSC_ERR_INVALID, "repeats has %d values for rank %d", n, x->ndim);
@@ -1191,7 +1191,7 @@ static lrsc_status cos_reshape(lrsc_op_ctx *c, lrsc_error *err)
     lrsc_status st = need(c, 0, err);
     if (st) return st;
     int64_t d[MAXD];
-    int n;
+    int n = 0;
     if (c->in[0]->dtype != LRSC_DT_INT64)
         return OPERR(c, err, LRSC_ERR_INVALID, "shape must be int64");
     if ((st = lrsc_opu_read_ints(c, c->in[0], "input", d, MAXD, &n, err))) return st;
