@@ -352,6 +352,9 @@ static int decode_tensor(const Onnx__TensorProto *tp, lrsc_tensor *t)
     int64_t dims[LRSC_MAX_DIMS];
     for (size_t i = 0; i < tp->n_dims; i++) dims[i] = tp->dims[i];
     lrsc_error err = {0};
+    int64_t cnt;
+    /* test tensors are small: anything past 64 MiB is a misread (sequence, optional) */
+    if (lrsc_shape_numel(dims, (int)tp->n_dims, es, (size_t)64 << 20, &cnt, &err)) return -1;
     if (lrsc_tensor_alloc(t, dt, (int)tp->n_dims, dims, &err)) return -1;
     int64_t n = lrsc_tensor_numel(t);
     if (tp->has_raw_data) {
