@@ -525,6 +525,29 @@ static void set_out(lrsc_tensor *o, lrsc_dtype dt, int ndim, const int64_t *dims
     for (int i = 0; i < ndim; i++) o->dims[i] = dims[i];
 }
 
+/* Opsets before 7 broadcast only B onto A: with 'axis', B's dims line up
+ * with A's starting there; PRelu-6's 1-D slope is per channel (axis 1).
+ * Both become numpy broadcasting once B gets trailing 1-dims. */
+static const lrsc_tensor *legacy_b(const lrsc_op_ctx *c, lrsc_tensor *view)
+{
+    const lrsc_tensor *a = c->in[0], *b = c->in[1];
+    if (c->node->opset >= 7 || !a || !b) return b;
+    int64_t axis = -1;
+    if (strcmp(c->node->op, "PRelu") == 0) {
+        if (b->ndim == 1 && a->ndim >= 2 && b->dims[0] == a->dims[1] && b->dims[0] != 1) axis = 1;
+    } else if (lrsc_attr_int(c->node->proto, "broadcast", 0) && lrsc_attr_has(c->node->proto, "axis")) {
+        axis = lrsc_attr_int(c->node->proto, "axis", 0);
+        if (axis < 0) axis += a->ndim;
+    }
+    int trail = (int)(a->ndim - axis - b->ndim);
+    if (axis < 0 || trail <= 0 || b->ndim + trail > LRSC_MAX_DIMS) return b;
+    *view = *b;
+    view->owned = false;
+    for (int i = 0; i < trail; i++) view->dims[b->ndim + i] = 1;
+    view->ndim = b->ndim + trail;
+    return view;
+}
+
 static lrsc_status ew_reshape(lrsc_op_ctx *c, lrsc_error *err)
 {
     ew_state *s = c->state;
@@ -564,7 +587,11 @@ static lrsc_status ew_reshape(lrsc_op_ctx *c, lrsc_error *err)
         if ((st = check_kernel(c, (const void *)s->bin[kdt], x->dtype, err))) return st;
         int nd = 0;
         int64_t dims[LRSC_MAX_DIMS];
-        if ((st = lrsc_bc_shape(c, c->nin, c->in, &nd, dims, err))) return st;
+        lrsc_tensor bview;
+        const lrsc_tensor *ins[LRSC_BC_MAX_IN];
+        for (int k = 0; k < c->nin; k++) ins[k] = c->in[k];
+        if (d->kind == EW_BINARY) ins[1] = legacy_b(c, &bview);
+        if ((st = lrsc_bc_shape(c, c->nin, ins, &nd, dims, err))) return st;
         /* PRelu's slope broadcasts to X, never the other way */
         if (strcmp(d->op, "PRelu") == 0 && (nd != x->ndim || memcmp(dims, x->dims, (size_t)nd * sizeof dims[0])))
             return OPERR(c, err, LRSC_ERR_INVALID, "slope does not broadcast to X");
@@ -701,7 +728,8 @@ static lrsc_status ew_exec_core(lrsc_op_ctx *c, lrsc_error *err)
         if (n) d->un[x->dtype](x->data, o->data, n, &s->par);
         return LRSC_OK;
     case EW_BINARY: {
-        const lrsc_tensor *b = c->in[1];
+        lrsc_tensor bview;
+        const lrsc_tensor *b = legacy_b(c, &bview);
         lrsc_tensor tmp = {0};
         if (b->dtype != x->dtype) { /* Pow with a differently typed exponent */
             if ((st = lrsc_tensor_alloc(&tmp, x->dtype, b->ndim, b->dims, err))) return st;
@@ -815,20 +843,20 @@ static lrsc_status ew_exec(lrsc_op_ctx *c, lrsc_error *err)
 #define E(OP, LO, HI) {OP, LO, HI, ew_init, ew_reshape, ew_exec, ew_fini}
 
 const lrsc_op_def lrsc_ops_elementwise[] = {
-    E("Neg", 6, 17), E("Abs", 6, 17), E("Sign", 9, 17), E("Relu", 6, 17), E("Sqrt", 6, 17),
-    E("Exp", 6, 17), E("Log", 6, 17), E("Reciprocal", 6, 17), E("Floor", 6, 17),
-    E("Ceil", 6, 17), E("Round", 11, 17), E("Erf", 9, 17), E("Sin", 7, 17), E("Cos", 7, 17),
+    E("Neg", 1, 17), E("Abs", 1, 17), E("Sign", 9, 17), E("Relu", 1, 17), E("Sqrt", 1, 17),
+    E("Exp", 1, 17), E("Log", 1, 17), E("Reciprocal", 1, 17), E("Floor", 1, 17),
+    E("Ceil", 1, 17), E("Round", 11, 17), E("Erf", 9, 17), E("Sin", 7, 17), E("Cos", 7, 17),
     E("Tan", 7, 17), E("Asin", 7, 17), E("Acos", 7, 17), E("Atan", 7, 17), E("Sinh", 9, 17),
     E("Cosh", 9, 17), E("Asinh", 9, 17), E("Acosh", 9, 17), E("Atanh", 9, 17),
-    E("Tanh", 6, 17), E("Sigmoid", 6, 17), E("Softplus", 1, 17), E("Softsign", 1, 17),
+    E("Tanh", 1, 17), E("Sigmoid", 1, 17), E("Softplus", 1, 17), E("Softsign", 1, 17),
     E("HardSwish", 14, 17), E("Mish", 18, 18), E("Gelu", 20, 20), E("IsNaN", 9, 17),
-    E("IsInf", 10, 17), E("Not", 1, 17), E("LeakyRelu", 6, 17), E("Elu", 6, 17),
-    E("Celu", 12, 17), E("ThresholdedRelu", 10, 17), E("Selu", 6, 17), E("HardSigmoid", 6, 17),
-    E("Shrink", 9, 17), E("Clip", 6, 17), E("Add", 7, 17), E("Sub", 7, 17), E("Mul", 7, 17),
-    E("Div", 7, 17), E("Pow", 7, 17), E("Mod", 10, 17), E("PRelu", 7, 17),
-    E("BitShift", 11, 17), E("Equal", 7, 17), E("Less", 7, 17), E("Greater", 7, 17),
-    E("LessOrEqual", 12, 17), E("GreaterOrEqual", 12, 17), E("And", 7, 17), E("Or", 7, 17),
-    E("Xor", 7, 17), E("Sum", 6, 17), E("Mean", 6, 17), E("Max", 6, 17), E("Min", 6, 17),
+    E("IsInf", 10, 17), E("Not", 1, 17), E("LeakyRelu", 1, 17), E("Elu", 1, 17),
+    E("Celu", 12, 17), E("ThresholdedRelu", 10, 17), E("Selu", 1, 17), E("HardSigmoid", 1, 17),
+    E("Shrink", 9, 17), E("Clip", 1, 17), E("Add", 1, 17), E("Sub", 1, 17), E("Mul", 1, 17),
+    E("Div", 1, 17), E("Pow", 1, 17), E("Mod", 10, 17), E("PRelu", 1, 17),
+    E("BitShift", 11, 17), E("Equal", 1, 17), E("Less", 1, 17), E("Greater", 1, 17),
+    E("LessOrEqual", 12, 17), E("GreaterOrEqual", 12, 17), E("And", 1, 17), E("Or", 1, 17),
+    E("Xor", 1, 17), E("Sum", 1, 17), E("Mean", 1, 17), E("Max", 1, 17), E("Min", 1, 17),
     E("Where", 9, 17), E("Identity", 1, 17), E("Dropout", 1, 17), E("Cast", 1, 17),
     E("CastLike", 15, 17),
     {NULL, 0, 0, NULL, NULL, NULL, NULL},
