@@ -67,7 +67,7 @@ static lrsc_status check_dims(const char *name, int64_t w, int64_t h,
     int64_t side, pixels;
     limits_get(lim, &side, &pixels);
     if (w <= 0 || h <= 0)
-        return lrsc_error_set(err, LRSC_ERR_FORMAT, "%s: image has empty size %lldx%lld", name,
+        return lrsc_error_set(err, LRSC_ERR_FORMAT, "%s: corrupt image header (size %lldx%lld)", name,
                               (long long)w, (long long)h);
     if (w > side || h > side || w * h > pixels)
         return lrsc_error_set(err, LRSC_ERR_LIMIT,
