@@ -24,6 +24,7 @@ typedef struct lrsc_op_ctx {
     int nout;
     void *state;                  /* owned by the op: set in init, freed in fini */
     int threads;                  /* worker threads the op may use */
+    struct lrsc_pool *pool;       /* the interpreter's worker pool (kernels.h); may be NULL */
 } lrsc_op_ctx;
 
 typedef struct lrsc_op_def {

@@ -1,0 +1,334 @@
+#include "interp/kernels.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "onnx/attr.h"
+
+/* Workers sleep on a condition variable between jobs; a job is published with
+ * a generation counter so each worker runs it exactly once. */
+struct lrsc_pool {
+    int nthreads;                 /* including the caller */
+    pthread_t *workers;
+    int nworkers;
+    pthread_mutex_t mu;
+    pthread_cond_t wake, done;
+    unsigned long gen;
+    int pending;
+    bool quit;
+    lrsc_par_fn fn;
+    void *arg;
+    int64_t n, chunk;
+};
+
+typedef struct worker_arg {
+    lrsc_pool *p;
+    int id;                       /* 1..nworkers; the caller is 0 */
+} worker_arg;
+
+static void run_chunk(lrsc_pool *p, int id)
+{
+    int64_t b = (int64_t)id * p->chunk;
+    int64_t e = b + p->chunk;
+    if (e > p->n) e = p->n;
+    if (b < e) p->fn(p->arg, b, e);
+}
+
+static void *worker_main(void *v)
+{
+    worker_arg *wa = v;
+    lrsc_pool *p = wa->p;
+    int id = wa->id;
+    free(wa);
+    unsigned long seen = 0;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->quit && p->gen == seen) pthread_cond_wait(&p->wake, &p->mu);
+        if (p->quit) break;
+        seen = p->gen;
+        pthread_mutex_unlock(&p->mu);
+        run_chunk(p, id);
+        pthread_mutex_lock(&p->mu);
+        if (--p->pending == 0) pthread_cond_signal(&p->done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+lrsc_status lrsc_pool_create(int threads, lrsc_pool **out, lrsc_error *err)
+{
+    *out = NULL;
+    if (threads < 1) threads = 1;
+    lrsc_pool *p = lrsc_calloc(1, sizeof *p, err);
+    if (!p) return LRSC_ERR_NOMEM;
+    p->nthreads = threads;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    pthread_cond_init(&p->done, NULL);
+    if (threads > 1) {
+        p->workers = lrsc_calloc((size_t)threads - 1, sizeof *p->workers, err);
+        if (!p->workers) {
+            lrsc_pool_free(p);
+            return LRSC_ERR_NOMEM;
+        }
+        for (int i = 0; i < threads - 1; i++) {
+            worker_arg *wa = malloc(sizeof *wa);
+            if (!wa) break;
+            wa->p = p;
+            wa->id = i + 1;
+            if (pthread_create(&p->workers[i], NULL, worker_main, wa) != 0) {
+                free(wa);
+                break;
+            }
+            p->nworkers++;
+        }
+        /* Fewer workers than asked is not fatal, but the split must stay a
+         * function of the requested count, so a short pool is refused. */
+        if (p->nworkers != threads - 1) {
+            lrsc_pool_free(p);
+            return lrsc_error_set(err, LRSC_ERR_NOMEM, "cannot start %d worker threads",
+                                  threads - 1);
+        }
+    }
+    *out = p;
+    return LRSC_OK;
+}
+
+void lrsc_pool_free(lrsc_pool *p)
+{
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->quit = true;
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->nworkers; i++) pthread_join(p->workers[i], NULL);
+    free(p->workers);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->wake);
+    pthread_cond_destroy(&p->done);
+    free(p);
+}
+
+int lrsc_pool_threads(const lrsc_pool *p)
+{
+    return p ? p->nthreads : 1;
+}
+
+void lrsc_pool_for(lrsc_pool *p, int64_t n, int64_t min_chunk, lrsc_par_fn fn, void *arg)
+{
+    if (n <= 0) return;
+    if (min_chunk < 1) min_chunk = 1;
+    int t = p ? p->nthreads : 1;
+    int64_t chunk = (n + t - 1) / t;
+    if (chunk < min_chunk) chunk = min_chunk;
+    if (!p || t == 1 || chunk >= n) {
+        fn(arg, 0, n);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->fn = fn;
+    p->arg = arg;
+    p->n = n;
+    p->chunk = chunk;
+    p->pending = p->nworkers;
+    p->gen++;
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+    run_chunk(p, 0);
+    pthread_mutex_lock(&p->mu);
+    while (p->pending > 0) pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* ---- geometry ---- */
+
+const char *lrsc_node_label(const lrsc_node *node, char *buf, size_t cap)
+{
+    const char *name = node->proto && node->proto->name && node->proto->name[0]
+                           ? node->proto->name : NULL;
+    if (name)
+        snprintf(buf, cap, "node '%s' (%s)", name, node->op);
+    else
+        snprintf(buf, cap, "node #%d (%s)", node->proto_index, node->op);
+    return buf;
+}
+
+#define LABEL(node) lrsc_node_label((node), lbl_, sizeof lbl_)
+
+lrsc_status lrsc_check_float_input(const lrsc_node *node, const lrsc_tensor *t, int k, int rank,
+                                   lrsc_error *err)
+{
+    char lbl_[192];
+    if (!t)
+        return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: input %d is missing", LABEL(node), k);
+    if (t->dtype != LRSC_DT_FLOAT)
+        return lrsc_error_set(err, LRSC_ERR_UNSUPPORTED, "%s: input %d has type %s, only float "
+                              "is implemented", LABEL(node), k, lrsc_dtype_name(t->dtype));
+    if (rank >= 0 && t->ndim != rank)
+        return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: input %d has rank %d, expected %d",
+                              LABEL(node), k, t->ndim, rank);
+    return LRSC_OK;
+}
+
+lrsc_status lrsc_geom_parse(lrsc_geom *g, const lrsc_node *node, lrsc_error *err)
+{
+    char lbl_[192];
+    const Onnx__NodeProto *np = node->proto;
+    memset(g, 0, sizeof *g);
+    int64_t tmp[2 * LRSC_MAX_SPATIAL + 1];
+    int n = lrsc_attr_ints(np, "kernel_shape", tmp, 2 * LRSC_MAX_SPATIAL + 1);
+    if (n >= 0) {
+        if (n < 1 || n > LRSC_MAX_SPATIAL)
+            return lrsc_error_set(err, LRSC_ERR_UNSUPPORTED, "%s: kernel_shape has %d entries "
+                                  "(1..%d supported)", LABEL(node), n, LRSC_MAX_SPATIAL);
+        for (int i = 0; i < n; i++) {
+            if (tmp[i] < 1)
+                return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: kernel_shape[%d] = %lld must "
+                                      "be positive", LABEL(node), i, (long long)tmp[i]);
+            g->kernel[i] = tmp[i];
+        }
+        g->has_kernel = true;
+        g->nsp = n;
+    }
+    n = lrsc_attr_ints(np, "strides", tmp, LRSC_MAX_SPATIAL + 1);
+    if (n >= 0) {
+        if (n > LRSC_MAX_SPATIAL || (g->nsp && n != g->nsp))
+            return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: strides has %d entries for %d "
+                                  "spatial axes", LABEL(node), n, g->nsp);
+        for (int i = 0; i < n; i++) {
+            if (tmp[i] < 1)
+                return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: strides[%d] = %lld must be "
+                                      "positive", LABEL(node), i, (long long)tmp[i]);
+            g->stride[i] = tmp[i];
+        }
+        g->has_strides = n > 0;
+        if (!g->nsp) g->nsp = n;
+    }
+    n = lrsc_attr_ints(np, "dilations", tmp, LRSC_MAX_SPATIAL + 1);
+    if (n >= 0) {
+        if (n > LRSC_MAX_SPATIAL || (g->nsp && n != g->nsp))
+            return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: dilations has %d entries for %d "
+                                  "spatial axes", LABEL(node), n, g->nsp);
+        for (int i = 0; i < n; i++) {
+            if (tmp[i] < 1)
+                return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: dilations[%d] = %lld must "
+                                      "be positive", LABEL(node), i, (long long)tmp[i]);
+            g->dil[i] = tmp[i];
+        }
+        g->has_dils = n > 0;
+        if (!g->nsp) g->nsp = n;
+    }
+    n = lrsc_attr_ints(np, "pads", tmp, 2 * LRSC_MAX_SPATIAL + 1);
+    if (n >= 0) {
+        if (n % 2 || n > 2 * LRSC_MAX_SPATIAL || (g->nsp && n != 2 * g->nsp))
+            return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: pads has %d entries for %d "
+                                  "spatial axes", LABEL(node), n, g->nsp);
+        for (int i = 0; i < n; i++) {
+            if (tmp[i] < 0)
+                return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: pads[%d] = %lld is negative",
+                                      LABEL(node), i, (long long)tmp[i]);
+            g->pad[i] = tmp[i];
+        }
+        g->has_pads = n > 0;
+        if (!g->nsp) g->nsp = n / 2;
+    }
+    char buf[32];
+    const char *ap = lrsc_attr_string(np, "auto_pad", "NOTSET", buf, sizeof buf);
+    if (!strcmp(ap, "NOTSET") || !ap[0]) g->auto_pad = LRSC_PAD_NOTSET;
+    else if (!strcmp(ap, "SAME_UPPER")) g->auto_pad = LRSC_PAD_SAME_UPPER;
+    else if (!strcmp(ap, "SAME_LOWER")) g->auto_pad = LRSC_PAD_SAME_LOWER;
+    else if (!strcmp(ap, "VALID")) g->auto_pad = LRSC_PAD_VALID;
+    else
+        return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: unknown auto_pad '%s'", LABEL(node), ap);
+    int64_t cm = lrsc_attr_int(np, "ceil_mode", 0);
+    if (cm != 0 && cm != 1)
+        return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: ceil_mode must be 0 or 1", LABEL(node));
+    g->ceil_mode = cm == 1;
+    return LRSC_OK;
+}
+
+lrsc_status lrsc_geom_bind(lrsc_geom *g, const lrsc_node *node, int nsp,
+                           const int64_t *kernel_from_weight, lrsc_error *err)
+{
+    char lbl_[192];
+    if (nsp < 1 || nsp > LRSC_MAX_SPATIAL)
+        return lrsc_error_set(err, LRSC_ERR_UNSUPPORTED, "%s: %d spatial axes (1..%d supported)",
+                              LABEL(node), nsp, LRSC_MAX_SPATIAL);
+    if (g->nsp && g->nsp != nsp)
+        return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: attributes describe %d spatial axes "
+                              "but the input has %d", LABEL(node), g->nsp, nsp);
+    if (!g->has_kernel) {
+        if (!kernel_from_weight)
+            return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: kernel_shape is required",
+                                  LABEL(node));
+        for (int i = 0; i < nsp; i++) {
+            if (kernel_from_weight[i] < 1)
+                return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: weight has an empty "
+                                      "spatial axis", LABEL(node));
+            g->kernel[i] = kernel_from_weight[i];
+        }
+    } else if (kernel_from_weight) {
+        for (int i = 0; i < nsp; i++)
+            if (kernel_from_weight[i] != g->kernel[i])
+                return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: kernel_shape does not match "
+                                      "the weight's shape", LABEL(node));
+    }
+    for (int i = 0; i < nsp; i++) {
+        if (!g->has_strides) g->stride[i] = 1;
+        if (!g->has_dils) g->dil[i] = 1;
+        if (!g->has_pads) g->pad[i] = g->pad[nsp + i] = 0;
+    }
+    g->nsp = nsp;
+    return LRSC_OK;
+}
+
+lrsc_status lrsc_geom_output(const lrsc_geom *g, const lrsc_node *node, const int64_t *in,
+                             int64_t *out, int64_t *pb, int64_t *pe, lrsc_error *err)
+{
+    char lbl_[192];
+    for (int i = 0; i < g->nsp; i++) {
+        int64_t dk = (g->kernel[i] - 1) * g->dil[i] + 1;
+        int64_t s = g->stride[i];
+        int64_t o;
+        switch (g->auto_pad) {
+        case LRSC_PAD_SAME_UPPER:
+        case LRSC_PAD_SAME_LOWER: {
+            o = (in[i] + s - 1) / s;
+            int64_t total = (o - 1) * s + dk - in[i];
+            if (total < 0) total = 0;
+            int64_t small = total / 2;
+            pb[i] = g->auto_pad == LRSC_PAD_SAME_UPPER ? small : total - small;
+            pe[i] = total - pb[i];
+            break;
+        }
+        case LRSC_PAD_VALID:
+            pb[i] = pe[i] = 0;
+            o = in[i] >= dk ? (in[i] - dk) / s + 1 : 0;
+            break;
+        default: {
+            pb[i] = g->pad[i];
+            pe[i] = g->pad[g->nsp + i];
+            int64_t span = in[i] + pb[i] + pe[i] - dk;
+            if (span < 0) {
+                o = 0;
+                break;
+            }
+            if (g->ceil_mode) {
+                o = (span + s - 1) / s + 1;
+                /* The last window must start inside the input or its leading pad. */
+                if ((o - 1) * s >= in[i] + pb[i]) o--;
+            } else {
+                o = span / s + 1;
+            }
+        }
+        }
+        if (o < 1)
+            return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: spatial axis %d of size %lld is "
+                                  "smaller than the (dilated) kernel %lld", LABEL(node), i,
+                                  (long long)in[i], (long long)dk);
+        out[i] = o;
+    }
+    return LRSC_OK;
+}

@@ -1,0 +1,69 @@
+/* Private helpers shared by the interpreter's own kernels: a small persistent
+ * thread pool with static partitioning (so results do not depend on timing),
+ * and the spatial geometry of Conv/Pool nodes (kernel, strides, pads, ...). */
+#ifndef LRSC_INTERP_KERNELS_H
+#define LRSC_INTERP_KERNELS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/status.h"
+#include "core/tensor.h"
+#include "onnx/graph.h"
+
+typedef struct lrsc_pool lrsc_pool;
+
+/* Work item: handles indices [begin, end). */
+typedef void (*lrsc_par_fn)(void *arg, int64_t begin, int64_t end);
+
+/* threads <= 1 gives a pool that runs everything on the caller. */
+lrsc_status lrsc_pool_create(int threads, lrsc_pool **out, lrsc_error *err);
+void lrsc_pool_free(lrsc_pool *p);
+int lrsc_pool_threads(const lrsc_pool *p);
+
+/* Splits [0, n) into at most one contiguous chunk per thread (never smaller
+ * than min_chunk) and runs fn on each; returns when all are done.  The split
+ * depends only on n, min_chunk and the thread count.  pool may be NULL. */
+void lrsc_pool_for(lrsc_pool *p, int64_t n, int64_t min_chunk, lrsc_par_fn fn, void *arg);
+
+/* ---- spatial geometry of Conv / ConvTranspose / *Pool ---- */
+
+#define LRSC_MAX_SPATIAL (LRSC_MAX_DIMS - 2)
+
+typedef enum lrsc_auto_pad {
+    LRSC_PAD_NOTSET, LRSC_PAD_SAME_UPPER, LRSC_PAD_SAME_LOWER, LRSC_PAD_VALID
+} lrsc_auto_pad;
+
+typedef struct lrsc_geom {
+    int nsp;                              /* spatial rank; 0 until known */
+    bool has_kernel;                      /* kernel_shape attribute given */
+    int64_t kernel[LRSC_MAX_SPATIAL];
+    int64_t stride[LRSC_MAX_SPATIAL];
+    int64_t dil[LRSC_MAX_SPATIAL];
+    int64_t pad[2 * LRSC_MAX_SPATIAL];    /* begins then ends, as in ONNX */
+    bool has_strides, has_dils, has_pads;
+    lrsc_auto_pad auto_pad;
+    bool ceil_mode;
+} lrsc_geom;
+
+/* Reads kernel_shape, strides, dilations, pads, auto_pad (and ceil_mode)
+ * and validates what can be checked without shapes. what: "Conv" etc. for messages. */
+lrsc_status lrsc_geom_parse(lrsc_geom *g, const lrsc_node *node, lrsc_error *err);
+
+/* Fixes the spatial rank (from the input) and the kernel (from the weight when
+ * absent), filling defaults; checks ranks agree. */
+lrsc_status lrsc_geom_bind(lrsc_geom *g, const lrsc_node *node, int nsp,
+                           const int64_t *kernel_from_weight, lrsc_error *err);
+
+/* Output extents and effective pads (pb/pe) for a forward window op. */
+lrsc_status lrsc_geom_output(const lrsc_geom *g, const lrsc_node *node, const int64_t *in,
+                             int64_t *out, int64_t *pb, int64_t *pe, lrsc_error *err);
+
+/* Name for messages: "node 'x' (Conv)". */
+const char *lrsc_node_label(const lrsc_node *node, char *buf, size_t cap);
+
+/* Checks for input k: present, float, and (when rank >= 0) of that rank. */
+lrsc_status lrsc_check_float_input(const lrsc_node *node, const lrsc_tensor *t, int k, int rank,
+                                   lrsc_error *err);
+
+#endif

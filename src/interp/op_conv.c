@@ -1,0 +1,565 @@
+/* Conv and ConvTranspose on float32, any spatial rank up to 6.
+ *
+ * Conv lowers each (image, group) to one sgemm: W_g [Mg x K] times the
+ * unfolded input ("im2col", [K x P]), where K = Cg * prod(kernel) and P is the
+ * number of output positions.  The unfolded buffer is built in slices of
+ * whole output rows to bound memory.  A 1x1, stride-1, unpadded Conv needs no
+ * unfolding (the input already is [Cg x P]); a depthwise Conv (one input
+ * channel per group) runs a direct kernel, since its sgemms would have M = 1.
+ *
+ * ConvTranspose is the adjoint: col = W_g^T X_g, then col is scattered back
+ * ("col2im") onto the output. */
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "interp/kernels.h"
+#include "interp/op.h"
+#include "onnx/attr.h"
+
+#define COL_BUDGET_FLOATS ((int64_t)8 << 20) /* 32 MB of unfolded input per slice */
+
+typedef struct conv_state {
+    lrsc_geom geom;
+    int64_t group;
+    bool transpose;
+    int64_t out_pad[LRSC_MAX_SPATIAL];
+    int n_out_pad;
+    int64_t out_shape[LRSC_MAX_SPATIAL + 2];
+    int n_out_shape;
+    /* resolved by reshape */
+    lrsc_geom bound;
+    int64_t in_sp[LRSC_MAX_SPATIAL], out_sp[LRSC_MAX_SPATIAL];
+    int64_t pb[LRSC_MAX_SPATIAL], pe[LRSC_MAX_SPATIAL];
+} conv_state;
+
+static lrsc_status conv_init(lrsc_op_ctx *c, lrsc_error *err)
+{
+    char lbl[192];
+    conv_state *s = lrsc_calloc(1, sizeof *s, err);
+    if (!s) return LRSC_ERR_NOMEM;
+    c->state = s;
+    s->transpose = strcmp(c->node->op, "ConvTranspose") == 0;
+    lrsc_status st = lrsc_geom_parse(&s->geom, c->node, err);
+    if (st) return st;
+    if (s->geom.ceil_mode)
+        return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: has no ceil_mode attribute",
+                              lrsc_node_label(c->node, lbl, sizeof lbl));
+    s->group = lrsc_attr_int(c->node->proto, "group", 1);
+    if (s->group < 1)
+        return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: group = %lld must be positive",
+                              lrsc_node_label(c->node, lbl, sizeof lbl), (long long)s->group);
+    if (s->transpose) {
+        int64_t tmp[LRSC_MAX_SPATIAL + 3];
+        int n = lrsc_attr_ints(c->node->proto, "output_padding", tmp, LRSC_MAX_SPATIAL + 3);
+        if (n > LRSC_MAX_SPATIAL)
+            return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: output_padding has %d entries",
+                                  lrsc_node_label(c->node, lbl, sizeof lbl), n);
+        for (int i = 0; i < n; i++) {
+            if (tmp[i] < 0)
+                return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: output_padding is negative",
+                                      lrsc_node_label(c->node, lbl, sizeof lbl));
+            s->out_pad[i] = tmp[i];
+        }
+        s->n_out_pad = n < 0 ? 0 : n;
+        n = lrsc_attr_ints(c->node->proto, "output_shape", tmp, LRSC_MAX_SPATIAL + 3);
+        if (n > LRSC_MAX_SPATIAL + 2)
+            return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: output_shape has %d entries",
+                                  lrsc_node_label(c->node, lbl, sizeof lbl), n);
+        for (int i = 0; i < n; i++) {
+            if (tmp[i] < 1)
+                return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: output_shape entries must be "
+                                      "positive", lrsc_node_label(c->node, lbl, sizeof lbl));
+            s->out_shape[i] = tmp[i];
+        }
+        s->n_out_shape = n < 0 ? 0 : n;
+    }
+    return LRSC_OK;
+}
+
+static void conv_fini(lrsc_op_ctx *c)
+{
+    free(c->state);
+    c->state = NULL;
+}
+
+/* Checks X, W, B and returns N, C, M. */
+static lrsc_status conv_check(lrsc_op_ctx *c, conv_state *s, lrsc_error *err)
+{
+    char lbl[192];
+    lrsc_node_label(c->node, lbl, sizeof lbl);
+    lrsc_status st;
+    if (c->nin < 2)
+        return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: needs inputs X and W", lbl);
+    if ((st = lrsc_check_float_input(c->node, c->in[0], 0, -1, err))) return st;
+    const lrsc_tensor *x = c->in[0];
+    if (x->ndim < 3)
+        return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: X has rank %d, needs at least 3", lbl,
+                              x->ndim);
+    if ((st = lrsc_check_float_input(c->node, c->in[1], 1, x->ndim, err))) return st;
+    const lrsc_tensor *w = c->in[1];
+    int64_t C = x->dims[1], G = s->group;
+    if (C % G)
+        return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: group %lld does not divide the %lld "
+                              "input channels", lbl, (long long)G, (long long)C);
+    int64_t M;
+    if (!s->transpose) {
+        M = w->dims[0];
+        if (w->dims[1] * G != C)
+            return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: W has %lld input channels per "
+                                  "group, X has %lld channels in %lld groups", lbl,
+                                  (long long)w->dims[1], (long long)C, (long long)G);
+        if (M % G)
+            return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: group %lld does not divide the "
+                                  "%lld output channels", lbl, (long long)G, (long long)M);
+    } else {
+        if (w->dims[0] != C)
+            return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: W has %lld input channels, X "
+                                  "has %lld", lbl, (long long)w->dims[0], (long long)C);
+        M = w->dims[1] * G;
+    }
+    if (c->nin > 2 && c->in[2]) {
+        if ((st = lrsc_check_float_input(c->node, c->in[2], 2, 1, err))) return st;
+        if (c->in[2]->dims[0] != M)
+            return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: B has %lld entries for %lld "
+                                  "output channels", lbl, (long long)c->in[2]->dims[0],
+                                  (long long)M);
+    }
+    int nsp = x->ndim - 2;
+    s->bound = s->geom;
+    if ((st = lrsc_geom_bind(&s->bound, c->node, nsp, w->dims + 2, err))) return st;
+    for (int i = 0; i < nsp; i++) s->in_sp[i] = x->dims[2 + i];
+    return LRSC_OK;
+}
+
+static lrsc_status conv_reshape(lrsc_op_ctx *c, lrsc_error *err)
+{
+    conv_state *s = c->state;
+    lrsc_status st = conv_check(c, s, err);
+    if (st) return st;
+    const lrsc_tensor *x = c->in[0], *w = c->in[1];
+    int nsp = x->ndim - 2;
+    if ((st = lrsc_geom_output(&s->bound, c->node, s->in_sp, s->out_sp, s->pb, s->pe, err)))
+        return st;
+    lrsc_tensor *y = c->out[0];
+    y->dtype = LRSC_DT_FLOAT;
+    y->ndim = x->ndim;
+    y->dims[0] = x->dims[0];
+    y->dims[1] = w->dims[0];
+    for (int i = 0; i < nsp; i++) y->dims[2 + i] = s->out_sp[i];
+    return LRSC_OK;
+}
+
+static lrsc_status convt_reshape(lrsc_op_ctx *c, lrsc_error *err)
+{
+    char lbl[192];
+    conv_state *s = c->state;
+    lrsc_status st = conv_check(c, s, err);
+    if (st) return st;
+    const lrsc_tensor *x = c->in[0], *w = c->in[1];
+    int nsp = x->ndim - 2;
+    const lrsc_geom *g = &s->bound;
+    if (s->n_out_pad && s->n_out_pad != nsp)
+        return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: output_padding has %d entries for %d "
+                              "spatial axes", lrsc_node_label(c->node, lbl, sizeof lbl),
+                              s->n_out_pad, nsp);
+    if (s->n_out_shape && s->n_out_shape != nsp && s->n_out_shape != nsp + 2)
+        return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: output_shape has %d entries for %d "
+                              "spatial axes", lrsc_node_label(c->node, lbl, sizeof lbl),
+                              s->n_out_shape, nsp);
+    for (int i = 0; i < nsp; i++) {
+        int64_t adj = s->n_out_pad ? s->out_pad[i] : 0;
+        int64_t dk = (g->kernel[i] - 1) * g->dil[i] + 1;
+        int64_t full = (s->in_sp[i] - 1) * g->stride[i] + adj + dk;
+        int64_t o;
+        if (s->n_out_shape || g->auto_pad == LRSC_PAD_SAME_UPPER ||
+            g->auto_pad == LRSC_PAD_SAME_LOWER) {
+            o = s->n_out_shape ? s->out_shape[s->n_out_shape - nsp + i]
+                               : s->in_sp[i] * g->stride[i];
+            int64_t total = full - o;
+            if (total < 0) total = 0;
+            /* SAME_UPPER puts the odd padding element at the end of the output. */
+            if (g->auto_pad == LRSC_PAD_SAME_UPPER) {
+                s->pb[i] = total / 2;
+                s->pe[i] = total - total / 2;
+            } else {
+                s->pb[i] = total - total / 2;
+                s->pe[i] = total / 2;
+            }
+        } else {
+            if (g->auto_pad == LRSC_PAD_VALID) s->pb[i] = s->pe[i] = 0;
+            else {
+                s->pb[i] = g->pad[i];
+                s->pe[i] = g->pad[nsp + i];
+            }
+            o = full - s->pb[i] - s->pe[i];
+        }
+        if (o < 1)
+            return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: output axis %d would be empty",
+                                  lrsc_node_label(c->node, lbl, sizeof lbl), i);
+        s->out_sp[i] = o;
+    }
+    lrsc_tensor *y = c->out[0];
+    y->dtype = LRSC_DT_FLOAT;
+    y->ndim = x->ndim;
+    y->dims[0] = x->dims[0];
+    y->dims[1] = w->dims[1] * s->group;
+    for (int i = 0; i < nsp; i++) y->dims[2 + i] = s->out_sp[i];
+    return LRSC_OK;
+}
+
+/* ---- unfolding ---- */
+
+/* Spatial layout of one conv: the last axis is handled as whole rows, the
+ * axes before it ("outer") by an odometer. */
+typedef struct layout {
+    int nsp;
+    int64_t in[LRSC_MAX_SPATIAL], out[LRSC_MAX_SPATIAL];
+    int64_t k[LRSC_MAX_SPATIAL], s[LRSC_MAX_SPATIAL], d[LRSC_MAX_SPATIAL], pb[LRSC_MAX_SPATIAL];
+    int64_t in_plane, out_plane, kprod;
+} layout;
+
+static void layout_from(layout *L, const conv_state *s, int nsp)
+{
+    L->nsp = nsp;
+    L->in_plane = L->out_plane = L->kprod = 1;
+    for (int i = 0; i < nsp; i++) {
+        L->in[i] = s->in_sp[i];
+        L->out[i] = s->out_sp[i];
+        L->k[i] = s->bound.kernel[i];
+        L->s[i] = s->bound.stride[i];
+        L->d[i] = s->bound.dil[i];
+        L->pb[i] = s->pb[i];
+        L->in_plane *= L->in[i];
+        L->out_plane *= L->out[i];
+        L->kprod *= L->k[i];
+    }
+}
+
+/* Range [lo, hi) of positions o along an axis with o*s + off inside [0, n). */
+static inline void valid_range(int64_t n, int64_t s, int64_t off, int64_t count, int64_t *lo,
+                               int64_t *hi)
+{
+    int64_t a = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t b = n - 1 - off < 0 ? 0 : (n - 1 - off) / s + 1;
+    if (b > count) b = count;
+    if (a > b) a = b;
+    *lo = a;
+    *hi = b;
+}
+
+typedef struct im2col_job {
+    const layout *L;
+    const float *x;       /* the group's first input channel */
+    float *col;           /* [K x rows*out_last] */
+    int64_t row0, rows;   /* slice of outer output rows */
+} im2col_job;
+
+static void im2col_rows(void *arg, int64_t r0, int64_t r1)
+{
+    const im2col_job *j = arg;
+    const layout *L = j->L;
+    int nsp = L->nsp, last = nsp - 1;
+    int64_t ow_n = L->out[last], iw_n = L->in[last], sw = L->s[last];
+    int64_t width = j->rows * ow_n;
+    for (int64_t r = r0; r < r1; r++) {
+        /* r = (channel, kernel offsets) */
+        int64_t kk[LRSC_MAX_SPATIAL], rem = r;
+        for (int a = nsp - 1; a >= 0; a--) {
+            kk[a] = rem % L->k[a];
+            rem /= L->k[a];
+        }
+        const float *xc = j->x + rem * L->in_plane;
+        float *dst = j->col + r * width;
+        int64_t off = kk[last] * L->d[last] - L->pb[last];
+        int64_t lo, hi;
+        valid_range(iw_n, sw, off, ow_n, &lo, &hi);
+        /* odometer over outer output coordinates, starting at row0 */
+        int64_t oc[LRSC_MAX_SPATIAL];
+        rem = j->row0;
+        for (int a = last - 1; a >= 0; a--) {
+            oc[a] = rem % L->out[a];
+            rem /= L->out[a];
+        }
+        for (int64_t q = 0; q < j->rows; q++) {
+            float *d = dst + q * ow_n;
+            const float *src = xc;
+            bool inside = true;
+            int64_t stride_in = iw_n;
+            for (int a = last - 1; a >= 0; a--) {
+                int64_t ic = oc[a] * L->s[a] + kk[a] * L->d[a] - L->pb[a];
+                if (ic < 0 || ic >= L->in[a]) {
+                    inside = false;
+                    break;
+                }
+                src += ic * stride_in;
+                stride_in *= L->in[a];
+            }
+            if (!inside || lo >= hi) {
+                memset(d, 0, (size_t)ow_n * sizeof *d);
+            } else {
+                if (lo) memset(d, 0, (size_t)lo * sizeof *d);
+                if (sw == 1) {
+                    memcpy(d + lo, src + lo + off, (size_t)(hi - lo) * sizeof *d);
+                } else {
+                    const float *sp = src + off;
+                    for (int64_t o = lo; o < hi; o++) d[o] = sp[o * sw];
+                }
+                if (hi < ow_n) memset(d + hi, 0, (size_t)(ow_n - hi) * sizeof *d);
+            }
+            for (int a = last - 1; a >= 0; a--) {
+                if (++oc[a] < L->out[a]) break;
+                oc[a] = 0;
+            }
+        }
+    }
+}
+
+/* ---- depthwise direct kernel (one input channel per group) ---- */
+
+typedef struct dw_job {
+    const layout *L;
+    const float *x, *w, *b;
+    float *y;
+    int64_t C, M, mult;   /* mult: output channels per group */
+} dw_job;
+
+static void dw_planes(void *arg, int64_t p0, int64_t p1)
+{
+    const dw_job *j = arg;
+    const layout *L = j->L;
+    int nsp = L->nsp, last = nsp - 1;
+    int64_t ow_n = L->out[last], iw_n = L->in[last], sw = L->s[last];
+    int64_t outer = L->out_plane / ow_n;
+    for (int64_t p = p0; p < p1; p++) {
+        int64_t n = p / j->M, m = p % j->M, g = m / j->mult;
+        const float *xc = j->x + (n * j->C + g) * L->in_plane;
+        const float *wm = j->w + m * L->kprod;
+        float *yc = j->y + p * L->out_plane;
+        float bias = j->b ? j->b[m] : 0.0f;
+        for (int64_t q = 0; q < L->out_plane; q++) yc[q] = bias;
+        int64_t oc[LRSC_MAX_SPATIAL] = {0};
+        for (int64_t q = 0; q < outer; q++) {
+            float *d = yc + q * ow_n;
+            /* every kernel position: odometer over the kernel's outer axes */
+            int64_t kk[LRSC_MAX_SPATIAL] = {0};
+            int64_t kouter = L->kprod / L->k[last];
+            for (int64_t kq = 0; kq < kouter; kq++) {
+                const float *src = xc;
+                bool inside = true;
+                int64_t stride_in = iw_n;
+                for (int a = last - 1; a >= 0; a--) {
+                    int64_t ic = oc[a] * L->s[a] + kk[a] * L->d[a] - L->pb[a];
+                    if (ic < 0 || ic >= L->in[a]) {
+                        inside = false;
+                        break;
+                    }
+                    src += ic * stride_in;
+                    stride_in *= L->in[a];
+                }
+                if (inside) {
+                    const float *wk = wm + kq * L->k[last];
+                    for (int64_t kw = 0; kw < L->k[last]; kw++) {
+                        float wv = wk[kw];
+                        int64_t off = kw * L->d[last] - L->pb[last];
+                        int64_t lo, hi;
+                        valid_range(iw_n, sw, off, ow_n, &lo, &hi);
+                        const float *sp = src + off;
+                        if (sw == 1)
+                            for (int64_t o = lo; o < hi; o++) d[o] += wv * sp[o];
+                        else
+                            for (int64_t o = lo; o < hi; o++) d[o] += wv * sp[o * sw];
+                    }
+                }
+                for (int a = last - 1; a >= 0; a--) {
+                    if (++kk[a] < L->k[a]) break;
+                    kk[a] = 0;
+                }
+            }
+            for (int a = last - 1; a >= 0; a--) {
+                if (++oc[a] < L->out[a]) break;
+                oc[a] = 0;
+            }
+        }
+    }
+}
+
+typedef struct fill_job {
+    float *y;
+    const float *b;
+    int64_t M, plane;
+} fill_job;
+
+static void fill_bias(void *arg, int64_t p0, int64_t p1)
+{
+    const fill_job *j = arg;
+    for (int64_t p = p0; p < p1; p++) {
+        float v = j->b[p % j->M];
+        float *d = j->y + p * j->plane;
+        for (int64_t q = 0; q < j->plane; q++) d[q] = v;
+    }
+}
+
+static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
+{
+    conv_state *s = c->state;
+    const lrsc_tensor *x = c->in[0], *w = c->in[1];
+    const lrsc_tensor *bt = c->nin > 2 ? c->in[2] : NULL;
+    lrsc_tensor *y = c->out[0];
+    if (lrsc_tensor_numel(y) == 0) return LRSC_OK;
+    int nsp = x->ndim - 2;
+    layout L;
+    layout_from(&L, s, nsp);
+    int64_t N = x->dims[0], C = x->dims[1], M = y->dims[1], G = s->group;
+    int64_t Cg = C / G, Mg = M / G, K = Cg * L.kprod, P = L.out_plane;
+    const float *X = x->data, *W = w->data, *B = bt ? bt->data : NULL;
+    float *Y = y->data;
+
+    if (Cg == 1 && G > 1) {
+        dw_job j = {&L, X, W, B, Y, C, M, Mg};
+        lrsc_pool_for(c->pool, N * M, 1, dw_planes, &j);
+        return LRSC_OK;
+    }
+    if (B) {
+        fill_job fj = {Y, B, M, P};
+        lrsc_pool_for(c->pool, N * M, 16, fill_bias, &fj);
+    }
+    float beta = B ? 1.0f : 0.0f;
+    bool pointwise = true;
+    for (int i = 0; i < nsp; i++)
+        if (L.k[i] != 1 || L.s[i] != 1 || s->pb[i] || s->pe[i]) pointwise = false;
+    if (pointwise) {
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t g = 0; g < G; g++)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Mg, (int)P, (int)Cg,
+                            1.0f, W + g * Mg * K, (int)K, X + (n * C + g * Cg) * L.in_plane,
+                            (int)P, beta, Y + (n * M + g * Mg) * P, (int)P);
+        return LRSC_OK;
+    }
+    int64_t ow_n = L.out[nsp - 1], outer = P / ow_n;
+    int64_t rows = COL_BUDGET_FLOATS / (K * ow_n);
+    if (rows < 1) rows = 1;
+    if (rows > outer) rows = outer;
+    size_t nfloat;
+    if (!lrsc_mul_size((size_t)K, (size_t)(rows * ow_n), &nfloat) ||
+        !lrsc_mul_size(nfloat, sizeof(float), &nfloat))
+        return lrsc_error_set(err, LRSC_ERR_LIMIT, "Conv: unfolded input too large");
+    float *col = lrsc_malloc(nfloat, err);
+    if (!col) return LRSC_ERR_NOMEM;
+    int64_t min_rows = 65536 / (rows * ow_n) + 1;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t g = 0; g < G; g++) {
+            const float *xg = X + (n * C + g * Cg) * L.in_plane;
+            float *yg = Y + (n * M + g * Mg) * P;
+            for (int64_t r0 = 0; r0 < outer; r0 += rows) {
+                int64_t nr = outer - r0 < rows ? outer - r0 : rows;
+                im2col_job j = {&L, xg, col, r0, nr};
+                lrsc_pool_for(c->pool, K, min_rows, im2col_rows, &j);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Mg, (int)(nr * ow_n),
+                            (int)K, 1.0f, W + g * Mg * K, (int)K, col, (int)(nr * ow_n), beta,
+                            yg + r0 * ow_n, (int)P);
+            }
+        }
+    free(col);
+    return LRSC_OK;
+}
+
+/* ---- ConvTranspose ---- */
+
+typedef struct col2im_job {
+    const layout *L;      /* in/out here are the ConvTranspose's input and output */
+    const float *col;     /* [Mg * kprod x in_plane] */
+    float *y;             /* the group's first output channel */
+} col2im_job;
+
+static void col2im_channels(void *arg, int64_t m0, int64_t m1)
+{
+    const col2im_job *j = arg;
+    const layout *L = j->L;
+    int nsp = L->nsp, last = nsp - 1;
+    int64_t iw_n = L->in[last], ow_n = L->out[last], sw = L->s[last];
+    int64_t inner_rows = L->in_plane / iw_n;
+    for (int64_t m = m0; m < m1; m++) {
+        float *ym = j->y + m * L->out_plane;
+        for (int64_t kq = 0; kq < L->kprod; kq++) {
+            int64_t kk[LRSC_MAX_SPATIAL], rem = kq;
+            for (int a = nsp - 1; a >= 0; a--) {
+                kk[a] = rem % L->k[a];
+                rem /= L->k[a];
+            }
+            const float *src = j->col + (m * L->kprod + kq) * L->in_plane;
+            int64_t off = kk[last] * L->d[last] - L->pb[last];
+            /* input positions i with i*sw + off inside [0, ow_n) */
+            int64_t lo, hi;
+            valid_range(ow_n, sw, off, iw_n, &lo, &hi);
+            int64_t ic[LRSC_MAX_SPATIAL] = {0};
+            for (int64_t q = 0; q < inner_rows; q++) {
+                const float *sr = src + q * iw_n;
+                float *d = ym;
+                bool inside = true;
+                int64_t stride_out = ow_n;
+                for (int a = last - 1; a >= 0; a--) {
+                    int64_t oc = ic[a] * L->s[a] + kk[a] * L->d[a] - L->pb[a];
+                    if (oc < 0 || oc >= L->out[a]) {
+                        inside = false;
+                        break;
+                    }
+                    d += oc * stride_out;
+                    stride_out *= L->out[a];
+                }
+                if (inside) {
+                    float *dp = d + off;
+                    for (int64_t i = lo; i < hi; i++) dp[i * sw] += sr[i];
+                }
+                for (int a = last - 1; a >= 0; a--) {
+                    if (++ic[a] < L->in[a]) break;
+                    ic[a] = 0;
+                }
+            }
+        }
+    }
+}
+
+static lrsc_status convt_exec(lrsc_op_ctx *c, lrsc_error *err)
+{
+    conv_state *s = c->state;
+    const lrsc_tensor *x = c->in[0], *w = c->in[1];
+    const lrsc_tensor *bt = c->nin > 2 ? c->in[2] : NULL;
+    lrsc_tensor *y = c->out[0];
+    if (lrsc_tensor_numel(y) == 0) return LRSC_OK;
+    int nsp = x->ndim - 2;
+    layout L;
+    layout_from(&L, s, nsp);
+    int64_t N = x->dims[0], C = x->dims[1], M = y->dims[1], G = s->group;
+    int64_t Cg = C / G, Mg = M / G, R = Mg * L.kprod, Pin = L.in_plane, Pout = L.out_plane;
+    const float *X = x->data, *W = w->data, *B = bt ? bt->data : NULL;
+    float *Y = y->data;
+    if (B) {
+        fill_job fj = {Y, B, M, Pout};
+        lrsc_pool_for(c->pool, N * M, 16, fill_bias, &fj);
+    }
+    if (Pin == 0) return LRSC_OK;
+    size_t nfloat;
+    if (!lrsc_mul_size((size_t)R, (size_t)Pin, &nfloat) ||
+        !lrsc_mul_size(nfloat, sizeof(float), &nfloat))
+        return lrsc_error_set(err, LRSC_ERR_LIMIT, "ConvTranspose: column buffer too large");
+    float *col = lrsc_malloc(nfloat, err);
+    if (!col) return LRSC_ERR_NOMEM;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t g = 0; g < G; g++) {
+            /* W_g is [Cg x R]; col = W_g^T X_g */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)R, (int)Pin, (int)Cg, 1.0f,
+                        W + g * Cg * R, (int)R, X + (n * C + g * Cg) * Pin, (int)Pin, 0.0f, col,
+                        (int)Pin);
+            col2im_job j = {&L, col, Y + (n * M + g * Mg) * Pout};
+            lrsc_pool_for(c->pool, Mg, 1, col2im_channels, &j);
+        }
+    free(col);
+    return LRSC_OK;
+}
+
+const lrsc_op_def lrsc_ops_conv[] = {
+    {"Conv", 1, 22, conv_init, conv_reshape, conv_exec, conv_fini},
+    {"ConvTranspose", 1, 22, conv_init, convt_reshape, convt_exec, conv_fini},
+    {NULL, 0, 0, NULL, NULL, NULL, NULL},
+};

@@ -1,0 +1,405 @@
+/* Pooling on float32: MaxPool (with optional Indices), AveragePool,
+ * GlobalAveragePool, GlobalMaxPool, and LRN (a pooling over channels).
+ * Planes (image, channel) are independent and split across the pool. */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "interp/kernels.h"
+#include "interp/op.h"
+#include "onnx/attr.h"
+
+typedef struct pool_state {
+    lrsc_geom geom;
+    bool is_max;
+    bool count_include_pad;
+    int64_t storage_order;
+    /* resolved by reshape */
+    lrsc_geom bound;
+    int nsp;
+    int64_t in[LRSC_MAX_SPATIAL], out[LRSC_MAX_SPATIAL], pb[LRSC_MAX_SPATIAL];
+    int64_t pe[LRSC_MAX_SPATIAL];
+} pool_state;
+
+static lrsc_status pool_init(lrsc_op_ctx *c, lrsc_error *err)
+{
+    char lbl[192];
+    lrsc_node_label(c->node, lbl, sizeof lbl);
+    pool_state *s = lrsc_calloc(1, sizeof *s, err);
+    if (!s) return LRSC_ERR_NOMEM;
+    c->state = s;
+    s->is_max = strcmp(c->node->op, "MaxPool") == 0;
+    lrsc_status st = lrsc_geom_parse(&s->geom, c->node, err);
+    if (st) return st;
+    if (!s->geom.has_kernel)
+        return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: kernel_shape is required", lbl);
+    if (!s->is_max && s->geom.has_dils) {
+        for (int i = 0; i < s->geom.nsp; i++)
+            if (s->geom.dil[i] != 1)
+                return lrsc_error_set(err, LRSC_ERR_UNSUPPORTED, "%s: dilated AveragePool is "
+                                      "not implemented", lbl);
+    }
+    int64_t cip = lrsc_attr_int(c->node->proto, "count_include_pad", 0);
+    if (cip != 0 && cip != 1)
+        return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: count_include_pad must be 0 or 1", lbl);
+    s->count_include_pad = cip == 1;
+    s->storage_order = lrsc_attr_int(c->node->proto, "storage_order", 0);
+    if (s->storage_order != 0 && s->storage_order != 1)
+        return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: storage_order must be 0 or 1", lbl);
+    return LRSC_OK;
+}
+
+static void pool_fini(lrsc_op_ctx *c)
+{
+    free(c->state);
+    c->state = NULL;
+}
+
+static lrsc_status pool_reshape(lrsc_op_ctx *c, lrsc_error *err)
+{
+    char lbl[192];
+    pool_state *s = c->state;
+    lrsc_status st;
+    if (c->nin < 1)
+        return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: needs input X",
+                              lrsc_node_label(c->node, lbl, sizeof lbl));
+    if ((st = lrsc_check_float_input(c->node, c->in[0], 0, -1, err))) return st;
+    const lrsc_tensor *x = c->in[0];
+    if (x->ndim < 3)
+        return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: X has rank %d, needs at least 3",
+                              lrsc_node_label(c->node, lbl, sizeof lbl), x->ndim);
+    s->nsp = x->ndim - 2;
+    s->bound = s->geom;
+    if ((st = lrsc_geom_bind(&s->bound, c->node, s->nsp, NULL, err))) return st;
+    for (int i = 0; i < s->nsp; i++) s->in[i] = x->dims[2 + i];
+    if ((st = lrsc_geom_output(&s->bound, c->node, s->in, s->out, s->pb, s->pe, err))) return st;
+    for (int k = 0; k < c->nout && k < 2; k++) {
+        lrsc_tensor *y = c->out[k];
+        if (!y) continue;
+        if (k == 1 && !s->is_max)
+            return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: has one output",
+                                  lrsc_node_label(c->node, lbl, sizeof lbl));
+        y->dtype = k == 0 ? LRSC_DT_FLOAT : LRSC_DT_INT64;
+        y->ndim = x->ndim;
+        y->dims[0] = x->dims[0];
+        y->dims[1] = x->dims[1];
+        for (int i = 0; i < s->nsp; i++) y->dims[2 + i] = s->out[i];
+    }
+    return LRSC_OK;
+}
+
+typedef struct pool_job {
+    const pool_state *s;
+    const float *x;
+    float *y;
+    int64_t *idx;
+    int64_t in_plane, out_plane;
+} pool_job;
+
+/* Any rank: odometer over output positions and window offsets. */
+static void pool_planes(void *arg, int64_t p0, int64_t p1)
+{
+    const pool_job *j = arg;
+    const pool_state *s = j->s;
+    const lrsc_geom *g = &s->bound;
+    int nsp = s->nsp;
+    int64_t kprod = 1;
+    for (int a = 0; a < nsp; a++) kprod *= g->kernel[a];
+    for (int64_t p = p0; p < p1; p++) {
+        const float *xp = j->x + p * j->in_plane;
+        float *yp = j->y + p * j->out_plane;
+        int64_t *ip = j->idx ? j->idx + p * j->out_plane : NULL;
+        int64_t oc[LRSC_MAX_SPATIAL] = {0};
+        for (int64_t q = 0; q < j->out_plane; q++) {
+            int64_t st[LRSC_MAX_SPATIAL];
+            int64_t lo[LRSC_MAX_SPATIAL], hi[LRSC_MAX_SPATIAL]; /* average only: extents */
+            for (int a = 0; a < nsp; a++) st[a] = oc[a] * g->stride[a] - s->pb[a];
+            if (s->is_max) {
+                float best = -INFINITY;
+                int64_t best_i = -1;
+                int64_t kk[LRSC_MAX_SPATIAL] = {0};
+                for (int64_t t = 0; t < kprod; t++) {
+                    int64_t off = 0, col_off = 0, mul = 1;
+                    bool inside = true;
+                    for (int a = nsp - 1; a >= 0; a--) {
+                        int64_t ic = st[a] + kk[a] * g->dil[a];
+                        if (ic < 0 || ic >= s->in[a]) {
+                            inside = false;
+                            break;
+                        }
+                        off = off + ic * mul;
+                        mul *= s->in[a];
+                    }
+                    if (inside) {
+                        float v = xp[off];
+                        if (best_i < 0 || v > best) {
+                            best = v;
+                            best_i = off;
+                            if (s->storage_order == 1) {
+                                /* column-major position within the plane */
+                                int64_t m2 = 1;
+                                col_off = 0;
+                                for (int a = 0; a < nsp; a++) {
+                                    col_off += (st[a] + kk[a] * g->dil[a]) * m2;
+                                    m2 *= s->in[a];
+                                }
+                                best_i = col_off;
+                            }
+                        }
+                    }
+                    for (int a = nsp - 1; a >= 0; a--) {
+                        if (++kk[a] < g->kernel[a]) break;
+                        kk[a] = 0;
+                    }
+                }
+                yp[q] = best_i < 0 ? 0.0f : best;
+                if (ip) ip[q] = p * j->in_plane + (best_i < 0 ? 0 : best_i);
+            } else {
+                int64_t count_pad = 1, count = 1;
+                for (int a = 0; a < nsp; a++) {
+                    int64_t e = st[a] + g->kernel[a];
+                    int64_t ep = e < s->in[a] + s->pe[a] ? e : s->in[a] + s->pe[a];
+                    count_pad *= ep - st[a];
+                    lo[a] = st[a] < 0 ? 0 : st[a];
+                    hi[a] = e < s->in[a] ? e : s->in[a];
+                    count *= hi[a] > lo[a] ? hi[a] - lo[a] : 0;
+                }
+                double sum = 0.0;
+                if (count > 0) {
+                    int64_t kk[LRSC_MAX_SPATIAL];
+                    for (int a = 0; a < nsp; a++) kk[a] = lo[a];
+                    for (int64_t t = 0; t < count; t++) {
+                        int64_t off = 0, mul = 1;
+                        for (int a = nsp - 1; a >= 0; a--) {
+                            off += kk[a] * mul;
+                            mul *= s->in[a];
+                        }
+                        sum += xp[off];
+                        for (int a = nsp - 1; a >= 0; a--) {
+                            if (++kk[a] < hi[a]) break;
+                            kk[a] = lo[a];
+                        }
+                    }
+                }
+                int64_t div = s->count_include_pad ? count_pad : count;
+                yp[q] = div > 0 ? (float)(sum / (double)div) : 0.0f;
+            }
+            for (int a = nsp - 1; a >= 0; a--) {
+                if (++oc[a] < s->out[a]) break;
+                oc[a] = 0;
+            }
+        }
+    }
+}
+
+/* 2-D max pooling without dilation or indices: the common CNN case. */
+static void maxpool2d_planes(void *arg, int64_t p0, int64_t p1)
+{
+    const pool_job *j = arg;
+    const pool_state *s = j->s;
+    const lrsc_geom *g = &s->bound;
+    int64_t H = s->in[0], W = s->in[1], OH = s->out[0], OW = s->out[1];
+    int64_t kh = g->kernel[0], kw = g->kernel[1], sh = g->stride[0], sw = g->stride[1];
+    for (int64_t p = p0; p < p1; p++) {
+        const float *xp = j->x + p * j->in_plane;
+        float *yp = j->y + p * j->out_plane;
+        for (int64_t oh = 0; oh < OH; oh++) {
+            int64_t h0 = oh * sh - s->pb[0], h1 = h0 + kh;
+            if (h0 < 0) h0 = 0;
+            if (h1 > H) h1 = H;
+            for (int64_t ow = 0; ow < OW; ow++) {
+                int64_t w0 = ow * sw - s->pb[1], w1 = w0 + kw;
+                if (w0 < 0) w0 = 0;
+                if (w1 > W) w1 = W;
+                float best = -INFINITY;
+                bool any = false;
+                for (int64_t h = h0; h < h1; h++) {
+                    const float *r = xp + h * W;
+                    for (int64_t w = w0; w < w1; w++) {
+                        if (!any || r[w] > best) best = r[w];
+                        any = true;
+                    }
+                }
+                yp[oh * OW + ow] = any ? best : 0.0f;
+            }
+        }
+    }
+}
+
+static lrsc_status pool_exec(lrsc_op_ctx *c, lrsc_error *err)
+{
+    pool_state *s = c->state;
+    const lrsc_tensor *x = c->in[0];
+    lrsc_tensor *y = c->out[0];
+    lrsc_tensor *yi = c->nout > 1 ? c->out[1] : NULL;
+    if (lrsc_tensor_numel(y) == 0) return LRSC_OK;
+    pool_job j = {s, x->data, y->data, yi ? yi->data : NULL, 1, 1};
+    for (int a = 0; a < s->nsp; a++) {
+        j.in_plane *= s->in[a];
+        j.out_plane *= s->out[a];
+    }
+    int64_t planes = x->dims[0] * x->dims[1];
+    int64_t min_planes = 4096 / (j.out_plane + 1) + 1;
+    bool plain2d = s->is_max && !yi && s->nsp == 2 && s->bound.dil[0] == 1 &&
+                   s->bound.dil[1] == 1;
+    lrsc_pool_for(c->pool, planes, min_planes, plain2d ? maxpool2d_planes : pool_planes, &j);
+    (void)err;
+    return LRSC_OK;
+}
+
+/* ---- global pooling ---- */
+
+static lrsc_status global_reshape(lrsc_op_ctx *c, lrsc_error *err)
+{
+    char lbl[192];
+    lrsc_status st;
+    if (c->nin < 1)
+        return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: needs input X",
+                              lrsc_node_label(c->node, lbl, sizeof lbl));
+    if ((st = lrsc_check_float_input(c->node, c->in[0], 0, -1, err))) return st;
+    const lrsc_tensor *x = c->in[0];
+    if (x->ndim < 2)
+        return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: X has rank %d, needs at least 2",
+                              lrsc_node_label(c->node, lbl, sizeof lbl), x->ndim);
+    lrsc_tensor *y = c->out[0];
+    y->dtype = LRSC_DT_FLOAT;
+    y->ndim = x->ndim;
+    y->dims[0] = x->dims[0];
+    y->dims[1] = x->dims[1];
+    for (int i = 2; i < x->ndim; i++) y->dims[i] = 1;
+    return LRSC_OK;
+}
+
+typedef struct global_job {
+    const float *x;
+    float *y;
+    int64_t plane;
+    bool is_max;
+} global_job;
+
+static void global_planes(void *arg, int64_t p0, int64_t p1)
+{
+    const global_job *j = arg;
+    for (int64_t p = p0; p < p1; p++) {
+        const float *xp = j->x + p * j->plane;
+        if (j->is_max) {
+            float best = -INFINITY;
+            for (int64_t q = 0; q < j->plane; q++)
+                if (q == 0 || xp[q] > best) best = xp[q];
+            j->y[p] = j->plane ? best : 0.0f;
+        } else {
+            double sum = 0.0;
+            for (int64_t q = 0; q < j->plane; q++) sum += xp[q];
+            j->y[p] = j->plane ? (float)(sum / (double)j->plane) : 0.0f;
+        }
+    }
+}
+
+static lrsc_status global_exec(lrsc_op_ctx *c, lrsc_error *err)
+{
+    const lrsc_tensor *x = c->in[0];
+    lrsc_tensor *y = c->out[0];
+    int64_t planes = x->dims[0] * x->dims[1];
+    if (planes == 0) return LRSC_OK;
+    global_job j = {x->data, y->data, 1, strcmp(c->node->op, "GlobalMaxPool") == 0};
+    for (int i = 2; i < x->ndim; i++) j.plane *= x->dims[i];
+    lrsc_pool_for(c->pool, planes, 65536 / (j.plane + 1) + 1, global_planes, &j);
+    (void)err;
+    return LRSC_OK;
+}
+
+/* ---- LRN ---- */
+
+typedef struct lrn_state {
+    int64_t size;
+    float alpha, beta, bias;
+} lrn_state;
+
+static lrsc_status lrn_init(lrsc_op_ctx *c, lrsc_error *err)
+{
+    char lbl[192];
+    lrn_state *s = lrsc_calloc(1, sizeof *s, err);
+    if (!s) return LRSC_ERR_NOMEM;
+    c->state = s;
+    s->size = lrsc_attr_int(c->node->proto, "size", 0);
+    if (s->size < 1)
+        return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: size must be a positive integer",
+                              lrsc_node_label(c->node, lbl, sizeof lbl));
+    s->alpha = lrsc_attr_float(c->node->proto, "alpha", 1e-4f);
+    s->beta = lrsc_attr_float(c->node->proto, "beta", 0.75f);
+    s->bias = lrsc_attr_float(c->node->proto, "bias", 1.0f);
+    return LRSC_OK;
+}
+
+static void lrn_fini(lrsc_op_ctx *c)
+{
+    free(c->state);
+    c->state = NULL;
+}
+
+static lrsc_status lrn_reshape(lrsc_op_ctx *c, lrsc_error *err)
+{
+    char lbl[192];
+    lrsc_status st;
+    if (c->nin < 1)
+        return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: needs input X",
+                              lrsc_node_label(c->node, lbl, sizeof lbl));
+    if ((st = lrsc_check_float_input(c->node, c->in[0], 0, -1, err))) return st;
+    const lrsc_tensor *x = c->in[0];
+    if (x->ndim < 2)
+        return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: X has rank %d, needs at least 2",
+                              lrsc_node_label(c->node, lbl, sizeof lbl), x->ndim);
+    lrsc_tensor *y = c->out[0];
+    lrsc_tensor_init(y, LRSC_DT_FLOAT, x->ndim, x->dims, NULL);
+    return LRSC_OK;
+}
+
+typedef struct lrn_job {
+    const lrn_state *s;
+    const float *x;
+    float *y;
+    int64_t C, plane;
+} lrn_job;
+
+static void lrn_planes(void *arg, int64_t p0, int64_t p1)
+{
+    const lrn_job *j = arg;
+    const lrn_state *s = j->s;
+    int64_t before = (s->size - 1) / 2, after = s->size - 1 - before;
+    float scale = s->alpha / (float)s->size;
+    for (int64_t p = p0; p < p1; p++) {
+        int64_t n = p / j->C, ch = p % j->C;
+        const float *xn = j->x + n * j->C * j->plane;
+        float *yc = j->y + p * j->plane;
+        int64_t c0 = ch - before < 0 ? 0 : ch - before;
+        int64_t c1 = ch + after >= j->C ? j->C - 1 : ch + after;
+        for (int64_t q = 0; q < j->plane; q++) {
+            float sq = 0.0f;
+            for (int64_t k = c0; k <= c1; k++) {
+                float v = xn[k * j->plane + q];
+                sq += v * v;
+            }
+            yc[q] = xn[ch * j->plane + q] / powf(s->bias + scale * sq, s->beta);
+        }
+    }
+}
+
+static lrsc_status lrn_exec(lrsc_op_ctx *c, lrsc_error *err)
+{
+    const lrsc_tensor *x = c->in[0];
+    lrn_job j = {c->state, x->data, c->out[0]->data, x->dims[1], 1};
+    for (int i = 2; i < x->ndim; i++) j.plane *= x->dims[i];
+    lrsc_pool_for(c->pool, x->dims[0] * x->dims[1], 1, lrn_planes, &j);
+    (void)err;
+    return LRSC_OK;
+}
+
+const lrsc_op_def lrsc_ops_pool[] = {
+    {"MaxPool", 1, 22, pool_init, pool_reshape, pool_exec, pool_fini},
+    {"AveragePool", 1, 18, pool_init, pool_reshape, pool_exec, pool_fini},
+    {"GlobalAveragePool", 1, 22, NULL, global_reshape, global_exec, NULL},
+    {"GlobalMaxPool", 1, 22, NULL, global_reshape, global_exec, NULL},
+    {"LRN", 1, 22, lrn_init, lrn_reshape, lrn_exec, lrn_fini},
+    {NULL, 0, 0, NULL, NULL, NULL, NULL},
+};
