@@ -141,7 +141,7 @@ static lrsc_status walk(item_list *l, const char *dir, int depth, lrsc_error *er
         nn++;
     }
     closedir(d);
-    if (!st)
+    if (!st && nn)
         qsort(names, nn, sizeof *names, cmp_names);
     size_t dl = strlen(dir);
     for (size_t i = 0; i < nn && !st; i++) {
