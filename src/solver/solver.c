@@ -1,0 +1,882 @@
+/* Greedy bilateral low-rank + sparse solver (see solver.h for the method).
+ *
+ * Everything the L-steps need lives in the "sample space" (m x k):
+ *   B  = (W - S) R = W R - S R      (W R computed once, S R kept up to date)
+ *   ER = (I - U U^T) B              the residual with V = U^T (W - S) optimal
+ * so growth and U-steps cost O(m k r).  Only the sparse step touches m x n
+ * data: its gradient (ER) R^T is one sgemm; products of S (or of a direction
+ * on its support) with R are sparse when S is sparse enough. */
+#include "solver/solver.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/tensor.h"
+#include "solver/linalg.h"
+
+/* S R via per-entry saxpy when at most 1/16 of the entries are kept: below
+ * that density the sparse product beats a dense sgemm. */
+#define SPARSE_DENSITY_DIV 16
+/* conjugate-gradient iterations on the support after each sparse step */
+#define LOOP_CG_ITERS 2
+/* safety factor on the power-iteration estimate of lambda_max(C) */
+#define LAMBDA_MARGIN 1.05
+
+typedef struct fit_ws {
+    int m, n, k, rmax, p;
+    const float *W, *R;
+    float *WR, *B, *ER, *SR, *SR2, *MK, *MK2; /* m x k */
+    float *T, *D;                              /* m x n */
+    float *U;                                  /* m x rmax, ld rmax */
+    float *UtB;                                /* rmax x k */
+    float *Z;                                  /* k x rmax */
+    float *Y;                                  /* m x rmax */
+    int64_t *supp, *supp2;                     /* sorted linear indices */
+    float *val, *val2, *cg_r, *cg_p, *cg_ap;
+    size_t ns, cap;
+    size_t *hist;
+    double *colnorm;
+    double flops, lam, f;
+    uint64_t rng;
+    lrsc_error *err;
+} fit_ws;
+
+void lrsc_solver_opts_default(lrsc_solver_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->structure = LRSC_SPARSE_ELEMENTS;
+    o->max_iter = 8;
+    o->tol = 1e-3;
+    o->seed = 1;
+    o->rank_step = 0;
+    o->power_iters = 2;
+    o->refit_iters = 6;
+    o->refit_bias = false;
+}
+
+void lrsc_solver_result_free(lrsc_solver_result *res)
+{
+    if (!res) return;
+    free(res->U);
+    free(res->V);
+    free(res->S_row);
+    free(res->S_col);
+    free(res->S_val);
+    free(res->bias);
+    free(res->history);
+    free(res->curve_rank);
+    free(res->curve_obj);
+    memset(res, 0, sizeof *res);
+}
+
+/* C = alpha op(A) op(B) + beta C, row-major, with flop accounting. */
+static void mm(fit_ws *w, bool ta, bool tb, int M, int N, int K, float alpha, const float *A,
+               int lda, const float *Bm, int ldb, float beta, float *C, int ldc)
+{
+    if (M == 0 || N == 0) return;
+    if (K == 0) {
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] *= beta;
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M,
+                N, K, alpha, A, lda, Bm, ldb, beta, C, ldc);
+    w->flops += 2.0 * M * N * K;
+}
+
+static double dot_d(const float *a, const float *b, size_t n)
+{
+    double s0 = 0, s1 = 0;
+    size_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+        s0 += (double)a[i] * b[i];
+        s1 += (double)a[i + 1] * b[i + 1];
+    }
+    for (; i < n; i++) s0 += (double)a[i] * b[i];
+    return s0 + s1;
+}
+
+static bool use_sparse(const fit_ws *w, size_t ns)
+{
+    return (double)ns * SPARSE_DENSITY_DIV <= (double)w->m * w->n;
+}
+
+/* out (m x k) = S R for S given by (supp, val). */
+static void sparse_times_r(fit_ws *w, const int64_t *supp, const float *val, size_t ns, float *out)
+{
+    int n = w->n, k = w->k;
+    size_t mk = (size_t)w->m * k;
+    if (use_sparse(w, ns)) {
+        memset(out, 0, mk * sizeof(float));
+        for (size_t t = 0; t < ns; t++) {
+            size_t i = (size_t)(supp[t] / n), j = (size_t)(supp[t] % n);
+            if (val[t] != 0.0f) cblas_saxpy(k, val[t], w->R + j * k, 1, out + i * k, 1);
+        }
+        w->flops += 2.0 * ns * k;
+    } else {
+        memset(w->D, 0, (size_t)w->m * n * sizeof(float));
+        for (size_t t = 0; t < ns; t++) w->D[supp[t]] = val[t];
+        mm(w, false, false, w->m, k, n, 1.0f, w->D, n, w->R, k, 0.0f, out, k);
+    }
+}
+
+/* out[t] = (Q R^T)[supp[t]] for Q m x k. */
+static void gather_qrt(fit_ws *w, const float *Q, const int64_t *supp, size_t ns, float *out)
+{
+    int n = w->n, k = w->k;
+    if (use_sparse(w, ns)) {
+        for (size_t t = 0; t < ns; t++) {
+            size_t i = (size_t)(supp[t] / n), j = (size_t)(supp[t] % n);
+            out[t] = (float)cblas_dsdot(k, Q + i * k, 1, w->R + j * k, 1);
+        }
+        w->flops += 2.0 * ns * k;
+    } else {
+        mm(w, false, true, w->m, n, k, 1.0f, Q, k, w->R, k, 0.0f, w->T, n);
+        for (size_t t = 0; t < ns; t++) out[t] = w->T[supp[t]];
+    }
+}
+
+/* out = (I - U U^T) in, both m x k (may alias). */
+static void proj_out(fit_ws *w, const float *in, float *out)
+{
+    size_t mk = (size_t)w->m * w->k;
+    if (out != in) memcpy(out, in, mk * sizeof(float));
+    if (w->p == 0) return;
+    mm(w, true, false, w->p, w->k, w->m, 1.0f, w->U, w->rmax, in, w->k, 0.0f, w->UtB, w->k);
+    mm(w, false, false, w->m, w->k, w->p, -1.0f, w->U, w->rmax, w->UtB, w->k, 1.0f, out, w->k);
+}
+
+/* B = WR - SR, ER = (I - UU^T) B; returns ||ER||^2. */
+static double objective(fit_ws *w, const float *SR)
+{
+    size_t mk = (size_t)w->m * w->k;
+    for (size_t i = 0; i < mk; i++) w->B[i] = w->WR[i] - SR[i];
+    proj_out(w, w->B, w->ER);
+    return lrsc_linalg_sumsq(w->ER, mk);
+}
+
+/* U-steps: U <- orth(B B^T U), the least-squares U for V = U^T (W - S). */
+static lrsc_status lstep(fit_ws *w, int iters)
+{
+    int m = w->m, k = w->k, p = w->p;
+    for (int it = 0; it < iters && p > 0; it++) {
+        mm(w, true, false, k, p, m, 1.0f, w->B, k, w->U, w->rmax, 0.0f, w->Z, p);
+        mm(w, false, false, m, p, k, 1.0f, w->B, k, w->Z, p, 0.0f, w->U, w->rmax);
+        if (lrsc_linalg_orth(w->U, m, p, w->rmax, w->err) != LRSC_OK) return w->err->code;
+        w->flops += 4.0 * m * p * p;
+    }
+    return LRSC_OK;
+}
+
+/* Adds d directions taken from the residual ER by power/QR iterations. */
+static lrsc_status grow(fit_ws *w, int d, int power_iters)
+{
+    int m = w->m, k = w->k;
+    lrsc_rng_gaussian(&w->rng, w->Z, (size_t)k * d);
+    mm(w, false, false, m, d, k, 1.0f, w->ER, k, w->Z, d, 0.0f, w->Y, d);
+    for (int q = 0; q < power_iters; q++) {
+        if (lrsc_linalg_orth(w->Y, m, d, d, w->err) != LRSC_OK) return w->err->code;
+        mm(w, true, false, k, d, m, 1.0f, w->ER, k, w->Y, d, 0.0f, w->Z, d);
+        mm(w, false, false, m, d, k, 1.0f, w->ER, k, w->Z, d, 0.0f, w->Y, d);
+    }
+    for (int i = 0; i < m; i++)
+        memcpy(w->U + (size_t)i * w->rmax + w->p, w->Y + (size_t)i * d, (size_t)d * sizeof(float));
+    w->p += d;
+    /* QR of [U Y] keeps span(U) and makes the new block orthogonal to it */
+    if (lrsc_linalg_orth(w->U, m, w->p, w->rmax, w->err) != LRSC_OK) return w->err->code;
+    return LRSC_OK;
+}
+
+/* Projects the candidate D (m x n) onto the sparsity set: fills supp2/val2. */
+static size_t project_sparse(fit_ws *w, lrsc_sparse_structure st, size_t c)
+{
+    int m = w->m, n = w->n;
+    size_t mn = (size_t)m * n, ns = 0;
+    if (st == LRSC_SPARSE_ELEMENTS) {
+        uint32_t tau;
+        size_t neq;
+        lrsc_linalg_select_topk(w->D, mn, c, &tau, &neq, w->hist);
+        for (size_t i = 0; i < mn && ns < c; i++) {
+            uint32_t key = lrsc_linalg_key(w->D[i]);
+            if (key > tau || (key == tau && neq > 0)) {
+                if (key == tau) neq--;
+                w->supp2[ns] = (int64_t)i;
+                w->val2[ns++] = w->D[i];
+            }
+        }
+        return ns;
+    }
+    bool cols = st == LRSC_SPARSE_COLUMNS;
+    size_t groups = cols ? (size_t)n : (size_t)m, keep = cols ? c / m : c / n;
+    float *score = w->cg_ap; /* free here; holds >= groups floats (cap >= m, n) */
+    if (cols) {
+        for (int j = 0; j < n; j++) w->colnorm[j] = 0;
+        for (int i = 0; i < m; i++) {
+            const float *row = w->D + (size_t)i * n;
+            for (int j = 0; j < n; j++) w->colnorm[j] += (double)row[j] * row[j];
+        }
+        for (int j = 0; j < n; j++) score[j] = (float)sqrt(w->colnorm[j]);
+    } else {
+        for (int i = 0; i < m; i++)
+            score[i] = (float)sqrt(lrsc_linalg_sumsq(w->D + (size_t)i * n, (size_t)n));
+    }
+    uint32_t tau;
+    size_t neq;
+    lrsc_linalg_select_topk(score, groups, keep, &tau, &neq, w->hist);
+    /* mark kept groups in colnorm (reused as flags) */
+    for (size_t g = 0; g < groups; g++) {
+        uint32_t key = lrsc_linalg_key(score[g]);
+        bool k = key > tau || (key == tau && neq > 0);
+        if (k && key == tau) neq--;
+        w->colnorm[g] = k ? 1.0 : 0.0;
+    }
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            if (w->colnorm[cols ? (size_t)j : (size_t)i] == 0.0) continue;
+            size_t idx = (size_t)i * n + j;
+            w->supp2[ns] = (int64_t)idx;
+            w->val2[ns++] = w->D[idx];
+        }
+    return ns;
+}
+
+static void swap_support(fit_ws *w, size_t ns)
+{
+    int64_t *ts = w->supp;
+    w->supp = w->supp2;
+    w->supp2 = ts;
+    float *tv = w->val;
+    w->val = w->val2;
+    w->val2 = tv;
+    w->ns = ns;
+}
+
+/* One hard-thresholded gradient step on S (U fixed, V re-optimised).
+ * Uses ER consistent with the current S; leaves B, ER, SR, f updated. */
+static lrsc_status sparse_step(fit_ws *w, lrsc_sparse_structure st, size_t c)
+{
+    int m = w->m, n = w->n, k = w->k;
+    size_t mn = (size_t)m * n;
+    double f_old = w->f;
+    /* gradient direction (W - L - S) C = ER R^T into T */
+    mm(w, false, true, m, n, k, 1.0f, w->ER, k, w->R, k, 0.0f, w->T, n);
+    double eta = 1.0 / w->lam;
+    for (int attempt = 0; attempt < 6; attempt++) {
+        float e = (float)eta;
+        for (size_t i = 0; i < mn; i++) w->D[i] = e * w->T[i];
+        for (size_t t = 0; t < w->ns; t++) w->D[w->supp[t]] += w->val[t];
+        size_t ns = project_sparse(w, st, c);
+        sparse_times_r(w, w->supp2, w->val2, ns, w->SR2);
+        double f_new = objective(w, w->SR2);
+        if (f_new <= f_old) {
+            swap_support(w, ns);
+            float *t = w->SR;
+            w->SR = w->SR2;
+            w->SR2 = t;
+            w->f = f_new;
+            return LRSC_OK;
+        }
+        eta *= 0.5; /* lambda_max was underestimated: back off */
+    }
+    w->f = objective(w, w->SR); /* keep S; restore B and ER */
+    return LRSC_OK;
+}
+
+/* Conjugate gradient on the values of S over its support, U fixed and V
+ * re-optimised: minimises ||(I - UU^T)(WR - S R)||^2 exactly in the limit. */
+static lrsc_status cg_support(fit_ws *w, int iters)
+{
+    size_t ns = w->ns, mk = (size_t)w->m * w->k;
+    if (ns == 0 || iters <= 0) return LRSC_OK;
+    double f0 = w->f;
+    memcpy(w->val2, w->val, ns * sizeof(float));
+    memcpy(w->SR2, w->SR, mk * sizeof(float));
+    gather_qrt(w, w->ER, w->supp, ns, w->cg_r);
+    memcpy(w->cg_p, w->cg_r, ns * sizeof(float));
+    double rr = dot_d(w->cg_r, w->cg_r, ns), rr0 = rr;
+    for (int it = 0; it < iters && rr > 1e-12 * rr0 && rr > 0; it++) {
+        sparse_times_r(w, w->supp, w->cg_p, ns, w->MK);
+        proj_out(w, w->MK, w->MK2);
+        gather_qrt(w, w->MK2, w->supp, ns, w->cg_ap);
+        double pap = dot_d(w->cg_p, w->cg_ap, ns);
+        if (!(pap > 0)) break;
+        float alpha = (float)(rr / pap);
+        cblas_saxpy((int)ns, alpha, w->cg_p, 1, w->val, 1);
+        cblas_saxpy((int)mk, alpha, w->MK, 1, w->SR, 1);
+        cblas_saxpy((int)ns, -alpha, w->cg_ap, 1, w->cg_r, 1);
+        double rr_new = dot_d(w->cg_r, w->cg_r, ns);
+        float beta = (float)(rr_new / rr);
+        for (size_t t = 0; t < ns; t++) w->cg_p[t] = w->cg_r[t] + beta * w->cg_p[t];
+        rr = rr_new;
+    }
+    w->f = objective(w, w->SR);
+    if (!(w->f <= f0)) { /* rounding: never accept a worse point */
+        memcpy(w->val, w->val2, ns * sizeof(float));
+        memcpy(w->SR, w->SR2, mk * sizeof(float));
+        w->f = objective(w, w->SR);
+    }
+    return LRSC_OK;
+}
+
+/* Exact per-row least squares of S on its support with L = U U^T (W - S)
+ * fixed: S_i,T = C_TT^{-1} ((W - L)_i C)_T.  For small row supports only. */
+static lrsc_status rowls_support(fit_ws *w)
+{
+    int n = w->n, k = w->k;
+    size_t ns = w->ns, mk = (size_t)w->m * k;
+    if (ns == 0) return LRSC_OK;
+    double f0 = w->f;
+    const int tmax = LRSC_SOLVER_ROWLS_MAX;
+    double *A = lrsc_malloc((size_t)tmax * tmax * sizeof(double), w->err);
+    double *A0 = lrsc_malloc((size_t)tmax * tmax * sizeof(double), w->err);
+    double *rhs = lrsc_malloc((size_t)tmax * sizeof(double), w->err);
+    if (!A || !A0 || !rhs) {
+        free(A);
+        free(A0);
+        free(rhs);
+        return LRSC_ERR_NOMEM;
+    }
+    memcpy(w->val2, w->val, ns * sizeof(float));
+    memcpy(w->SR2, w->SR, mk * sizeof(float));
+    /* (W - L) R = WR - UU^T B = SR + ER */
+    for (size_t i = 0; i < mk; i++) w->MK[i] = w->SR[i] + w->ER[i];
+    size_t t0 = 0;
+    while (t0 < ns) {
+        size_t row = (size_t)(w->supp[t0] / n), t1 = t0;
+        while (t1 < ns && (size_t)(w->supp[t1] / n) == row) t1++;
+        int t = (int)(t1 - t0);
+        double tr = 0;
+        for (int a = 0; a < t; a++) {
+            const float *ra = w->R + (size_t)(w->supp[t0 + a] % n) * k;
+            rhs[a] = cblas_dsdot(k, w->MK + row * k, 1, ra, 1);
+            for (int b = 0; b <= a; b++) {
+                const float *rb = w->R + (size_t)(w->supp[t0 + b] % n) * k;
+                A0[a * t + b] = A0[b * t + a] = cblas_dsdot(k, ra, 1, rb, 1);
+            }
+            tr += A0[a * t + a];
+        }
+        w->flops += (double)t * t * k + 2.0 * t * k;
+        int info = 1, one = 1;
+        for (int j = 0; j < 8 && info != 0; j++) {
+            memcpy(A, A0, (size_t)t * t * sizeof(double));
+            double jit = j == 0 ? 0.0 : tr / (t > 0 ? t : 1) * 1e-10 * pow(100.0, j - 1);
+            for (int a = 0; a < t; a++) A[a * t + a] += jit;
+            dpotrf_("U", &t, A, &t, &info);
+        }
+        if (info == 0 && tr > 0) {
+            dpotrs_("U", &t, &one, A, &t, rhs, &t, &info);
+            if (info == 0)
+                for (int a = 0; a < t; a++) w->val[t0 + a] = (float)rhs[a];
+        }
+        t0 = t1;
+    }
+    free(A);
+    free(A0);
+    free(rhs);
+    sparse_times_r(w, w->supp, w->val, ns, w->SR);
+    w->f = objective(w, w->SR);
+    if (!(w->f <= f0)) {
+        memcpy(w->val, w->val2, ns * sizeof(float));
+        memcpy(w->SR, w->SR2, mk * sizeof(float));
+        w->f = objective(w, w->SR);
+    }
+    return LRSC_OK;
+}
+
+static bool all_finite(const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return false;
+    return true;
+}
+
+static void ws_free(fit_ws *w)
+{
+    free(w->WR);
+    free(w->B);
+    free(w->ER);
+    free(w->SR);
+    free(w->SR2);
+    free(w->MK);
+    free(w->MK2);
+    free(w->T);
+    free(w->D);
+    free(w->U);
+    free(w->UtB);
+    free(w->Z);
+    free(w->Y);
+    free(w->supp);
+    free(w->supp2);
+    free(w->val);
+    free(w->val2);
+    free(w->cg_r);
+    free(w->cg_p);
+    free(w->cg_ap);
+    free(w->hist);
+    free(w->colnorm);
+}
+
+/* ||(W - U V - S) R||^2 from an explicit decomposition (dense). */
+static lrsc_status direct_objective(const float *W, int m, int n, const float *R, int k,
+                                    const float *U, const float *V, int r, const int32_t *Si,
+                                    const int32_t *Sj, const float *Sv, int64_t nnz, double *out,
+                                    lrsc_error *err)
+{
+    size_t mn = (size_t)m * n, mk = (size_t)m * k;
+    float *E = lrsc_malloc(mn * sizeof(float), err);
+    float *ER = lrsc_malloc(mk * sizeof(float), err);
+    if (!E || !ER) {
+        free(E);
+        free(ER);
+        return LRSC_ERR_NOMEM;
+    }
+    memcpy(E, W, mn * sizeof(float));
+    if (r > 0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, r, -1.0f, U, r, V, n, 1.0f, E,
+                    n);
+    for (int64_t t = 0; t < nnz; t++) E[(size_t)Si[t] * n + Sj[t]] -= Sv[t];
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, k, n, 1.0f, E, n, R, k, 0.0f, ER, k);
+    *out = lrsc_linalg_sumsq(ER, mk);
+    free(E);
+    free(ER);
+    return LRSC_OK;
+}
+
+lrsc_status lrsc_solver_eval(const float *W, int m, int n, const float *R, int k,
+                             const lrsc_solver_result *res, double *rel_error, lrsc_error *err)
+{
+    if (!W || !R || !res || !rel_error || m <= 0 || n <= 0 || k <= 0 || res->m != m ||
+        res->n != n)
+        return lrsc_error_set(err, LRSC_ERR_ARGS, "solver: eval: inconsistent arguments");
+    double f, fw;
+    lrsc_status st = direct_objective(W, m, n, R, k, res->U, res->V, res->rank, res->S_row,
+                                      res->S_col, res->S_val, res->nnz, &f, err);
+    if (st != LRSC_OK) return st;
+    st = direct_objective(W, m, n, R, k, NULL, NULL, 0, NULL, NULL, NULL, 0, &fw, err);
+    if (st != LRSC_OK) return st;
+    *rel_error = fw > 0 ? sqrt(f / fw) : 0.0;
+    return LRSC_OK;
+}
+
+#define ALLOC(ptr, count, type)                                                                  \
+    do {                                                                                         \
+        (ptr) = lrsc_malloc((size_t)(count) * sizeof(type), err);                                \
+        if (!(ptr)) {                                                                            \
+            st = LRSC_ERR_NOMEM;                                                                 \
+            goto fail;                                                                           \
+        }                                                                                        \
+    } while (0)
+
+lrsc_status lrsc_solver_fit(const float *W, int m, int n, const float *R, int k, const float *mu,
+                            const float *bias, const lrsc_solver_opts *opts,
+                            lrsc_solver_result *res, lrsc_error *err)
+{
+    lrsc_error local_err = {0};
+    if (!err) err = &local_err;
+    if (res) memset(res, 0, sizeof *res);
+    if (!W || !R || !opts || !res || m <= 0 || n <= 0 || k <= 0)
+        return lrsc_error_set(err, LRSC_ERR_ARGS,
+                              "solver: need W, R, options and result with m, n, k > 0 "
+                              "(got %d x %d, k %d)",
+                              m, n, k);
+    if (opts->rank < 0 || opts->nnz < 0 || opts->max_iter < 0 || opts->power_iters < 0 ||
+        opts->refit_iters < 0 || opts->rank_step < 0 || !(opts->tol >= 0) ||
+        (unsigned)opts->structure > LRSC_SPARSE_ROWS)
+        return lrsc_error_set(err, LRSC_ERR_ARGS,
+                              "solver: invalid options (rank %d, nnz %lld, structure %d)",
+                              opts->rank, (long long)opts->nnz, (int)opts->structure);
+    if (opts->refit_bias && !mu)
+        return lrsc_error_set(err, LRSC_ERR_ARGS, "solver: bias refit needs the input mean mu");
+    size_t mn, mk, nk;
+    if (!lrsc_mul_size((size_t)m, (size_t)n, &mn) || !lrsc_mul_size((size_t)m, (size_t)k, &mk) ||
+        !lrsc_mul_size((size_t)n, (size_t)k, &nk) || mn > (size_t)INT32_MAX ||
+        mk > (size_t)INT32_MAX || nk > (size_t)INT64_MAX / 8)
+        return lrsc_error_set(err, LRSC_ERR_LIMIT, "solver: layer %d x %d with k %d is too large",
+                              m, n, k);
+    if (!all_finite(W, mn))
+        return lrsc_error_set(err, LRSC_ERR_NUMERIC, "solver: weight has non-finite values");
+    if (!all_finite(R, nk))
+        return lrsc_error_set(err, LRSC_ERR_NUMERIC, "solver: data factor R has non-finite values");
+    if ((mu && !all_finite(mu, (size_t)n)) || (bias && !all_finite(bias, (size_t)m)))
+        return lrsc_error_set(err, LRSC_ERR_NUMERIC, "solver: mean or bias has non-finite values");
+
+    lrsc_status st = LRSC_OK;
+    fit_ws w = {0};
+    w.m = m;
+    w.n = n;
+    w.k = k;
+    w.W = W;
+    w.R = R;
+    w.err = err;
+    w.rng = opts->seed ^ 0x5DEECE66Dull;
+    int minmn = m < n ? m : n;
+    int rt = opts->rank < minmn ? opts->rank : minmn;
+    size_t c = (uint64_t)opts->nnz < mn ? (size_t)opts->nnz : mn;
+    if (opts->structure == LRSC_SPARSE_COLUMNS) c = (c / m) * (size_t)m;
+    if (opts->structure == LRSC_SPARSE_ROWS) c = (c / n) * (size_t)n;
+    int dr = opts->rank_step > 0 ? opts->rank_step : (rt + 3) / 4;
+    if (dr < 1) dr = 1;
+    int growth_steps = rt > 0 ? (rt + dr - 1) / dr : 0;
+    int hist_cap = growth_steps + opts->max_iter + 4;
+    ALLOC(res->history, hist_cap, double);
+    ALLOC(res->curve_rank, growth_steps + 1, int);
+    ALLOC(res->curve_obj, growth_steps + 1, double);
+    res->m = m;
+    res->n = n;
+
+    ALLOC(w.WR, mk, float);
+    mm(&w, false, false, m, k, n, 1.0f, W, n, R, k, 0.0f, w.WR, k);
+    double fw = lrsc_linalg_sumsq(w.WR, mk);
+    res->ref_energy = fw;
+    res->history[res->n_history++] = fw;
+
+    bool full_sparse = c == mn, full_rank = rt == minmn && !full_sparse;
+    if (full_sparse || full_rank || fw == 0.0 || (rt == 0 && c == 0)) {
+        /* closed forms: S = W, or L = W, or nothing the data can see */
+        if (full_sparse) {
+            ALLOC(res->S_row, mn, int32_t);
+            ALLOC(res->S_col, mn, int32_t);
+            ALLOC(res->S_val, mn, float);
+            for (size_t i = 0; i < mn; i++) {
+                if (W[i] == 0.0f) continue;
+                res->S_row[res->nnz] = (int32_t)(i / n);
+                res->S_col[res->nnz] = (int32_t)(i % n);
+                res->S_val[res->nnz++] = W[i];
+            }
+        } else if (full_rank && fw > 0.0) {
+            res->rank = minmn;
+            ALLOC(res->U, (size_t)m * minmn, float);
+            ALLOC(res->V, (size_t)minmn * n, float);
+            if (m <= n) { /* U = I, V = W: exact */
+                memset(res->U, 0, (size_t)m * m * sizeof(float));
+                for (int i = 0; i < m; i++) res->U[(size_t)i * m + i] = 1.0f;
+                memcpy(res->V, W, mn * sizeof(float));
+            } else {
+                memcpy(res->U, W, mn * sizeof(float));
+                if ((st = lrsc_linalg_orth(res->U, m, n, n, err)) != LRSC_OK) goto fail;
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, n, m, 1.0f, res->U, n, W,
+                            n, 0.0f, res->V, n);
+            }
+        }
+        double f = 0.0;
+        if (res->rank > 0 && m > n) {
+            st = direct_objective(W, m, n, R, k, res->U, res->V, res->rank, NULL, NULL, NULL, 0,
+                                  &f, err);
+            if (st != LRSC_OK) goto fail;
+        } else if (!full_sparse && !full_rank) {
+            f = fw;
+        }
+        res->objective = f;
+        res->history[res->n_history++] = f;
+        goto finish;
+    }
+
+    /* workspace */
+    w.rmax = rt > 0 ? rt : 1;
+    size_t cap = c > (size_t)m ? c : (size_t)m;
+    if (cap < (size_t)n) cap = (size_t)n;
+    w.cap = cap;
+    ALLOC(w.B, mk, float);
+    ALLOC(w.ER, mk, float);
+    ALLOC(w.SR, mk, float);
+    ALLOC(w.SR2, mk, float);
+    ALLOC(w.U, (size_t)m * w.rmax, float);
+    ALLOC(w.UtB, (size_t)w.rmax * k, float);
+    ALLOC(w.Z, (size_t)k * w.rmax, float);
+    ALLOC(w.Y, (size_t)m * w.rmax, float);
+    memset(w.SR, 0, mk * sizeof(float));
+    if (c > 0) {
+        ALLOC(w.MK, mk, float);
+        ALLOC(w.MK2, mk, float);
+        ALLOC(w.T, mn, float);
+        ALLOC(w.D, mn, float);
+        ALLOC(w.supp, cap, int64_t);
+        ALLOC(w.supp2, cap, int64_t);
+        ALLOC(w.val, cap, float);
+        ALLOC(w.val2, cap, float);
+        ALLOC(w.cg_r, cap, float);
+        ALLOC(w.cg_p, cap, float);
+        ALLOC(w.cg_ap, cap, float);
+        ALLOC(w.hist, 65536, size_t);
+        ALLOC(w.colnorm, (size_t)(m > n ? m : n), double);
+        w.lam = lrsc_linalg_lambda_max(R, n, k, &w.rng, err) * LAMBDA_MARGIN;
+        if (!(w.lam > 0)) {
+            if (err->code != LRSC_OK) {
+                st = err->code;
+                goto fail;
+            }
+            w.lam = 1.0; /* R = 0: nothing to fit; any step is harmless */
+        }
+    }
+    w.f = objective(&w, w.SR);
+
+    int post = 0;
+    for (;;) {
+        double f_prev = w.f;
+        bool grew = false;
+        if (w.p < rt) {
+            int d = rt - w.p < dr ? rt - w.p : dr;
+            if ((st = grow(&w, d, opts->power_iters)) != LRSC_OK) goto fail;
+            grew = true;
+        }
+        if ((st = lstep(&w, opts->power_iters > 0 ? opts->power_iters : 1)) != LRSC_OK) goto fail;
+        w.f = objective(&w, w.SR);
+        if (c > 0) {
+            if ((st = sparse_step(&w, opts->structure, c)) != LRSC_OK) goto fail;
+            if ((st = cg_support(&w, LOOP_CG_ITERS)) != LRSC_OK) goto fail;
+        }
+        if (!isfinite(w.f)) {
+            st = lrsc_error_set(err, LRSC_ERR_NUMERIC, "solver: objective became non-finite");
+            goto fail;
+        }
+        res->iterations++;
+        res->history[res->n_history++] = w.f;
+        if (grew) {
+            res->curve_rank[res->n_curve] = w.p;
+            res->curve_obj[res->n_curve++] = w.f;
+        }
+        if (w.f == 0.0) break;
+        if (w.p == rt) {
+            if (!grew && f_prev - w.f <= opts->tol * f_prev) break;
+            if (++post >= opts->max_iter) break;
+        }
+        if (res->n_history >= hist_cap - 1) break;
+    }
+
+    /* refit S on its final support, then let U follow */
+    if (c > 0 && w.ns > 0 && opts->refit_iters > 0) {
+        bool small_rows = opts->structure == LRSC_SPARSE_ELEMENTS;
+        for (size_t t0 = 0; small_rows && t0 < w.ns;) {
+            size_t t1 = t0;
+            while (t1 < w.ns && w.supp[t1] / n == w.supp[t0] / n) t1++;
+            if (t1 - t0 > LRSC_SOLVER_ROWLS_MAX) small_rows = false;
+            t0 = t1;
+        }
+        st = small_rows ? rowls_support(&w) : cg_support(&w, opts->refit_iters);
+        if (st != LRSC_OK) goto fail;
+        if (w.p > 0) {
+            if ((st = lstep(&w, opts->power_iters > 0 ? opts->power_iters : 1)) != LRSC_OK)
+                goto fail;
+            w.f = objective(&w, w.SR);
+        }
+
+        res->history[res->n_history++] = w.f;
+    }
+
+    /* outputs: U, V = U^T (W - S), S in COO */
+    res->rank = w.p;
+    if (w.p > 0) {
+        ALLOC(res->U, (size_t)m * w.p, float);
+        ALLOC(res->V, (size_t)w.p * n, float);
+        for (int i = 0; i < m; i++)
+            memcpy(res->U + (size_t)i * w.p, w.U + (size_t)i * w.rmax, (size_t)w.p * sizeof(float));
+        if (!w.D) ALLOC(w.D, mn, float);
+        float *WS = w.D;
+        memcpy(WS, W, mn * sizeof(float));
+        for (size_t t = 0; t < w.ns; t++) WS[w.supp[t]] -= w.val[t];
+        mm(&w, true, false, w.p, n, m, 1.0f, res->U, w.p, WS, n, 0.0f, res->V, n);
+    }
+    if (w.ns > 0) {
+        ALLOC(res->S_row, w.ns, int32_t);
+        ALLOC(res->S_col, w.ns, int32_t);
+        ALLOC(res->S_val, w.ns, float);
+        for (size_t t = 0; t < w.ns; t++) {
+            if (w.val[t] == 0.0f) continue;
+            res->S_row[res->nnz] = (int32_t)(w.supp[t] / n);
+            res->S_col[res->nnz] = (int32_t)(w.supp[t] % n);
+            res->S_val[res->nnz++] = w.val[t];
+        }
+    }
+    res->objective = w.f;
+
+finish:
+    if (!isfinite(res->objective)) {
+        st = lrsc_error_set(err, LRSC_ERR_NUMERIC, "solver: objective became non-finite");
+        goto fail;
+    }
+    res->rel_error = fw > 0 ? sqrt(res->objective / fw) : 0.0;
+    if (bias || (opts->refit_bias && mu)) {
+        ALLOC(res->bias, m, float);
+        for (int i = 0; i < m; i++) res->bias[i] = bias ? bias[i] : 0.0f;
+        if (opts->refit_bias) {
+            /* b' = b + (W - U V - S) mu */
+            float *tmp = NULL;
+            ALLOC(tmp, (size_t)(res->rank > 0 ? res->rank : 1), float);
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, m, n, 1.0f, W, n, mu, 1, 1.0f, res->bias, 1);
+            if (res->rank > 0) {
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, res->rank, n, 1.0f, res->V, n, mu, 1,
+                            0.0f, tmp, 1);
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, m, res->rank, -1.0f, res->U, res->rank,
+                            tmp, 1, 1.0f, res->bias, 1);
+            }
+            free(tmp);
+            for (int64_t t = 0; t < res->nnz; t++)
+                res->bias[res->S_row[t]] -= res->S_val[t] * mu[res->S_col[t]];
+        }
+    }
+    res->flops += w.flops;
+    ws_free(&w);
+    return LRSC_OK;
+
+fail:
+    if (st == LRSC_OK) st = err->code != LRSC_OK ? err->code : LRSC_ERR_INTERNAL;
+    ws_free(&w);
+    lrsc_solver_result_free(res);
+    return st;
+}
+
+lrsc_status lrsc_solver_factor_samples(const float *X, int n, int N, const float *mu,
+                                       float **R_out, lrsc_error *err)
+{
+    if (!X || !R_out || n <= 0 || N <= 0)
+        return lrsc_error_set(err, LRSC_ERR_ARGS, "solver: factor_samples needs n, N > 0");
+    size_t nN;
+    if (!lrsc_mul_size((size_t)n, (size_t)N, &nN))
+        return lrsc_error_set(err, LRSC_ERR_LIMIT, "solver: %d x %d samples too large", n, N);
+    float *R = lrsc_malloc(nN * sizeof(float), err);
+    if (!R) return LRSC_ERR_NOMEM;
+    float s = (float)(1.0 / sqrt((double)N));
+    for (int i = 0; i < n; i++) {
+        float c = mu ? mu[i] : 0.0f;
+        for (int j = 0; j < N; j++) R[(size_t)i * N + j] = (X[(size_t)i * N + j] - c) * s;
+    }
+    *R_out = R;
+    return LRSC_OK;
+}
+
+lrsc_status lrsc_solver_factor_gram(const double *G, int n, const double *mu, float **R_out,
+                                    lrsc_error *err)
+{
+    if (!G || !R_out || n <= 0)
+        return lrsc_error_set(err, LRSC_ERR_ARGS, "solver: factor_gram needs a Gram matrix");
+    size_t nn;
+    if (!lrsc_mul_size((size_t)n, (size_t)n, &nn) || nn > SIZE_MAX / sizeof(double))
+        return lrsc_error_set(err, LRSC_ERR_LIMIT, "solver: Gram matrix %d x %d too large", n, n);
+    double *A = lrsc_malloc(nn * sizeof(double), err);
+    double *G2 = lrsc_malloc(nn * sizeof(double), err);
+    float *R = lrsc_malloc(nn * sizeof(float), err);
+    if (!A || !G2 || !R) {
+        free(A);
+        free(G2);
+        free(R);
+        return LRSC_ERR_NOMEM;
+    }
+    double tr = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            double v = G[(size_t)i * n + j] - (mu ? mu[i] * mu[j] : 0.0);
+            if (!isfinite(v)) {
+                free(A);
+                free(G2);
+                free(R);
+                return lrsc_error_set(err, LRSC_ERR_NUMERIC,
+                                      "solver: Gram matrix has non-finite values");
+            }
+            G2[(size_t)i * n + j] = v;
+            if (i == j) tr += fabs(v);
+        }
+    double scale = tr > 0 ? tr / n : 1.0;
+    int info = 1;
+    /* jitter grows from none to 1e-3 of the mean diagonal */
+    for (int attempt = 0; attempt < 9 && info != 0; attempt++) {
+        memcpy(A, G2, nn * sizeof(double));
+        double jit = attempt == 0 ? 0.0 : scale * 1e-10 * pow(10.0, attempt - 1);
+        for (int i = 0; i < n; i++) A[(size_t)i * n + i] += jit;
+        /* column-major 'U' of the symmetric matrix: its row-major lower
+         * triangle is L with L L^T = G */
+        dpotrf_("U", &n, A, &n, &info);
+    }
+    if (info != 0) {
+        free(A);
+        free(G2);
+        free(R);
+        return lrsc_error_set(err, LRSC_ERR_NUMERIC,
+                              "solver: Gram matrix is not positive semi-definite (dpotrf info %d)",
+                              info);
+    }
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++)
+            R[(size_t)i * n + j] = j <= i ? (float)A[(size_t)i * n + j] : 0.0f;
+    free(A);
+    free(G2);
+    *R_out = R;
+    return LRSC_OK;
+}
+
+lrsc_status lrsc_solver_rank_profile(const float *W, int m, int n, const float *R, int k,
+                                     int max_rank, uint64_t seed, double *rel_err,
+                                     lrsc_error *err)
+{
+    if (!W || !R || !rel_err || m <= 0 || n <= 0 || k <= 0 || max_rank < 0)
+        return lrsc_error_set(err, LRSC_ERR_ARGS, "solver: rank_profile: bad arguments");
+    int lim = m < n ? m : n;
+    if (k < lim) lim = k;
+    int rq = max_rank < lim ? max_rank : lim;
+    int p = rq + 8 < lim ? rq + 8 : lim; /* oversampled block */
+    size_t mk = (size_t)m * k;
+    lrsc_status st = LRSC_OK;
+    fit_ws w = {0};
+    w.err = err;
+    float *WR = NULL, *Y = NULL, *Z = NULL, *H = NULL;
+    double *M = NULL, *ev = NULL, *work = NULL;
+    WR = lrsc_malloc(mk * sizeof(float), err);
+    Y = lrsc_malloc((size_t)m * (p ? p : 1) * sizeof(float), err);
+    Z = lrsc_malloc((size_t)k * (p ? p : 1) * sizeof(float), err);
+    H = lrsc_malloc((size_t)(p ? p : 1) * k * sizeof(float), err);
+    M = lrsc_malloc((size_t)(p ? p : 1) * (p ? p : 1) * sizeof(double), err);
+    ev = lrsc_malloc((size_t)(p ? p : 1) * sizeof(double), err);
+    if (!WR || !Y || !Z || !H || !M || !ev) {
+        st = LRSC_ERR_NOMEM;
+        goto out;
+    }
+    mm(&w, false, false, m, k, n, 1.0f, W, n, R, k, 0.0f, WR, k);
+    double fw = lrsc_linalg_sumsq(WR, mk);
+    for (int r = 0; r <= max_rank; r++) rel_err[r] = (fw > 0 && r < lim) ? 1.0 : 0.0;
+    if (fw == 0 || p == 0) goto out;
+    uint64_t rng = seed ^ 0x5DEECE66Dull;
+    lrsc_rng_gaussian(&rng, Z, (size_t)k * p);
+    mm(&w, false, false, m, p, k, 1.0f, WR, k, Z, p, 0.0f, Y, p);
+    for (int q = 0; q < 4; q++) {
+        if ((st = lrsc_linalg_orth(Y, m, p, p, err)) != LRSC_OK) goto out;
+        mm(&w, true, false, k, p, m, 1.0f, WR, k, Y, p, 0.0f, Z, p);
+        mm(&w, false, false, m, p, k, 1.0f, WR, k, Z, p, 0.0f, Y, p);
+    }
+    if ((st = lrsc_linalg_orth(Y, m, p, p, err)) != LRSC_OK) goto out;
+    /* Rayleigh-Ritz: eigenvalues of (Y^T B)(Y^T B)^T, p x p */
+    mm(&w, true, false, p, k, m, 1.0f, Y, p, WR, k, 0.0f, H, k);
+    for (int i = 0; i < p; i++)
+        for (int j = 0; j <= i; j++)
+            M[(size_t)i * p + j] = M[(size_t)j * p + i] =
+                cblas_dsdot(k, H + (size_t)i * k, 1, H + (size_t)j * k, 1);
+    int info = 0, lwork = -1;
+    double q1 = 0;
+    dsyev_("N", "U", &p, M, &p, ev, &q1, &lwork, &info);
+    lwork = (int)q1 + 1;
+    work = lrsc_malloc((size_t)lwork * sizeof(double), err);
+    if (!work) {
+        st = LRSC_ERR_NOMEM;
+        goto out;
+    }
+    dsyev_("N", "U", &p, M, &p, ev, work, &lwork, &info);
+    if (info != 0) {
+        st = lrsc_error_set(err, LRSC_ERR_NUMERIC, "solver: rank profile eigensolver failed");
+        goto out;
+    }
+    double acc = 0;
+    for (int r = 1; r <= rq; r++) {
+        acc += ev[p - r] > 0 ? ev[p - r] : 0; /* ascending order */
+        double rest = fw - acc;
+        rel_err[r] = rest > 0 ? sqrt(rest / fw) : 0.0;
+    }
+out:
+    free(WR);
+    free(Y);
+    free(Z);
+    free(H);
+    free(M);
+    free(ev);
+    free(work);
+    return st;
+}
