@@ -166,19 +166,16 @@ static const char *emit_lowrank(lrsc_emit *e, const lrsc_rewrite_target *t, cons
         int64_t vd[2] = {tb ? r : n, tb ? n : r}, ud[2] = {tb ? m : r, tb ? r : m};
         const char *vw = lrsc_emit_init_f32(e, "V_weight", 2, vd, tb ? f->V : vt);
         const char *uw = lrsc_emit_init_f32(e, "U_weight", 2, ud, tb ? f->U : ut);
-        if (f->bias) {
-            bias = lrsc_emit_init_f32(e, "bias", 1, &m, f->bias);
-        } else if (e->opset < 11) {
-            /* C is optional only from opset 11. */
-            float *z = calloc((size_t)m, sizeof(float));
-            if (z) bias = lrsc_emit_init_f32(e, "bias", 1, &m, z);
-            free(z);
-            if (!z) e->failed = true;
-        }
+        /* C is optional only from opset 11; before, a broadcast zero stands in. */
+        const float zero = 0.0f;
+        const int64_t one = 1;
+        const char *vzero = e->opset < 11 ? lrsc_emit_init_f32(e, "zero", 1, &one, &zero) : NULL;
+        if (f->bias) bias = lrsc_emit_init_f32(e, "bias", 1, &m, f->bias);
+        else bias = vzero;
         const char *h = lrsc_emit_name(e, "V_out");
         if (!e->failed && vw && uw && h) {
-            const char *vin[] = {x, vw};
-            Onnx__NodeProto *nv = lrsc_emit_node(e, "Gemm", "V", vin, 2, h);
+            const char *vin[] = {x, vw, vzero};
+            Onnx__NodeProto *nv = lrsc_emit_node(e, "Gemm", "V", vin, vzero ? 3 : 2, h);
             if (ta) lrsc_emit_attr_int(e, nv, "transA", 1);
             if (tb) lrsc_emit_attr_int(e, nv, "transB", 1);
             const char *uin[] = {h, uw, bias};
