@@ -184,10 +184,11 @@ static lrsc_model *tb_finish(Onnx__ModelProto *mp)
 /* ---- the layers under test ----------------------------------------------------- */
 
 typedef enum kind {
-    K_CONV, K_CONV2, K_GEMM_TB1, K_GEMM_TB0, K_GEMM_OP9, K_MATMUL_CHAIN, K_MATMUL, K_COUNT
+    K_CONV, K_CONV2, K_GEMM_TB1, K_GEMM_TB0, K_GEMM_OP9, K_GEMM_IR3, K_MATMUL_CHAIN, K_MATMUL,
+    K_COUNT
 } kind;
 static const char *kind_names[] = {"conv", "conv2", "gemm_tb1", "gemm_tb0", "gemm_op9",
-                                   "matmul_chain", "matmul"};
+                                   "gemm_ir3", "matmul_chain", "matmul"};
 
 typedef struct layer {
     kind k;
@@ -211,6 +212,7 @@ static layer layer_of(kind k)
         break;
     case K_GEMM_TB1:
     case K_GEMM_OP9:
+    case K_GEMM_IR3:
         L = (layer){k, 12, 20, 20, 1, 1, true, 2, {-1, 20}, 2, {-1, 12}};
         break;
     case K_GEMM_TB0: /* A is (n x N) with transA = 1 */
@@ -231,7 +233,8 @@ static layer layer_of(kind k)
 static lrsc_model *build_layer(const layer *L, const float *w, const float *b)
 {
     int64_t m = L->m, n = L->n;
-    Onnx__ModelProto *mp = tb_model(8, L->k == K_GEMM_OP9 ? 9 : 13);
+    Onnx__ModelProto *mp = L->k == K_GEMM_IR3 ? tb_model(3, 8)
+                                              : tb_model(8, L->k == K_GEMM_OP9 ? 9 : 13);
     Onnx__GraphProto *g = mp->graph;
     tb_io(g, true, "X", L->in_ndim, L->in_dims);
     tb_io(g, false, "Y", L->out_ndim, L->out_dims);
@@ -253,10 +256,14 @@ static lrsc_model *build_layer(const layer *L, const float *w, const float *b)
             tb_ints(c, "pads", 4, pads);
             tb_int(c, "group", 1);
         }
-    } else if (L->k == K_GEMM_TB1 || L->k == K_GEMM_OP9) {
+    } else if (L->k == K_GEMM_TB1 || L->k == K_GEMM_OP9 || L->k == K_GEMM_IR3) {
         int64_t wd[2] = {m, n};
         tb_init(g, "fc.weight", 1, 2, wd, w, 4);
         tb_init(g, "fc.bias", 1, 1, &m, b, 4);
+        if (L->k == K_GEMM_IR3) {  /* IR 3: initializers are also graph inputs */
+            tb_io(g, true, "fc.weight", 2, wd);
+            tb_io(g, true, "fc.bias", 1, &m);
+        }
         Onnx__NodeProto *nd = tb_node(g, "Gemm", "fc", "X", "fc.weight", "fc.bias", "Y");
         tb_int(nd, "transB", 1);
     } else if (L->k == K_GEMM_TB0) {
@@ -481,8 +488,15 @@ static lrsc_model *rewrite_case(kind k, form_case fc, lrsc_model **orig,
     assert_int_equal(lrsc_graph_build(m, &g, &err), LRSC_OK);
     for (int i = 0; i < g->nnodes; i++) assert_int_equal(g->nodes[i].proto_index, i);
     lrsc_graph_free(g);
-    assert_int_equal(gp->n_input, 1);
     assert_string_equal(gp->input[0]->name, "X");
+    if (k == K_GEMM_IR3) {
+        /* Every initializer, and nothing else, is declared as an input too. */
+        assert_int_equal(gp->n_input, 1 + gp->n_initializer);
+        for (size_t i = 0; i < gp->n_initializer; i++)
+            assert_string_equal(gp->input[1 + i]->name, gp->initializer[i]->name);
+    } else {
+        assert_int_equal(gp->n_input, 1);
+    }
     assert_int_equal(gp->n_output, 1);
     assert_string_equal(gp->output[0]->name, "Y");
     assert_string_equal(gp->node[gp->n_node - 1]->output[0], "Y");
@@ -529,7 +543,7 @@ static void test_all_forms(void **state)
             if (fc == F_GATHER_SCATTER && !conv) {
                 assert_int_equal(info.form, LRSC_FORM_GATHER_SCATTER);
                 assert_int_equal(info.opset_after, 16);
-            } else if (k == K_GEMM_OP9 && fc != F_LOWRANK) {
+            } else if ((k == K_GEMM_OP9 || k == K_GEMM_IR3) && fc != F_LOWRANK) {
                 assert_int_equal(info.opset_after, 11);
             } else {
                 assert_int_equal(info.opset_after, info.opset_before);

@@ -213,15 +213,35 @@ static lrsc_status fail_of(lrsc_emit *e, lrsc_error *err, const char *name)
     return lrsc_error_set(err, LRSC_ERR_INTERNAL, "%s: rewrite failed", name);
 }
 
-static void set_opset(Onnx__ModelProto *mp, int64_t v)
+static lrsc_status set_opset(Onnx__ModelProto *mp, int64_t v, lrsc_error *err)
 {
+    bool found = false;
     for (size_t i = 0; i < mp->n_opset_import; i++) {
         Onnx__OperatorSetIdProto *o = mp->opset_import[i];
         if (!o->domain || !o->domain[0] || !strcmp(o->domain, "ai.onnx")) {
             o->has_version = 1;
             o->version = v;
+            found = true;
         }
     }
+    if (found) return LRSC_OK;
+    /* IR 2 models import nothing and mean opset 1: say which one we now need. */
+    Onnx__OperatorSetIdProto *o = malloc(sizeof(*o));
+    Onnx__OperatorSetIdProto **arr =
+        realloc(mp->opset_import, (mp->n_opset_import + 1) * sizeof(*arr));
+    if (arr) mp->opset_import = arr;
+    char *dom = strdup("");
+    if (!o || !arr || !dom) {
+        free(o);
+        free(dom);
+        return lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory raising the opset");
+    }
+    onnx__operator_set_id_proto__init(o);
+    o->domain = dom;
+    o->has_version = 1;
+    o->version = v;
+    mp->opset_import[mp->n_opset_import++] = o;
+    return LRSC_OK;
 }
 
 lrsc_status lrsc_rewrite_layer(lrsc_model *model, const lrsc_rewrite_target *t,
@@ -309,7 +329,12 @@ lrsc_status lrsc_rewrite_layer(lrsc_model *model, const lrsc_rewrite_target *t,
         nodes_removed += k == 1;
         inits_removed += k == 2;
     }
-    if (new_opset != opset) set_opset(mp, new_opset);
+    /* Only an allocation can fail here; the layer itself is already rewritten. */
+    if (new_opset != opset && (st = set_opset(mp, new_opset, err)) != LRSC_OK) {
+        free(base);
+        for (int i = 0; i < nc; i++) free(cand[i]);
+        return st;
+    }
     if (info) {
         memset(info, 0, sizeof(*info));
         info->form = sp ? form : LRSC_FORM_AUTO;

@@ -39,9 +39,10 @@ typedef enum lrsc_layer_kind {
 #define LRSC_REWRITE_MAX_CHAIN 8
 #define LRSC_REWRITE_REASON_MAX 160
 
-/* One candidate layer. Pointers borrow from the model (not the graph view),
- * so a target list stays usable while other targets of the same list are
- * rewritten; rebuild the graph view before calling find_targets again. */
+/* One candidate layer.  The names are owned by the list; node pointers
+ * borrow from the model, so a target list stays usable while other targets of
+ * the same list are rewritten (a rewritten target's node is gone).  Rebuild
+ * the graph view before calling find_targets or lrsc_rewrite_weight again. */
 typedef struct lrsc_rewrite_target {
     const Onnx__NodeProto *node;
     const char *name;            /* node name, or its first output when unnamed */

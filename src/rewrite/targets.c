@@ -253,12 +253,30 @@ lrsc_status lrsc_rewrite_find_targets(const lrsc_graph *g, lrsc_rewrite_targets 
         memset(t, 0, sizeof(*t));
         t->kind = k;
         inspect(g, nd, t);
+        /* Own the names: the view's point into nodes a rewrite may free. */
+        const char **s[] = {&t->name, &t->weight, &t->source, &t->bias};
+        for (int j = 0; j < 4; j++) {
+            if (!*s[j]) continue;
+            *s[j] = strdup(*s[j]);
+            if (!*s[j]) {
+                for (int k2 = j + 1; k2 < 4; k2++) *s[k2] = NULL; /* still borrowed */
+                lrsc_rewrite_targets_free(out);
+                return lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory listing layers");
+            }
+        }
     }
     return LRSC_OK;
 }
 
 void lrsc_rewrite_targets_free(lrsc_rewrite_targets *t)
 {
+    for (int i = 0; i < t->count; i++) {
+        lrsc_rewrite_target *x = &t->items[i];
+        free((char *)x->name);
+        free((char *)x->weight);
+        free((char *)x->source);
+        free((char *)x->bias);
+    }
     free(t->items);
     t->items = NULL;
     t->count = 0;
