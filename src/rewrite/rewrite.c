@@ -1,6 +1,7 @@
 /* Replacing one layer by its low-rank pair plus a sparse branch. */
 #include "rewrite/rewrite.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,16 +39,26 @@ static bool has_sparse(const lrsc_factors *f)
     return f->skind == LRSC_SPARSE_COO ? f->nnz > 0 : f->nsel > 0;
 }
 
+/* Below opset 11 Gather has no negative axes, so the last axis must be known. */
+static bool last_axis_known(const lrsc_rewrite_target *t, int64_t opset)
+{
+    return opset >= 11 || t->kind != LRSC_LAYER_MATMUL || t->in_rank >= 1;
+}
+
 lrsc_sparse_form lrsc_rewrite_resolve_form(const lrsc_rewrite_target *t, const lrsc_factors *f,
-                                           lrsc_sparse_form requested)
+                                           lrsc_sparse_form requested, int64_t opset)
 {
     if (!has_sparse(f)) return LRSC_FORM_AUTO;
-    if (f->skind != LRSC_SPARSE_COO) return LRSC_FORM_STRUCTURED;
+    bool axis = last_axis_known(t, opset);
+    if (f->skind != LRSC_SPARSE_COO) return axis ? LRSC_FORM_STRUCTURED : LRSC_FORM_DENSE_REBUILT;
     /* Conv has no im2col in standard ONNX, so its S is always rebuilt dense. */
     if (t->kind == LRSC_LAYER_CONV) return LRSC_FORM_DENSE_REBUILT;
-    if (requested == LRSC_FORM_AUTO || requested == LRSC_FORM_STRUCTURED)
-        return lrsc_sparse_default_form(t, f);
-    return requested;
+    lrsc_sparse_form form = requested;
+    if (form == LRSC_FORM_AUTO || form == LRSC_FORM_STRUCTURED)
+        form = lrsc_sparse_default_form(t, f);
+    if (form == LRSC_FORM_GATHER_SCATTER && opset < 16) form = LRSC_FORM_GATHER_REDUCE;
+    if (form == LRSC_FORM_GATHER_REDUCE && !axis) form = LRSC_FORM_DENSE_REBUILT;
+    return form;
 }
 
 void lrsc_rewrite_count_params(const lrsc_rewrite_target *t, const lrsc_factors *f,
@@ -61,7 +72,7 @@ void lrsc_rewrite_count_params(const lrsc_rewrite_target *t, const lrsc_factors 
     else if (f->skind == LRSC_SPARSE_COLS) s = m * f->nsel;
     else s = f->nsel * n;
     out->after = f->r * (m + n) + s + (f->bias ? m : 0);
-    lrsc_sparse_form used = lrsc_rewrite_resolve_form(t, f, form);
+    lrsc_sparse_form used = lrsc_rewrite_resolve_form(t, f, form, INT64_MAX);
     lrsc_sparse_storage(t, f, used, &out->sparse_values, &out->sparse_indices);
 }
 
@@ -102,6 +113,50 @@ static lrsc_status check_factors(const lrsc_rewrite_target *t, const lrsc_factor
     }
     if (f->r == 0 && !has_sparse(f))
         return lrsc_error_set(err, LRSC_ERR_ARGS, "%s: rank 0 and no sparse part", t->name);
+    return LRSC_OK;
+}
+
+/* A structured S as sorted COO (same values). */
+static lrsc_status structured_to_coo(const lrsc_rewrite_target *t, const lrsc_factors *f,
+                                     lrsc_factors *out, int64_t **rows, int64_t **cols,
+                                     float **vals, lrsc_error *err)
+{
+    bool bycol = f->skind == LRSC_SPARSE_COLS;
+    int64_t other = bycol ? t->m : t->n, nnz = f->nsel * other;
+    *rows = lrsc_malloc(sizeof(int64_t) * (size_t)nnz, err);
+    *cols = lrsc_malloc(sizeof(int64_t) * (size_t)nnz, err);
+    *vals = lrsc_malloc(sizeof(float) * (size_t)nnz, err);
+    if (!*rows || !*cols || !*vals) {
+        free(*rows);
+        free(*cols);
+        free(*vals);
+        *rows = *cols = NULL;
+        *vals = NULL;
+        return LRSC_ERR_NOMEM;
+    }
+    int64_t k = 0;
+    if (bycol) {
+        for (int64_t i = 0; i < t->m; i++)
+            for (int64_t j = 0; j < f->nsel; j++, k++) {
+                (*rows)[k] = i;
+                (*cols)[k] = f->sel[j];
+                (*vals)[k] = f->block[i * f->nsel + j];
+            }
+    } else {
+        for (int64_t i = 0; i < f->nsel; i++)
+            for (int64_t j = 0; j < t->n; j++, k++) {
+                (*rows)[k] = f->sel[i];
+                (*cols)[k] = j;
+                (*vals)[k] = f->block[i * t->n + j];
+            }
+    }
+    *out = *f;
+    out->skind = LRSC_SPARSE_COO;
+    out->nnz = nnz;
+    out->rows = *rows;
+    out->cols = *cols;
+    out->vals = *vals;
+    out->nsel = 0;
     return LRSC_OK;
 }
 
@@ -258,9 +313,18 @@ lrsc_status lrsc_rewrite_layer(lrsc_model *model, const lrsc_rewrite_target *t,
     if (at == g->n_node)
         return lrsc_error_set(err, LRSC_ERR_ARGS, "%s: layer is no longer in the graph", t->name);
 
-    lrsc_sparse_form form = lrsc_rewrite_resolve_form(t, f, opts ? opts->form : LRSC_FORM_AUTO);
     int64_t opset = lrsc_model_opset(model, "");
+    lrsc_sparse_form form =
+        lrsc_rewrite_resolve_form(t, f, opts ? opts->form : LRSC_FORM_AUTO, opset);
     int64_t need = has_sparse(f) ? lrsc_sparse_min_opset(form) : 0;
+    /* Structured S the opset cannot slice is written as COO instead. */
+    lrsc_factors coo;
+    int64_t *crow = NULL, *ccol = NULL;
+    float *cval = NULL;
+    if (form == LRSC_FORM_DENSE_REBUILT && f->skind != LRSC_SPARSE_COO) {
+        if ((st = structured_to_coo(t, f, &coo, &crow, &ccol, &cval, err)) != LRSC_OK) return st;
+        f = &coo;
+    }
     int64_t new_opset = opset < need ? need : opset;
 
     /* Names the cleanup needs after the original node is gone. */
@@ -280,6 +344,9 @@ lrsc_status lrsc_rewrite_layer(lrsc_model *model, const lrsc_rewrite_target *t,
     if (!ok) {
         free(base);
         for (int i = 0; i < nc; i++) free(cand[i]);
+        free(crow);
+        free(ccol);
+        free(cval);
         return lrsc_error_set(err, LRSC_ERR_NOMEM, "%s: out of memory", t->name);
     }
 
@@ -317,6 +384,9 @@ lrsc_status lrsc_rewrite_layer(lrsc_model *model, const lrsc_rewrite_target *t,
         lrsc_emit_free(&e);
         free(base);
         for (int i = 0; i < nc; i++) free(cand[i]);
+        free(crow);
+        free(ccol);
+        free(cval);
         return st;
     }
     lrsc_emit_free(&e);
@@ -330,11 +400,7 @@ lrsc_status lrsc_rewrite_layer(lrsc_model *model, const lrsc_rewrite_target *t,
         inits_removed += k == 2;
     }
     /* Only an allocation can fail here; the layer itself is already rewritten. */
-    if (new_opset != opset && (st = set_opset(mp, new_opset, err)) != LRSC_OK) {
-        free(base);
-        for (int i = 0; i < nc; i++) free(cand[i]);
-        return st;
-    }
+    if (new_opset != opset) st = set_opset(mp, new_opset, err);
     if (info) {
         memset(info, 0, sizeof(*info));
         info->form = sp ? form : LRSC_FORM_AUTO;
@@ -347,5 +413,9 @@ lrsc_status lrsc_rewrite_layer(lrsc_model *model, const lrsc_rewrite_target *t,
     }
     free(base);
     for (int i = 0; i < nc; i++) free(cand[i]);
-    return LRSC_OK;
+    free(crow);
+    free(ccol);
+    free(cval);
+    /* Only an allocation in set_opset can have failed; the layer is rewritten. */
+    return st;
 }

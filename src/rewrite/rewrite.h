@@ -53,6 +53,7 @@ typedef struct lrsc_rewrite_target {
     const char *bias;            /* bias input name, or NULL */
     int64_t m, n;                /* the solver's matrix */
     int64_t in_channels;         /* Conv: input channels; others: n */
+    int in_rank;                 /* rank of the layer input, -1 when unknown */
     int nkernel;                 /* Conv: spatial rank; others: 0 */
     int64_t kernel[LRSC_MAX_DIMS];
     int64_t max_rank;            /* largest r with r (m + n) < m n; 0 when none */
@@ -106,12 +107,20 @@ typedef struct lrsc_factors {
 } lrsc_factors;
 
 /* How an unstructured (COO) S is computed in the graph; structured S always
- * uses the gather/slice-of-inputs (COLS) or small-layer-then-pad (ROWS) form. */
+ * uses the gather-inputs (COLS) or small-layer-then-pad (ROWS) form.
+ *
+ * The model's opset is kept wherever a form can be written at it: forms fall
+ * back rather than raise it (raising changes the meaning of other nodes, e.g.
+ * ReduceSum/Squeeze axes at 13).  gather-scatter needs opset 16 and falls back
+ * to gather-reduce below it; Conv always uses dense-rebuilt (no im2col in
+ * standard ONNX); a MatMul whose input rank is unknown below opset 11 (no
+ * negative axes) uses dense-rebuilt.  The only raise is to 9 for dense-rebuilt
+ * (ConstantOfShape) in models older than that. */
 typedef enum lrsc_sparse_form {
     LRSC_FORM_AUTO = 0,       /* the measured best for the op kind (see sparse_forms.c) */
     LRSC_FORM_GATHER_REDUCE,  /* Gather x at padded per-row column indices, Mul, ReduceSum */
-    LRSC_FORM_GATHER_SCATTER, /* Gather x at nnz columns, Mul, ScatterND-add into rows (opset 16) */
-    LRSC_FORM_DENSE_REBUILT,  /* ScatterElements values into zeros -> dense S -> Gemm/MatMul/Conv */
+    LRSC_FORM_GATHER_SCATTER, /* Gather x at nnz columns, Mul, ScatterND-add (opset 16) */
+    LRSC_FORM_DENSE_REBUILT,  /* scatter values into zeros -> dense S -> Gemm/MatMul/Conv (opset 9) */
     LRSC_FORM_STRUCTURED      /* reported for COLS / ROWS */
 } lrsc_sparse_form;
 
@@ -142,13 +151,15 @@ typedef struct lrsc_rewrite_info {
     lrsc_param_count params;
 } lrsc_rewrite_info;
 
-/* Counts parameters for factors f applied to t with the given form. */
+/* Counts parameters for factors f applied to t with the given form (resolved
+ * as for a model of the newest opset). */
 void lrsc_rewrite_count_params(const lrsc_rewrite_target *t, const lrsc_factors *f,
                                lrsc_sparse_form form, lrsc_param_count *out);
 
-/* The form AUTO resolves to for this layer (NONE -> AUTO when S is empty). */
+/* The form a rewrite of t in a model of the given default-domain opset uses
+ * for the requested one (AUTO when S is empty). */
 lrsc_sparse_form lrsc_rewrite_resolve_form(const lrsc_rewrite_target *t, const lrsc_factors *f,
-                                           lrsc_sparse_form requested);
+                                           lrsc_sparse_form requested, int64_t opset);
 
 /* Rewrites target t of model m in place. On failure the model is unchanged.
  * info may be NULL. */

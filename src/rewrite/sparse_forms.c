@@ -8,7 +8,8 @@
  *                   K = most nonzeros in a row, shorter rows padded with 0
  *   gather-scatter  flatten to [B,n] -> Transpose -> Gather(cols) * val ->
  *                   ScatterND(zeros[m,B], rows, reduction add) -> Transpose
- *   dense-rebuilt   ScatterElements(val at flat indices into zeros) -> Reshape
+ *   dense-rebuilt   ScatterElements (Scatter before opset 11) of val at flat
+ *                   indices into ConstantOfShape zeros -> Reshape
  *                   to the weight's layout -> Gemm / MatMul / Conv
  *   structured cols Gather(x, sel, axis -1 / channel axis) -> small Gemm / Conv
  *   structured rows small Gemm / Conv with one extra all-zero output, then
@@ -34,9 +35,37 @@ lrsc_sparse_form lrsc_sparse_default_form(const lrsc_rewrite_target *t, const lr
 
 int64_t lrsc_sparse_min_opset(lrsc_sparse_form form)
 {
-    /* ScatterND reduction arrived in 16; negative Gather axes and
-     * ScatterElements in 11. */
-    return form == LRSC_FORM_GATHER_SCATTER ? 16 : 11;
+    /* ScatterND reduction arrived in 16, ConstantOfShape in 9; the rest is
+     * written for whatever opset the model has. */
+    if (form == LRSC_FORM_GATHER_SCATTER) return 16;
+    if (form == LRSC_FORM_DENSE_REBUILT) return 9;
+    return 1;
+}
+
+/* The last axis of the layer input (Gemm: after transA), as an attribute
+ * value: -1 from opset 11, the explicit index before. */
+static int64_t last_axis(const lrsc_emit *e, const lrsc_rewrite_target *t)
+{
+    if (e->opset >= 11) return -1;
+    return t->kind == LRSC_LAYER_GEMM ? 1 : t->in_rank - 1;
+}
+
+/* Gemm's C is optional only from opset 11: below, a broadcast zero. */
+static const char *gemm_zero_c(lrsc_emit *e)
+{
+    if (e->opset >= 11) return NULL;
+    const float zero = 0.0f;
+    const int64_t one = 1;
+    return lrsc_emit_init_f32(e, "S_zero", 1, &one, &zero);
+}
+
+static Onnx__NodeProto *gemm(lrsc_emit *e, const char *part, const char *a, const char *b,
+                             const char *out)
+{
+    const char *c = gemm_zero_c(e);
+    const char *in[] = {a, b, c};
+    if (e->failed) return NULL;
+    return lrsc_emit_node(e, "Gemm", part, in, c ? 3 : 2, out);
 }
 
 static int64_t max_row_count(const lrsc_factors *f)
@@ -180,10 +209,12 @@ static const char *gather_reduce(lrsc_emit *e, const lrsc_rewrite_target *t,
         const char *g = lrsc_emit_name(e, "S_gathered");
         const char *p = lrsc_emit_name(e, "S_products");
         if (ni && nv && xi && g && p) {
+            int64_t ax = last_axis(e, t);
             Onnx__NodeProto *ng = node2(e, "Gather", "S_gather", xi, ni, g);
-            lrsc_emit_attr_int(e, ng, "axis", -1);
+            lrsc_emit_attr_int(e, ng, "axis", ax);
             node2(e, "Mul", "S_mul", g, nv, p);
-            int64_t axes[1] = {-1}, one = 1;
+            /* Gather put (m, K) in place of the last axis: K is last. */
+            int64_t axes[1] = {ax < 0 ? -1 : ax + 1}, one = 1;
             Onnx__NodeProto *nr;
             if (e->opset >= 13) {
                 const char *na = lrsc_emit_init_i64(e, "S_axes", 1, &one, axes);
@@ -240,12 +271,12 @@ static const char *gather_scatter(lrsc_emit *e, const lrsc_rewrite_target *t,
     Onnx__NodeProto *ng = node2(e, "Gather", "S_gather", xt, ncol, g);
     lrsc_emit_attr_int(e, ng, "axis", 0);
     node2(e, "Mul", "S_mul", g, nval, p);
-    node1(e, "Shape", "S_shape", x2, sh);
+    node1(e, "Shape", "S_shape_x", x2, sh);
     const char *sin[] = {sh, n0, n1};
     lrsc_emit_node(e, "Slice", "S_slice", sin, 3, b);
     Onnx__NodeProto *nc = node2(e, "Concat", "S_concat", nm, b, zs);
     lrsc_emit_attr_int(e, nc, "axis", 0);
-    node1(e, "ConstantOfShape", "S_zeros", zs, z);
+    node1(e, "ConstantOfShape", "S_fill", zs, z);
     const char *scin[] = {z, nrow, p};
     Onnx__NodeProto *ns = lrsc_emit_node(e, "ScatterND", "S_scatter", scin, 3, sc);
     lrsc_emit_attr_string(e, ns, "reduction", "add");
@@ -259,10 +290,10 @@ static const char *gather_scatter(lrsc_emit *e, const lrsc_rewrite_target *t,
         const char *nz = lrsc_emit_init_i64(e, "S_lead_start", 1, &one, &zero);
         const char *ne = lrsc_emit_init_i64(e, "S_lead_end", 1, &one, &minus1);
         if (!xs || !lead || !os || !nz || !ne) return NULL;
-        node1(e, "Shape", "S_in_shape", x, xs);
+        node1(e, "Shape", "S_shape_in", x, xs);
         const char *lin[] = {xs, nz, ne};
-        lrsc_emit_node(e, "Slice", "S_lead", lin, 3, lead);
-        Onnx__NodeProto *c2 = node2(e, "Concat", "S_out_shape", lead, nm, os);
+        lrsc_emit_node(e, "Slice", "S_slice_lead", lin, 3, lead);
+        Onnx__NodeProto *c2 = node2(e, "Concat", "S_concat_out", lead, nm, os);
         lrsc_emit_attr_int(e, c2, "axis", 0);
         node2(e, "Reshape", "S_unflatten", y2, os, out);
     }
@@ -286,7 +317,7 @@ static void apply_dense(lrsc_emit *e, const lrsc_rewrite_target *t, const char *
     if (t->kind == LRSC_LAYER_CONV) {
         conv_like(e, t, part, x, w, out);
     } else if (t->kind == LRSC_LAYER_GEMM) {
-        Onnx__NodeProto *n = node2(e, "Gemm", part, x, w, out);
+        Onnx__NodeProto *n = gemm(e, part, x, w, out);
         if (lrsc_attr_int(t->node, "transA", 0)) lrsc_emit_attr_int(e, n, "transA", 1);
         lrsc_emit_attr_int(e, n, "transB", 1);
     } else {
@@ -324,9 +355,11 @@ static const char *dense_rebuilt(lrsc_emit *e, const lrsc_rewrite_target *t,
     const char *sf = lrsc_emit_name(e, "S_flat");
     const char *sd = lrsc_emit_name(e, "S_dense");
     if (e->failed || !ni || !nv || !nn || !ns || !z || !sf || !sd) return NULL;
-    node1(e, "ConstantOfShape", "S_zeros", nn, z);
+    node1(e, "ConstantOfShape", "S_fill", nn, z);
     const char *in[] = {z, ni, nv};
-    Onnx__NodeProto *sc = lrsc_emit_node(e, "ScatterElements", "S_scatter", in, 3, sf);
+    /* Scatter is ScatterElements under its name before opset 11. */
+    Onnx__NodeProto *sc = lrsc_emit_node(e, e->opset >= 11 ? "ScatterElements" : "Scatter",
+                                         "S_scatter", in, 3, sf);
     lrsc_emit_attr_int(e, sc, "axis", 0);
     node2(e, "Reshape", "S_reshape", sf, ns, sd);
     apply_dense(e, t, "S_apply", x, sd, out);
@@ -382,11 +415,11 @@ static const char *structured_cols(lrsc_emit *e, const lrsc_rewrite_target *t,
     const char *xi = matrix_input(e, t, x);
     if (!nsel || !nw || !xi) return NULL;
     Onnx__NodeProto *ng = node2(e, "Gather", "S_gather", xi, nsel, g);
-    lrsc_emit_attr_int(e, ng, "axis", -1);
+    lrsc_emit_attr_int(e, ng, "axis", last_axis(e, t));
     if (mm) {
         node2(e, "MatMul", "S_apply", g, nw, out);
     } else {
-        Onnx__NodeProto *n = node2(e, "Gemm", "S_apply", g, nw, out);
+        Onnx__NodeProto *n = gemm(e, "S_apply", g, nw, out);
         lrsc_emit_attr_int(e, n, "transB", 1);
     }
     return e->failed ? NULL : out;
@@ -423,7 +456,7 @@ static const char *structured_rows(lrsc_emit *e, const lrsc_rewrite_target *t,
         if (nw && nmap && small) {
             apply_dense(e, t, "S_apply", x, nw, small);
             Onnx__NodeProto *ng = node2(e, "Gather", "S_pad", small, nmap, out);
-            lrsc_emit_attr_int(e, ng, "axis", t->kind == LRSC_LAYER_CONV ? 1 : -1);
+            lrsc_emit_attr_int(e, ng, "axis", t->kind == LRSC_LAYER_CONV ? 1 : last_axis(e, t));
             res = out;
         }
     }

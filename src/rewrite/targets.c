@@ -156,6 +156,7 @@ static void inspect(const lrsc_graph *g, const lrsc_node *nd, lrsc_rewrite_targe
         return;
     }
     t->weight = value_name(g, nd->inputs[1]);
+    t->in_rank = t->kind == LRSC_LAYER_GEMM ? 2 : g->values[nd->inputs[0]].ndim;
     int bias = nd->ninputs > 2 ? nd->inputs[2] : -1;
     if (t->kind != LRSC_LAYER_MATMUL && bias >= 0) {
         t->bias = value_name(g, bias);
@@ -194,6 +195,14 @@ static void inspect(const lrsc_graph *g, const lrsc_node *nd, lrsc_rewrite_targe
             }
         }
         t->n = n_;
+        int64_t ks[LRSC_MAX_DIMS];
+        int nks = lrsc_attr_ints(n, "kernel_shape", ks, LRSC_MAX_DIMS);
+        bool same = nks < 0 || nks == t->nkernel;
+        for (int i = 0; same && nks > 0 && i < nks; i++) same = ks[i] == t->kernel[i];
+        if (!same) {
+            skip(t, "kernel_shape attribute disagrees with weight '%s'", t->weight);
+            return;
+        }
     } else {
         if (ndim != 2) {
             skip(t, "weight '%s' is not a matrix", t->weight);
