@@ -12,6 +12,7 @@
 //   --dim NAME=V     value of a named symbolic input dimension (repeatable)
 //   --range LO,HI    range of random inputs (default 0,1)
 //   --seed S         seed of random inputs (default 1)
+//   --inputs DIR     take inputs from DIR/<input name>.npy instead of MODEL.inputs/
 // Without models, checks every fixtures/models/*.onnx with its fixed input
 // MODEL.inputs/<input name>.npy.
 // Agreement per output: max|lrsc - ort| / max|ort|; a model passes when every
@@ -30,11 +31,13 @@ const ROOT = path.resolve(__dirname, '..');
 function usage(msg) {
   if (msg) process.stderr.write(`check_ort_agreement: ${msg}\n`);
   process.stderr.write('usage: node tools/check_ort_agreement.js [--lrsc BIN] [--tol T] [--work DIR] ' +
-    '[--threads N] [--random BATCH] [--dim NAME=V] [--range LO,HI] [--seed S] [MODEL.onnx ...]\n');
+    '[--threads N] [--random BATCH] [--dim NAME=V] [--range LO,HI] [--seed S] [--inputs DIR] [MODEL.onnx ...]\n');
   process.exit(2);
 }
 
-function parseArgs(argv) {
+function parseArgs(argv0) {
+  // accept --opt=value as well as --opt value
+  const argv = argv0.flatMap((a) => (/^--[a-z-]+=/.test(a) ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a]));
   const o = { lrsc: path.join(ROOT, 'build/src/onnx-lrsc'), tol: 1e-4, threads: 2, batch: 1, dims: {},
     range: [0, 1], seed: 1, models: [] };
   for (let i = 0; i < argv.length; i++) {
@@ -46,6 +49,7 @@ function parseArgs(argv) {
     else if (a === '--work') o.work = path.resolve(val());
     else if (a === '--threads') o.threads = Math.max(1, Math.floor(num(val())));
     else if (a === '--random') o.batch = Math.max(1, Math.floor(num(val())));
+    else if (a === '--inputs') o.inputs = path.resolve(val());
     else if (a === '--seed') o.seed = Math.floor(num(val()));
     else if (a === '--range') {
       o.range = val().split(',').map(Number);
@@ -79,7 +83,7 @@ function rng(seed) {
 // Input files for one model, in the model's input order: the fixed ones from
 // MODEL.inputs/ or seeded random float32 tensors written to the work folder.
 function prepareInputs(session, model, o, dir) {
-  const fixed = model.replace(/\.onnx$/, '.inputs');
+  const fixed = o.inputs || model.replace(/\.onnx$/, '.inputs');
   const files = [];
   const next = rng(o.seed);
   for (const m of session.inputMetadata) {
@@ -166,6 +170,7 @@ async function main() {
   let ort;
   try {
     ort = require('onnxruntime-node');
+    ort.env.logLevel = 'error';  // not the per-initialiser warnings of old exporters
   } catch (e) {
     console.log('SKIP: onnxruntime-node is not installed (run tools/setup.sh); ORT agreement not checked');
     process.exit(77);

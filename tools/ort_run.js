@@ -33,7 +33,9 @@ function usage(msg) {
   process.exit(2);
 }
 
-function parseArgs(argv) {
+function parseArgs(argv0) {
+  // accept --opt=value as well as --opt value
+  const argv = argv0.flatMap((a) => (/^--[a-z-]+=/.test(a) ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a]));
   const o = { threads: 2, seed: 1, range: [0, 1], dims: {}, inputs: [], named: {}, opt: 'all' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -129,6 +131,7 @@ async function main() {
   let ort;
   try {
     ort = require('onnxruntime-node');
+    ort.env.logLevel = 'error';  // not the per-initialiser warnings of old exporters
   } catch (e) {
     throw new Error('onnxruntime-node is not installed: run tools/setup.sh (npm ci in tools/)');
   }
