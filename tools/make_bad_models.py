@@ -125,6 +125,118 @@ def main():
     save("missing_output.onnx", base_model(nodes=nodes), "graph output 'y' is not produced")
     save("deep_nesting.onnx", deep_model(5000), "nested more than")
 
+    # ---- hostile-input corpus (issue 8) ----------------------------------
+    # Truncations and bit flips: kept only where Python's protobuf (an
+    # independent parser) also rejects the bytes, so each one is malformed.
+    from google.protobuf.message import DecodeError
+
+    def rejected(data):
+        try:
+            onnx.ModelProto().ParseFromString(data)
+        except DecodeError:
+            return True
+        return False
+
+    big = base_model(nodes=[helper.make_node("Conv", ["x", "w"], ["y"], name="conv", kernel_shape=[1],
+                                             strides=[1], pads=[0, 0])]).SerializeToString()
+    kept = 0
+    for cut in range(7, len(big), 9):
+        if kept < 8 and rejected(big[:cut]):
+            save("cut_%d.onnx" % cut, big[:cut], "not a valid ONNX model")
+            kept += 1
+    import random
+    rng = random.Random(8)
+    kept = 0
+    while kept < 6:
+        pos = rng.randrange(len(big))
+        flipped = bytearray(big)
+        flipped[pos] ^= 1 << rng.randrange(8)
+        if rejected(bytes(flipped)):
+            save("bitflip_%d.onnx" % pos, bytes(flipped), "not a valid ONNX model")
+            kept += 1
+    # Wire-level damage.
+    save("wire_group.onnx", field(1, 0, varint(8)) + varint((7 << 3) | 3), "not a valid ONNX model")
+    save("wire_field_zero.onnx", field(1, 0, varint(8)) + varint(0) + b"\x01", "not a valid ONNX model")
+    save("wire_long_varint.onnx", varint(1 << 3) + b"\xff" * 11, "not a valid ONNX model")
+    save("wire_huge_length.onnx", varint((7 << 3) | 2) + varint(0xFFFFFFFF) + b"\0" * 8, "not a valid ONNX model")
+    # ir_version (a varint) sent as a string: the wrong wire type for the field.
+    save("wrong_wire_type.onnx", field(1, 2, b"8") + field(7, 2, b""), "not a valid ONNX model")
+    save("gzip.onnx", b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + good[:40], "not a valid ONNX model")
+    m = base_model()
+    m.ir_version = 0
+    save("ir_0.onnx", m, "IR version 0 is not supported")
+    # TypeProto nests without bound (sequence of sequence of ...).
+    tp = helper.make_tensor_type_proto(TensorProto.FLOAT, [1])
+    for _ in range(100):
+        tp = helper.make_sequence_type_proto(tp)
+    m = base_model()
+    vi = m.graph.value_info.add()
+    vi.name = "deep"
+    vi.type.CopyFrom(tp)
+    save("deep_type.onnx", m, "nested more than")
+
+    # Tensors whose sizes cannot be right.
+    t = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[1 << 20, 1 << 20], raw_data=b"")
+    save("dims_huge.onnx", base_model(init=[t]), "raw_data has 0 bytes")
+    t = TensorProto(name="w", data_type=TensorProto.DOUBLE, dims=[(1 << 63) - 1], raw_data=b"")
+    save("dims_bytes_overflow.onnx", base_model(init=[t]), "overflow")
+    t = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[0, 4], raw_data=b"\0" * 16)
+    save("dims_zero_with_data.onnx", base_model(init=[t]), "its dims need 0")
+    t = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[1] * 9, raw_data=b"\0" * 4)
+    save("rank_9.onnx", base_model(init=[t]), "has rank 9")
+    t = TensorProto(name="w", data_type=0, dims=[1, 4], raw_data=b"\0" * 16)
+    save("dtype_undefined.onnx", base_model(init=[t]), "unknown data type 0")
+    t = TensorProto(name="w", data_type=TensorProto.INT64, dims=[1, 4], float_data=[1, 2, 3, 4])
+    save("typed_wrong_field.onnx", base_model(init=[t]), "holds 0 values, dims need 4")
+    t = TensorProto(name="w", data_type=TensorProto.COMPLEX64, dims=[2], float_data=[1, 2, 3])
+    save("complex_odd.onnx", base_model(init=[t]), "holds 3 values, dims need 4")
+    t = TensorProto(name="w", data_type=TensorProto.STRING, dims=[1], raw_data=b"abcd")
+    save("string_raw.onnx", base_model(init=[t]), "string tensors cannot use raw_data")
+    t = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[1, 4], raw_data=b"\0" * 16)
+    t.segment.begin, t.segment.end = 0, 2
+    save("segmented.onnx", base_model(init=[t]), "is segmented")
+    # A Constant node whose tensor attribute lies about its size.
+    bad_value = TensorProto(name="c", data_type=TensorProto.FLOAT, dims=[4], raw_data=b"\0" * 15)
+    nodes = [helper.make_node("Constant", [], ["w"], name="const", value=bad_value),
+             helper.make_node("Add", ["x", "w"], ["y"], name="add")]
+    save("constant_bad_size.onnx", base_model(init=[], nodes=nodes), "attribute 'value'")
+    # The same inside an If branch (subgraphs are checked too).
+    inner = helper.make_graph([helper.make_node("Constant", [], ["z"], name="inner", value=bad_value)], "then",
+                              [], [helper.make_tensor_value_info("z", TensorProto.FLOAT, [4])])
+    nodes = [helper.make_node("If", ["x"], ["y"], name="if", then_branch=inner, else_branch=inner)]
+    save("subgraph_bad_tensor.onnx", base_model(nodes=nodes), "raw_data has 15 bytes")
+
+    # Graph structure.
+    nodes = [helper.make_node("Relu", ["a"], ["a"], name="self"), helper.make_node("Add", ["x", "a"], ["y"], name="add")]
+    save("self_loop.onnx", base_model(nodes=nodes), "cycle")
+    nodes = [helper.make_node("Relu", ["c"], ["a"], name="n1"), helper.make_node("Relu", ["a"], ["b"], name="n2"),
+             helper.make_node("Relu", ["b"], ["c"], name="n3"), helper.make_node("Add", ["x", "c"], ["y"], name="n4")]
+    save("cycle_3.onnx", base_model(nodes=nodes), "cycle")
+    t1 = helper.make_tensor("w", TensorProto.FLOAT, [1, 4], [1, 2, 3, 4])
+    save("init_twice.onnx", base_model(init=[t1, t1]), "defined twice")
+    t = helper.make_tensor("", TensorProto.FLOAT, [1, 4], [1, 2, 3, 4])
+    save("init_no_name.onnx", base_model(init=[t]), "has no name")
+    m = base_model()
+    m.graph.input.extend([m.graph.input[0]])
+    save("input_twice.onnx", m, "listed twice")
+    nodes = [helper.make_node("", ["x", "w"], ["y"], name="noop")]
+    save("no_op_type.onnx", base_model(nodes=nodes), "has no op_type")
+    nodes = [helper.make_node("Relu", ["w"], ["x"], name="r"), helper.make_node("Add", ["x", "w"], ["y"], name="add")]
+    save("output_is_input.onnx", base_model(nodes=nodes), "already defined")
+
+    # External data that must be refused.
+    ext("ext_negative_offset.onnx", "ext_data.bin", "bad external data offset", offset=-1)
+    ext("ext_bad_length.onnx", "ext_data.bin", "bad external data length", length="16 bytes")
+    ext("ext_backslash.onnx", "..\\ext_data.bin", "contains '\\'")
+    ext("ext_folder_itself.onnx", ".", "resolves outside the model's folder")
+    ext("ext_inner_dotdot.onnx", "sub/../../bad/ext_data.bin", "contains '..'")
+    ext("ext_offset_overflow.onnx", "ext_data.bin", "bad external data offset", offset="99999999999999999999999")
+    t = TensorProto(name="w", data_type=TensorProto.STRING, dims=[1])
+    t.data_location = TensorProto.EXTERNAL
+    e = t.external_data.add()
+    e.key, e.value = "location", "ext_data.bin"
+    save("ext_string.onnx", base_model(init=[t]), "string tensors cannot be external")
+
     with open(os.path.join(OUT, "EXPECTED.tsv"), "w") as f:
         f.write("# file\texpected fragment of the error line (regenerate: tools/make_bad_models.py)\n")
         for name, expect in cases:

@@ -32,9 +32,10 @@ lrsc_status lrsc_pb_read(const char *path, lrsc_tensor *out, char **name_out, lr
                               "%s: tensor files with external data are not supported", path);
     }
     if (tp->n_dims > LRSC_MAX_DIMS) {
+        st = lrsc_error_set(err, LRSC_ERR_UNSUPPORTED, "%s: tensor has %zu dims (max %d)",
+                            path, tp->n_dims, LRSC_MAX_DIMS);
         onnx__tensor_proto__free_unpacked(tp, NULL);
-        return lrsc_error_set(err, LRSC_ERR_UNSUPPORTED, "%s: tensor has %zu dims (max %d)",
-                              path, tp->n_dims, LRSC_MAX_DIMS);
+        return st;
     }
     /* No model: external data was refused above, so none is needed. */
     st = lrsc_model_tensor(NULL, tp, out, err);

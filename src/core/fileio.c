@@ -137,16 +137,19 @@ lrsc_status lrsc_atomic_commit(lrsc_atomic_file *f, lrsc_error *err)
         } else {
             snprintf(proc, sizeof proc, "/proc/self/fd/%d", f->fd);
             /* A unique name, then rename: linkat cannot replace an existing file. */
-            for (int i = 0; i < 100; i++) {
+            int linked = 0, e = EEXIST;
+            for (int i = 0; i < 100 && !linked; i++) {
                 snprintf(f->tmp_path, n, "%s.tmp-%ld-%d", f->path, (long)getpid(), i);
-                if (linkat(AT_FDCWD, proc, AT_FDCWD, f->tmp_path, AT_SYMLINK_FOLLOW) == 0) break;
-                if (errno != EEXIST) {
-                    st = lrsc_error_set(err, LRSC_ERR_IO, "%s: cannot name output: %s", f->path,
-                                        strerror(errno));
-                    free(f->tmp_path);
-                    f->tmp_path = NULL;
-                    break;
-                }
+                if (linkat(AT_FDCWD, proc, AT_FDCWD, f->tmp_path, AT_SYMLINK_FOLLOW) == 0) linked = 1;
+                else if ((e = errno) != EEXIST) break;
+            }
+            /* The last name tried belongs to someone else unless the link succeeded:
+             * never rename or unlink it. */
+            if (!linked) {
+                st = lrsc_error_set(err, LRSC_ERR_IO, "%s: cannot name output: %s", f->path,
+                                    strerror(e));
+                free(f->tmp_path);
+                f->tmp_path = NULL;
             }
         }
     }

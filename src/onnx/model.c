@@ -23,6 +23,12 @@
 #define LRSC_PROTOBUF_MAX ((size_t)INT32_MAX) /* protobuf's 2 GiB message limit */
 #define LRSC_IR_MIN 1
 #define LRSC_IR_MAX 10
+#define LRSC_DEPTH_DEFAULT 64
+/* Recursion in the wire pre-pass and in protobuf-c costs stack per level: a
+ * caller may raise the depth bound, but not to where the stack runs out. */
+#define LRSC_DEPTH_HARD_MAX 1000
+#define LRSC_UNPACK_BASE ((size_t)256 << 20)
+#define LRSC_UNPACK_PER_BYTE 16
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -382,11 +388,45 @@ static lrsc_status check_graph(const lrsc_model *m, const Onnx__GraphProto *g, l
     return LRSC_OK;
 }
 
+/* protobuf-c allocator that refuses to go past a byte budget.  Blocks come
+ * from malloc, so the tree is freed (and edited by later stages) with plain
+ * free as usual; only the unpack call sees the budget. */
+typedef struct unpack_budget {
+    size_t used, cap;
+    bool exceeded;
+} unpack_budget;
+
+static void *budget_alloc(void *user, size_t size)
+{
+    unpack_budget *b = user;
+    if (size > b->cap - b->used) {
+        b->exceeded = true;
+        return NULL;
+    }
+    b->used += size;
+    return malloc(size);
+}
+
+static void budget_free(void *user, void *p)
+{
+    (void)user;
+    free(p);
+}
+
 lrsc_status lrsc_model_parse(const uint8_t *buf, size_t len, const char *name, const char *dir,
                              const lrsc_load_opts *opts, lrsc_model **out, lrsc_error *err)
 {
     *out = NULL;
-    int max_depth = opts && opts->max_depth > 0 ? opts->max_depth : 64;
+    int max_depth = opts && opts->max_depth > 0 ? opts->max_depth : LRSC_DEPTH_DEFAULT;
+    if (max_depth > LRSC_DEPTH_HARD_MAX) max_depth = LRSC_DEPTH_HARD_MAX;
+    unpack_budget budget = {0, 0, false};
+    if (opts && opts->max_memory) {
+        budget.cap = opts->max_memory;
+    } else if (!lrsc_mul_size(len, LRSC_UNPACK_PER_BYTE, &budget.cap) ||
+               !lrsc_add_size(budget.cap, LRSC_UNPACK_BASE, &budget.cap)) {
+        budget.cap = SIZE_MAX;
+    }
+    ProtobufCAllocator alloc = {budget_alloc, budget_free, &budget};
     const char *label = name ? name : "(model)";
     if (len == 0) return lrsc_error_set(err, LRSC_ERR_FORMAT, "%s: empty file, not an ONNX model", label);
     lrsc_status st = lrsc_wire_check(buf, len, &onnx__model_proto__descriptor, max_depth, err);
@@ -399,10 +439,16 @@ lrsc_status lrsc_model_parse(const uint8_t *buf, size_t len, const char *name, c
     m->path = str_dup(label);
     m->dir = str_dup(dir);
     m->file_size = len;
-    m->proto = onnx__model_proto__unpack(NULL, len, buf);
+    m->proto = onnx__model_proto__unpack(&alloc, len, buf);
     if (!m->path || (dir && !m->dir)) {
         lrsc_model_free(m);
         return lrsc_error_set(err, LRSC_ERR_NOMEM, "%s: out of memory", label);
+    }
+    if (!m->proto && budget.exceeded) {
+        lrsc_model_free(m);
+        return lrsc_error_set(err, LRSC_ERR_LIMIT,
+                              "%s: parsing the model would take more than %zu bytes of memory "
+                              "(the cap for a %zu-byte file)", label, budget.cap, len);
     }
     if (!m->proto) {
         lrsc_model_free(m);

@@ -24,7 +24,11 @@ typedef struct lrsc_model {
 
 typedef struct lrsc_load_opts {
     size_t max_file_bytes;   /* 0: default cap (the protobuf 2 GiB limit) */
-    int max_depth;           /* nesting of messages (subgraphs); 0: default 64 */
+    int max_depth;           /* nesting of messages (subgraphs); 0: default 64, at most 1000 */
+    size_t max_memory;       /* bytes the parsed message tree may take; 0: default
+                              * 256 MiB + 16 x file size (a tiny message can unpack
+                              * to a structure 50x its size, so this bounds a hostile
+                              * file's memory by its size) */
 } lrsc_load_opts;
 
 /* Reads and parses path.  Checks the IR version, message nesting depth and
