@@ -1,0 +1,850 @@
+#include "compress/compress.h"
+
+#include <fnmatch.h>
+#include <stdarg.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "calib/calib.h"
+#include "compress/allocate.h"
+#include "compress/sensitivity.h"
+#include "interp/interp.h"
+#include "onnx/graph.h"
+#include "onnx/model.h"
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void progress(const lrsc_compress_opts *o, lrsc_progress_phase ph, int64_t done, int64_t total,
+                     const char *layer)
+{
+    if (o->progress) o->progress(o->progress_user, ph, done, total, layer);
+}
+
+static void warn(const lrsc_compress_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void warn(const lrsc_compress_opts *o, const char *fmt, ...)
+{
+    if (!o->warn) return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    o->warn(o->warn_user, msg);
+}
+
+static void append_note(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void append_note(char *buf, size_t cap, const char *fmt, ...)
+{
+    size_t len = strlen(buf);
+    if (len + 3 >= cap) return;
+    if (len) {
+        memcpy(buf + len, "; ", 3);
+        len += 2;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + len, cap - len, fmt, ap);
+    va_end(ap);
+}
+
+void lrsc_compress_opts_default(lrsc_compress_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->data.resize = -1;
+    o->data.bgr = -1;
+    o->rank = -1;
+    o->nnz = -1;
+    o->density = -1;
+    o->rank_ratio = -1;
+    o->refit_bias = true;
+    o->sensitivity = true;
+    o->seed = 1;
+    o->structure = LRSC_SPARSE_ELEMENTS;
+    o->sparse_form = LRSC_FORM_AUTO;
+}
+
+/* Float parameters of a model: elements of float constants (initializers and
+ * Constant nodes), the measure `--target` is stated in. */
+static uint64_t float_params(const lrsc_graph *g)
+{
+    uint64_t n = 0;
+    for (int v = 0; v < g->nvalues; v++) {
+        const lrsc_value *val = &g->values[v];
+        if (val->kind != LRSC_VALUE_CONSTANT || !val->init) continue;
+        if (!val->init->has_data_type || val->init->data_type != LRSC_DT_FLOAT) continue;
+        uint64_t k = 1;
+        for (size_t d = 0; d < val->init->n_dims; d++) k *= (uint64_t)val->init->dims[d];
+        n += k;
+    }
+    return n;
+}
+
+/* Bytes of a saved model: the file plus external data it names. */
+static uint64_t model_bytes(const lrsc_model *m, const char *path)
+{
+    struct stat st;
+    uint64_t total = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+    const Onnx__GraphProto *g = m->proto->graph;
+    for (size_t i = 0; i < g->n_initializer; i++) {
+        const Onnx__TensorProto *tp = g->initializer[i];
+        if (!tp->has_data_location || tp->data_location != ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) continue;
+        for (size_t k = 0; k < tp->n_external_data; k++)
+            if (tp->external_data[k]->key && !strcmp(tp->external_data[k]->key, "length") && tp->external_data[k]->value)
+                total += strtoull(tp->external_data[k]->value, NULL, 10);
+    }
+    return total;
+}
+
+static bool matches_any(const char *const *globs, int n, const char *name, const char *op)
+{
+    for (int i = 0; i < n; i++)
+        if (fnmatch(globs[i], name, 0) == 0 || fnmatch(globs[i], op, 0) == 0) return true;
+    return false;
+}
+
+static const char *kind_name(lrsc_layer_kind k)
+{
+    return k == LRSC_LAYER_CONV ? "Conv" : k == LRSC_LAYER_GEMM ? "Gemm" : "MatMul";
+}
+
+/* ---- per-layer state -------------------------------------------------- */
+
+typedef struct layer_job {
+    lrsc_rewrite_target *t;
+    lrsc_layer_report *rep;
+    bool active;                 /* selected and calibrated */
+    lrsc_tensor W, bias;         /* m x n, m */
+    float *R;                    /* n x k factor of the (centred) second moment */
+    int k;
+    float *mu;                   /* n */
+    double *profile;             /* rel. error by rank, c = 0 (allocation) */
+    int profile_max;
+    double sensitivity;
+    /* decision */
+    bool keep_dense;
+    int rank;
+    int64_t nnz;
+    lrsc_sparse_structure structure;
+    lrsc_solver_result res;
+    bool fitted;
+} layer_job;
+
+static void job_free(layer_job *j)
+{
+    lrsc_tensor_free(&j->W);
+    lrsc_tensor_free(&j->bias);
+    free(j->R);
+    free(j->mu);
+    free(j->profile);
+    lrsc_solver_result_free(&j->res);
+}
+
+/* R with R R^T equal to the layer's (centred, when the bias is refitted)
+ * input second moment, from the accumulated statistics. */
+static lrsc_status job_factor(layer_job *j, const lrsc_layer_stats *s, bool centred, lrsc_error *err)
+{
+    int64_t n = s->n;
+    if (s->count <= 0) return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: no calibration columns reached this layer", j->t->name);
+    j->mu = malloc(sizeof(float) * (size_t)n);
+    double *mud = malloc(sizeof(double) * (size_t)n);
+    if (!j->mu || !mud) {
+        free(mud);
+        return lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory");
+    }
+    for (int64_t i = 0; i < n; i++) {
+        mud[i] = s->sum[i] / (double)s->count;
+        j->mu[i] = (float)mud[i];
+    }
+    lrsc_status st;
+    if (s->reservoir) {
+        /* Columns are stored one after another (ncols x n); the solver wants n x ncols. */
+        int64_t N = s->ncols;
+        float *X = malloc(sizeof(float) * (size_t)(n * N));
+        if (!X) {
+            free(mud);
+            return lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory");
+        }
+        for (int64_t c = 0; c < N; c++)
+            for (int64_t i = 0; i < n; i++) X[i * N + c] = s->cols[c * n + i];
+        st = lrsc_solver_factor_samples(X, (int)n, (int)N, centred ? j->mu : NULL, &j->R, err);
+        free(X);
+        j->k = (int)N;
+    } else {
+        double *G = malloc(sizeof(double) * (size_t)(n * n));
+        if (!G) {
+            free(mud);
+            return lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory");
+        }
+        for (int64_t i = 0; i < n * n; i++) G[i] = s->gram[i] / (double)s->count;
+        st = lrsc_solver_factor_gram(G, (int)n, centred ? mud : NULL, &j->R, err);
+        free(G);
+        j->k = (int)n;
+    }
+    free(mud);
+    return st;
+}
+
+/* Converts a solver result into the rewrite's factors (owning the temporary
+ * index arrays in *tmp). */
+typedef struct factor_tmp {
+    int64_t *rows, *cols, *sel;
+    float *block;
+} factor_tmp;
+
+static lrsc_status to_factors(const layer_job *j, lrsc_factors *f, factor_tmp *tmp, lrsc_error *err)
+{
+    memset(f, 0, sizeof *f);
+    memset(tmp, 0, sizeof *tmp);
+    const lrsc_solver_result *r = &j->res;
+    int64_t m = r->m, n = r->n;
+    f->r = r->rank;
+    f->U = r->U;
+    f->V = r->V;
+    f->bias = r->bias;
+    if (r->nnz == 0) {
+        f->skind = LRSC_SPARSE_COO;
+        return LRSC_OK;
+    }
+    if (j->structure == LRSC_SPARSE_ELEMENTS) {
+        f->skind = LRSC_SPARSE_COO;
+        tmp->rows = malloc(sizeof(int64_t) * (size_t)r->nnz);
+        tmp->cols = malloc(sizeof(int64_t) * (size_t)r->nnz);
+        if (!tmp->rows || !tmp->cols) return lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory");
+        for (int64_t k = 0; k < r->nnz; k++) {
+            tmp->rows[k] = r->S_row[k];
+            tmp->cols[k] = r->S_col[k];
+        }
+        f->nnz = r->nnz;
+        f->rows = tmp->rows;
+        f->cols = tmp->cols;
+        f->vals = r->S_val;
+        return LRSC_OK;
+    }
+    bool by_col = j->structure == LRSC_SPARSE_COLUMNS;
+    int64_t span = by_col ? n : m;
+    bool *used = calloc((size_t)span, 1);
+    if (!used) return lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory");
+    for (int64_t k = 0; k < r->nnz; k++) used[by_col ? r->S_col[k] : r->S_row[k]] = true;
+    int64_t nsel = 0;
+    for (int64_t i = 0; i < span; i++) nsel += used[i];
+    int64_t *pos = malloc(sizeof(int64_t) * (size_t)span);
+    tmp->sel = malloc(sizeof(int64_t) * (size_t)(nsel ? nsel : 1));
+    tmp->block = calloc((size_t)(by_col ? m * nsel : nsel * n) + 1, sizeof(float));
+    if (!pos || !tmp->sel || !tmp->block) {
+        free(used);
+        free(pos);
+        return lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory");
+    }
+    for (int64_t i = 0, q = 0; i < span; i++)
+        if (used[i]) {
+            pos[i] = q;
+            tmp->sel[q++] = i;
+        }
+    for (int64_t k = 0; k < r->nnz; k++) {
+        int64_t row = r->S_row[k], col = r->S_col[k];
+        if (by_col) tmp->block[row * nsel + pos[col]] = r->S_val[k];
+        else tmp->block[pos[row] * n + col] = r->S_val[k];
+    }
+    free(used);
+    free(pos);
+    f->skind = by_col ? LRSC_SPARSE_COLS : LRSC_SPARSE_ROWS;
+    f->nsel = nsel;
+    f->sel = tmp->sel;
+    f->block = tmp->block;
+    return LRSC_OK;
+}
+
+static void factor_tmp_free(factor_tmp *t)
+{
+    free(t->rows);
+    free(t->cols);
+    free(t->sel);
+    free(t->block);
+}
+
+static int64_t param_cost(const layer_job *j, int rank, int64_t nnz)
+{
+    int64_t m = j->t->m, n = j->t->n;
+    return (int64_t)rank * (m + n) + nnz + m; /* the bias is always kept (refitted) */
+}
+
+/* Fits one (rank, nnz) configuration into res. */
+static lrsc_status fit_config(const lrsc_compress_opts *o, layer_job *j, int rank, int64_t nnz,
+                              lrsc_sparse_structure structure, lrsc_solver_result *res, lrsc_error *err)
+{
+    lrsc_solver_opts so;
+    lrsc_solver_opts_default(&so);
+    so.rank = rank;
+    so.nnz = nnz;
+    so.structure = structure;
+    so.seed = o->seed;
+    so.refit_bias = o->refit_bias;
+    return lrsc_solver_fit(j->W.data, (int)j->t->m, (int)j->t->n, j->R, j->k, j->mu, j->bias.data, &so, res,
+                           err);
+}
+
+/* For a parameter budget, tries several splits between rank and sparse
+ * entries, the pure cases included, and keeps the one that reconstructs the
+ * calibration outputs best. */
+static lrsc_status fit_budget(const lrsc_compress_opts *o, layer_job *j, int64_t budget, lrsc_error *err)
+{
+    static const double split[] = {0.0, 0.1, 0.25, 0.5, 1.0};
+    int64_t m = j->t->m, n = j->t->n, mn = m * n;
+    int64_t avail = budget - m;
+    if (avail < 0) avail = 0;
+    lrsc_sparse_structure structure = j->structure;
+    int64_t unit = structure == LRSC_SPARSE_COLUMNS ? m : structure == LRSC_SPARSE_ROWS ? n : 1;
+    bool have = false;
+    for (size_t s = 0; s < sizeof split / sizeof split[0]; s++) {
+        int64_t c = (int64_t)(split[s] * (double)avail);
+        c -= c % unit;
+        if (c > mn) c = mn;
+        int64_t rest = avail - c;
+        int64_t r = rest / (m + n);
+        int64_t rmax = m < n ? m : n;
+        if (r > rmax) r = rmax;
+        if (r == 0 && c == 0) continue;
+        /* Skip splits that repeat an earlier (rank, nnz). */
+        if (have && r == j->rank && c == j->nnz) continue;
+        lrsc_solver_result res;
+        lrsc_status st = fit_config(o, j, (int)r, c, structure, &res, err);
+        if (st) return st;
+        if (!have || res.rel_error < j->res.rel_error) {
+            if (have) lrsc_solver_result_free(&j->res);
+            j->res = res;
+            j->rank = (int)r;
+            j->nnz = c;
+            have = true;
+        } else {
+            lrsc_solver_result_free(&res);
+        }
+    }
+    if (!have) {
+        /* Nothing fits in the budget: rank 1 is the least a rewrite can keep. */
+        lrsc_status st = fit_config(o, j, 1, 0, structure, &j->res, err);
+        if (st) return st;
+        j->rank = 1;
+        j->nnz = 0;
+    }
+    j->fitted = true;
+    return LRSC_OK;
+}
+
+/* ---- validation ------------------------------------------------------- */
+
+typedef struct validation {
+    int samples;
+    int64_t top1_rows, top1_same;
+    double diff2, ref2;
+} validation;
+
+static lrsc_status validate(const lrsc_compress_opts *o, const lrsc_model *orig, const lrsc_model *comp,
+                            const lrsc_input_spec *spec, validation *v, lrsc_error *err)
+{
+    memset(v, 0, sizeof *v);
+    lrsc_graph *g0 = NULL, *g1 = NULL;
+    lrsc_interp *i0 = NULL, *i1 = NULL;
+    lrsc_dataset *ds = NULL;
+    lrsc_tensor *out0 = NULL, *out1 = NULL;
+    lrsc_status st = lrsc_graph_build(orig, &g0, err);
+    if (!st) st = lrsc_graph_build(comp, &g1, err);
+    lrsc_interp_opts io = {.threads = o->threads, .max_memory = o->max_memory};
+    if (!st) st = lrsc_interp_create(g0, &io, &i0, err);
+    if (!st) st = lrsc_interp_create(g1, &io, &i1, err);
+    if (!st && g0->noutputs != g1->noutputs)
+        st = lrsc_error_set(err, LRSC_ERR_INTERNAL, "the rewrite changed the number of outputs");
+    if (!st) st = lrsc_dataset_open(&o->data, orig, spec, LRSC_DATASET_HOLDOUT, &ds, err);
+    if (!st) {
+        out0 = calloc((size_t)g0->noutputs + 1, sizeof *out0);
+        out1 = calloc((size_t)g0->noutputs + 1, sizeof *out1);
+        if (!out0 || !out1) st = lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory");
+    }
+    int64_t total = st ? 0 : lrsc_dataset_file_count(ds);
+    while (!st) {
+        lrsc_tensor b;
+        int64_t first, n;
+        st = lrsc_dataset_next(ds, &b, &first, &n, err);
+        if (st || n == 0) break;
+        st = lrsc_interp_run(i0, &b, 1, out0, g0->noutputs, err);
+        if (!st) st = lrsc_interp_run(i1, &b, 1, out1, g1->noutputs, err);
+        lrsc_tensor_free(&b);
+        bool top1_done = false;
+        for (int k = 0; !st && k < g0->noutputs; k++) {
+            const lrsc_tensor *a = &out0[k], *c = &out1[k];
+            if (a->dtype != LRSC_DT_FLOAT || c->dtype != LRSC_DT_FLOAT) continue;
+            int64_t na = lrsc_tensor_numel(a);
+            if (na != lrsc_tensor_numel(c)) {
+                st = lrsc_error_set(err, LRSC_ERR_INTERNAL, "output %d changed shape after the rewrite", k);
+                break;
+            }
+            const float *pa = a->data, *pc = c->data;
+            for (int64_t i = 0; i < na; i++) {
+                double d = (double)pa[i] - (double)pc[i];
+                v->diff2 += d * d;
+                v->ref2 += (double)pa[i] * pa[i];
+            }
+            /* Class scores: [B, C] with C > 1; the first such output decides top-1. */
+            if (!top1_done && a->ndim == 2 && a->dims[0] == n && a->dims[1] > 1) {
+                int64_t C = a->dims[1];
+                for (int64_t r = 0; r < n; r++) {
+                    int64_t ba = 0, bc = 0;
+                    for (int64_t q = 1; q < C; q++) {
+                        if (pa[r * C + q] > pa[r * C + ba]) ba = q;
+                        if (pc[r * C + q] > pc[r * C + bc]) bc = q;
+                    }
+                    v->top1_same += ba == bc;
+                    v->top1_rows++;
+                }
+                top1_done = true;
+            }
+        }
+        for (int k = 0; k < g0->noutputs; k++) {
+            lrsc_tensor_free(&out0[k]);
+            lrsc_tensor_free(&out1[k]);
+        }
+        v->samples += (int)n;
+        progress(o, LRSC_PHASE_VALIDATE, v->samples, total, NULL);
+    }
+    if (ds) lrsc_dataset_close(ds);
+    free(out0);
+    free(out1);
+    lrsc_interp_free(i0);
+    lrsc_interp_free(i1);
+    lrsc_graph_free(g0);
+    lrsc_graph_free(g1);
+    return st;
+}
+
+/* ---- the pipeline ----------------------------------------------------- */
+
+static lrsc_status check_opts(const lrsc_compress_opts *o, lrsc_error *err)
+{
+    if (!o->input || !o->output) return lrsc_error_set(err, LRSC_ERR_ARGS, "need an input and an output model");
+    if (o->data.npaths <= 0)
+        return lrsc_error_set(err, LRSC_ERR_ARGS,
+                              "no calibration data: pass --calib with a folder of images or tensor files");
+    bool explicit_budget = o->rank >= 0 || o->rank_ratio > 0 || o->nnz >= 0 || o->density >= 0;
+    if (explicit_budget && o->target > 0)
+        return lrsc_error_set(err, LRSC_ERR_ARGS,
+                              "--target decides ranks and non-zeros itself; use it without --rank/--nnz/--density "
+                              "(or give per-layer values with --layer)");
+    return LRSC_OK;
+}
+
+lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_error *err)
+{
+    memset(r, 0, sizeof *r);
+    lrsc_status st = check_opts(opts, err);
+    if (st) return st;
+    lrsc_compress_opts o = *opts;
+    double t0 = now_s(), t;
+    r->input_path = o.input;
+    r->output_path = o.output;
+
+    lrsc_model *m = NULL, *orig = NULL;
+    lrsc_graph *g = NULL;
+    lrsc_rewrite_targets targets = {0};
+    layer_job *jobs = NULL;
+    bool *select = NULL;
+    lrsc_dataset *ds = NULL;
+    lrsc_calib_stats stats = {0};
+    lrsc_input_spec spec;
+    int njobs = 0;
+
+    /* Load. */
+    progress(&o, LRSC_PHASE_LOAD, 0, 1, NULL);
+    lrsc_load_opts lo = {0};
+    st = lrsc_model_load(o.input, &lo, &m, err);
+    if (st) goto out;
+    st = lrsc_graph_build(m, &g, err);
+    if (st) {
+        lrsc_error_prefix(err, "%s: ", o.input);
+        goto out;
+    }
+    if (g->ninputs != 1) {
+        st = lrsc_error_set(err, LRSC_ERR_UNSUPPORTED,
+                            "%s: the model has %d inputs; calibration feeds models with exactly one input",
+                            o.input, g->ninputs);
+        goto out;
+    }
+    st = lrsc_input_spec_from_graph(g, 0, &spec, err);
+    if (st) goto out;
+    st = lrsc_rewrite_find_targets(g, &targets, err);
+    if (st) goto out;
+    r->params_before = float_params(g);
+    r->bytes_before = model_bytes(m, o.input);
+    r->layers = calloc((size_t)targets.count + 1, sizeof *r->layers);
+    jobs = calloc((size_t)targets.count + 1, sizeof *jobs);
+    select = calloc((size_t)g->nnodes + 1, sizeof *select);
+    if (!r->layers || !jobs || !select) {
+        st = lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    r->nlayers = njobs = targets.count;
+    for (int i = 0; i < njobs; i++) {
+        lrsc_rewrite_target *tg = &targets.items[i];
+        layer_job *j = &jobs[i];
+        lrsc_layer_report *L = &r->layers[i];
+        j->t = tg;
+        j->rep = L;
+        j->rank = -1;
+        j->structure = o.structure;
+        snprintf(L->name, sizeof L->name, "%s", tg->name);
+        snprintf(L->op, sizeof L->op, "%s", kind_name(tg->kind));
+        L->m = (int)tg->m;
+        L->n = (int)tg->n;
+        L->rel_error_calib = L->rel_error_holdout = NAN;
+        L->params_before = L->params_after = (uint64_t)(tg->m * tg->n + (tg->bias ? tg->m : 0));
+        int wv = lrsc_graph_find(g, tg->source);
+        if (wv >= 0 && g->values[wv].ndim > 0) {
+            L->weight_ndim = g->values[wv].ndim;
+            for (int d = 0; d < L->weight_ndim && d < 8; d++) L->weight_shape[d] = g->values[wv].dims[d];
+        }
+        if (tg->skip) {
+            snprintf(L->reason, sizeof L->reason, "%s", tg->reason);
+            continue;
+        }
+        if (o.ninclude && !matches_any(o.include, o.ninclude, tg->name, L->op)) {
+            snprintf(L->reason, sizeof L->reason, "not matched by --include");
+            continue;
+        }
+        if (o.nexclude && matches_any(o.exclude, o.nexclude, tg->name, L->op)) {
+            snprintf(L->reason, sizeof L->reason, "excluded by --exclude");
+            continue;
+        }
+        bool skip_override = false;
+        for (int q = 0; q < o.noverrides; q++)
+            if (fnmatch(o.overrides[q].pattern, tg->name, 0) == 0 && o.overrides[q].skip) skip_override = true;
+        if (skip_override) {
+            snprintf(L->reason, sizeof L->reason, "kept dense by --layer");
+            continue;
+        }
+        j->active = true;
+        select[tg->node_index] = true;
+    }
+    r->t_load = now_s() - t0;
+
+    /* Calibrate: one interpreter pass gathering every selected layer's input statistics. */
+    t = now_s();
+    if (!o.holdout_set) {
+        /* A tenth of the files, at most 100, when there are enough to spare. */
+        lrsc_dataset_opts probe = o.data;
+        probe.holdout = 0;
+        probe.max_samples = 0;
+        lrsc_dataset *pd = NULL;
+        st = lrsc_dataset_open(&probe, m, &spec, LRSC_DATASET_CALIB, &pd, err);
+        if (st) goto out;
+        int64_t files = lrsc_dataset_file_count(pd);
+        lrsc_dataset_close(pd);
+        o.data.holdout = files >= 10 ? (files / 10 < 100 ? files / 10 : 100) : 0;
+    }
+    o.data.warn = o.warn;
+    o.data.warn_user = o.warn_user;
+    st = lrsc_dataset_open(&o.data, m, &spec, LRSC_DATASET_CALIB, &ds, err);
+    if (st) goto out;
+    append_note(r->settings, sizeof r->settings, "data: %s", lrsc_dataset_describe(ds));
+    lrsc_calib_opts co = {0};
+    co.stats.positions_per_image = o.positions_per_image;
+    co.stats.seed = o.seed;
+    co.threads = o.threads;
+    co.max_memory = o.max_memory;
+    co.select = select;
+    st = lrsc_calib_collect(g, ds, &co, &stats, err);
+    lrsc_dataset_close(ds);
+    ds = NULL;
+    if (st) goto out;
+    if (stats.samples == 0) {
+        st = lrsc_error_set(err, LRSC_ERR_INVALID, "no calibration samples could be used");
+        goto out;
+    }
+    r->t_calibrate = now_s() - t;
+
+    /* Per-layer data: weights, factor of the input moments, rank profiles. */
+    t = now_s();
+    for (int i = 0; i < njobs; i++) {
+        layer_job *j = &jobs[i];
+        if (!j->active) continue;
+        const lrsc_layer_stats *s = lrsc_calib_stats_find(&stats, j->t->node_index);
+        if (!s) {
+            j->active = false;
+            snprintf(j->rep->reason, sizeof j->rep->reason, "not reached by calibration");
+            continue;
+        }
+        st = lrsc_rewrite_weight(g, j->t, &j->W, &j->bias, err);
+        if (!st) st = job_factor(j, s, o.refit_bias, err);
+        if (st) goto out;
+    }
+    lrsc_calib_stats_free(&stats);
+
+    /* Sensitivity of the model's outputs to each layer (weights the allocation). */
+    bool explicit_budget = o.rank >= 0 || o.rank_ratio > 0 || o.nnz >= 0 || o.density >= 0;
+    double target = o.target > 0 ? o.target : (explicit_budget ? 0 : 4.0);
+    for (int i = 0; i < njobs; i++) jobs[i].sensitivity = 1.0;
+    if (target > 0 && o.sensitivity) {
+        double *sens = calloc((size_t)g->nnodes + 1, sizeof *sens);
+        if (!sens) {
+            st = lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        lrsc_sensitivity_opts so = {.data = &o.data, .spec = &spec, .threads = o.threads, .seed = o.seed,
+                                    .samples = 16, .progress = o.progress, .progress_user = o.progress_user};
+        st = lrsc_sensitivity_measure(m, g, select, &so, sens, err);
+        for (int i = 0; !st && i < njobs; i++)
+            if (jobs[i].active) jobs[i].sensitivity = sens[jobs[i].t->node_index];
+        free(sens);
+        if (st) goto out;
+    }
+
+    /* Budgets. */
+    if (target > 0) {
+        lrsc_alloc_layer *al = calloc((size_t)njobs + 1, sizeof *al);
+        if (!al) {
+            st = lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        uint64_t fixed = r->params_before;
+        int nal = 0;
+        for (int i = 0; i < njobs; i++) {
+            layer_job *j = &jobs[i];
+            if (!j->active) continue;
+            fixed -= j->rep->params_before;
+            int64_t m_ = j->t->m, n_ = j->t->n;
+            int maxr = (int)(m_ < n_ ? m_ : n_);
+            if (maxr > j->k) maxr = j->k;
+            /* Ranks past the break-even point never save parameters. */
+            int useful = (int)((m_ * n_) / (m_ + n_));
+            if (maxr > useful) maxr = useful;
+            j->profile_max = maxr;
+            j->profile = malloc(sizeof(double) * ((size_t)maxr + 1));
+            if (!j->profile) {
+                free(al);
+                st = lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+            st = lrsc_solver_rank_profile(j->W.data, (int)m_, (int)n_, j->R, j->k, maxr, o.seed, j->profile, err);
+            if (st) {
+                free(al);
+                goto out;
+            }
+            al[nal].m = m_;
+            al[nal].n = n_;
+            al[nal].bias = m_;
+            al[nal].dense_cost = (int64_t)j->rep->params_before;
+            al[nal].profile = j->profile;
+            al[nal].max_rank = maxr;
+            al[nal].weight = j->sensitivity;
+            al[nal].user = i;
+            nal++;
+        }
+        double want_total = (double)r->params_before / target;
+        int64_t budget = (int64_t)(want_total - (double)fixed);
+        lrsc_alloc_result ar;
+        st = lrsc_allocate(al, nal, budget, &ar, err);
+        if (!st) {
+            for (int q = 0; q < nal; q++) {
+                layer_job *j = &jobs[al[q].user];
+                j->keep_dense = al[q].chosen_dense;
+                j->rank = al[q].chosen_rank;
+                j->nnz = 0;
+                al[q].chosen_cost = j->keep_dense ? al[q].dense_cost : param_cost(j, j->rank, 0);
+                j->rep->params_after = (uint64_t)al[q].chosen_cost; /* refined after fitting */
+            }
+            if (!ar.feasible)
+                append_note(r->notes, sizeof r->notes,
+                            "target %.3gx is out of reach: every layer is at its smallest useful size", target);
+            append_note(r->settings, sizeof r->settings, "target %.3gx of float parameters%s", target,
+                        o.target > 0 ? "" : " (default)");
+        }
+        free(al);
+        if (st) goto out;
+    } else {
+        append_note(r->settings, sizeof r->settings, "fixed budgets:%s%s%s%s",
+                    o.rank >= 0 ? " rank" : "", o.rank_ratio > 0 ? " rank-ratio" : "",
+                    o.nnz >= 0 ? " nnz" : "", o.density >= 0 ? " density" : "");
+    }
+    progress(&o, LRSC_PHASE_FIT, 0, njobs, NULL);
+
+    /* Fit. */
+    int fitted = 0;
+    for (int i = 0; i < njobs; i++) {
+        layer_job *j = &jobs[i];
+        if (!j->active) continue;
+        double tl = now_s();
+        int64_t m_ = j->t->m, n_ = j->t->n, mn = m_ * n_;
+        int rmax = (int)(m_ < n_ ? m_ : n_);
+        int rank = -1;
+        int64_t nnz = -1;
+        /* Explicit budgets and per-layer overrides. */
+        if (o.rank >= 0) rank = o.rank;
+        if (o.rank_ratio > 0) rank = (int)lround(o.rank_ratio * rmax);
+        if (o.nnz >= 0) nnz = o.nnz;
+        if (o.density >= 0) nnz = (int64_t)llround(o.density * (double)mn);
+        for (int q = 0; q < o.noverrides; q++) {
+            if (fnmatch(o.overrides[q].pattern, j->t->name, 0) != 0) continue;
+            if (o.overrides[q].rank >= 0) rank = o.overrides[q].rank;
+            if (o.overrides[q].nnz >= 0) nnz = o.overrides[q].nnz;
+        }
+        if (rank > rmax) rank = rmax;
+        if (nnz > mn) nnz = mn;
+        if (rank >= 0 || nnz >= 0) {
+            if (rank < 0) rank = 0;
+            if (nnz < 0) nnz = 0;
+            if (rank == 0 && nnz == 0) {
+                snprintf(j->rep->reason, sizeof j->rep->reason, "rank 0 and no non-zeros would remove the layer; kept");
+                j->active = false;
+                continue;
+            }
+            st = fit_config(&o, j, rank, nnz, j->structure, &j->res, err);
+            if (st) goto out;
+            j->rank = rank;
+            j->nnz = nnz;
+            j->fitted = true;
+        } else if (j->keep_dense) {
+            snprintf(j->rep->reason, sizeof j->rep->reason, "kept dense by the allocation");
+            j->active = false;
+            continue;
+        } else {
+            st = fit_budget(&o, j, param_cost(j, j->rank, 0), err);
+            if (st) goto out;
+        }
+        j->rep->seconds = now_s() - tl;
+        j->rep->rel_error_calib = j->res.rel_error;
+        fitted++;
+        progress(&o, LRSC_PHASE_FIT, fitted, njobs, j->t->name);
+    }
+    r->t_fit = now_s() - t;
+
+    /* Rewrite. */
+    t = now_s();
+    lrsc_rewrite_opts ro = {.form = o.sparse_form};
+    for (int i = 0; i < njobs; i++) {
+        layer_job *j = &jobs[i];
+        if (!j->fitted) continue;
+        lrsc_factors f;
+        factor_tmp tmp;
+        st = to_factors(j, &f, &tmp, err);
+        lrsc_param_count pc;
+        if (!st) {
+            lrsc_rewrite_count_params(j->t, &f, o.sparse_form, &pc);
+            if (pc.after >= pc.before) {
+                snprintf(j->rep->reason, sizeof j->rep->reason,
+                         "rank %d + %lld non-zeros would not save parameters; kept", j->res.rank, (long long)j->res.nnz);
+                factor_tmp_free(&tmp);
+                continue;
+            }
+            lrsc_rewrite_info info;
+            st = lrsc_rewrite_layer(m, j->t, &f, &ro, &info, err);
+            if (!st) {
+                j->rep->rewritten = true;
+                j->rep->rank = j->res.rank;
+                j->rep->nnz = j->res.nnz;
+                j->rep->params_after = (uint64_t)pc.after;
+                j->rep->structure = j->structure == LRSC_SPARSE_ELEMENTS ? "elementwise"
+                                    : j->structure == LRSC_SPARSE_COLUMNS ? "columns" : "rows";
+                j->rep->sparse_form = j->res.nnz ? lrsc_sparse_form_name(info.form) : NULL;
+                if (info.opset_after != info.opset_before)
+                    append_note(r->notes, sizeof r->notes, "default-domain opset raised from %lld to %lld for %s",
+                                (long long)info.opset_before, (long long)info.opset_after, j->t->name);
+            }
+        }
+        factor_tmp_free(&tmp);
+        if (st) goto out;
+    }
+    r->t_rewrite = now_s() - t;
+    for (int i = 0; i < njobs; i++) {
+        r->layer_params_before += jobs[i].rep->rewritten ? jobs[i].rep->params_before : 0;
+        r->layer_params_after += jobs[i].rep->rewritten ? jobs[i].rep->params_after : 0;
+    }
+    {
+        lrsc_graph *g2 = NULL;
+        st = lrsc_graph_build(m, &g2, err);
+        if (st) {
+            lrsc_error_prefix(err, "rewritten model: ");
+            goto out;
+        }
+        r->params_after = float_params(g2);
+        lrsc_graph_free(g2);
+    }
+
+    /* Validate on the held-out samples against a fresh copy of the original. */
+    t = now_s();
+    if (o.data.holdout > 0) {
+        st = lrsc_model_load(o.input, &lo, &orig, err);
+        if (st) goto out;
+        validation v;
+        st = validate(&o, orig, m, &spec, &v, err);
+        if (st) goto out;
+        r->validation_samples = v.samples;
+        r->top1_agreement = v.top1_rows ? (double)v.top1_same / (double)v.top1_rows : NAN;
+        r->rel_output_error = v.ref2 > 0 ? sqrt(v.diff2 / v.ref2) : sqrt(v.diff2);
+    } else {
+        r->top1_agreement = NAN;
+        r->rel_output_error = NAN;
+    }
+    r->t_validate = now_s() - t;
+    if (o.max_error > 0) {
+        if (r->validation_samples == 0) {
+            st = lrsc_error_set(err, LRSC_ERR_ARGS, "--max-error needs held-out samples (--holdout N)");
+            goto out;
+        }
+        if (r->rel_output_error > o.max_error) {
+            st = lrsc_error_set(err, LRSC_ERR_LIMIT,
+                                "validation error %.4g exceeds --max-error %.4g; %s not written",
+                                r->rel_output_error, o.max_error, o.output);
+            goto out;
+        }
+    }
+
+    /* Save. */
+    t = now_s();
+    progress(&o, LRSC_PHASE_SAVE, 0, 1, NULL);
+    lrsc_save_opts sv = {.external_data = o.external_data, .input_path = o.input};
+    st = lrsc_model_save(m, o.output, &sv, err);
+    if (st) goto out;
+    r->bytes_after = model_bytes(m, o.output);
+    if (o.external_data) {
+        char data[4096];
+        snprintf(data, sizeof data, "%s.data", o.output);
+        struct stat sb;
+        if (stat(data, &sb) == 0) r->bytes_after += (uint64_t)sb.st_size;
+    }
+    r->t_save = now_s() - t;
+    append_note(r->settings, sizeof r->settings, "seed %llu, threads %d, bias refit %s",
+                (unsigned long long)o.seed, o.threads, o.refit_bias ? "on" : "off");
+
+out:
+    r->t_total = now_s() - t0;
+    if (ds) lrsc_dataset_close(ds);
+    lrsc_calib_stats_free(&stats);
+    for (int i = 0; jobs && i < njobs; i++) job_free(&jobs[i]);
+    free(jobs);
+    free(select);
+    /* Target names are referenced by the report only through copies. */
+    lrsc_rewrite_targets_free(&targets);
+    lrsc_graph_free(g);
+    lrsc_model_free(m);
+    lrsc_model_free(orig);
+    if (st) {
+        lrsc_compress_report_free(r);
+        memset(r, 0, sizeof *r);
+    }
+    return st;
+}
+
+void lrsc_compress_report_free(lrsc_report *r)
+{
+    free(r->layers);
+    r->layers = NULL;
+    r->nlayers = 0;
+}

@@ -1,0 +1,94 @@
+/* The compression pipeline: the stages in order, for one model.
+ *
+ *   load model -> find target layers (rewrite) -> calibrate (interpreter +
+ *   statistics) -> measure layer sensitivity -> choose each layer's rank and
+ *   sparse budget -> fit (solver) -> rewrite -> validate on held-out samples
+ *   -> save -> report.
+ *
+ * Data flows one way; every stage's output is owned here and freed at the end. */
+#ifndef LRSC_COMPRESS_COMPRESS_H
+#define LRSC_COMPRESS_COMPRESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "calib/dataset.h"
+#include "core/status.h"
+#include "report/report.h"
+#include "rewrite/rewrite.h"
+#include "solver/solver.h"
+
+/* Per-layer settings from --layer NAME:rank=R,nnz=C. */
+typedef struct lrsc_layer_override {
+    const char *pattern;  /* glob on the layer name */
+    int rank;             /* -1: not set */
+    int64_t nnz;          /* -1: not set */
+    bool skip;            /* keep this layer dense */
+} lrsc_layer_override;
+
+typedef enum lrsc_objective {
+    LRSC_OBJECTIVE_SIZE = 0, /* fewest parameters for the error */
+    LRSC_OBJECTIVE_LATENCY   /* prefer structured sparse parts, which ONNX Runtime runs fast */
+} lrsc_objective;
+
+typedef enum lrsc_progress_phase {
+    LRSC_PHASE_LOAD,
+    LRSC_PHASE_CALIBRATE,
+    LRSC_PHASE_SENSITIVITY,
+    LRSC_PHASE_FIT,
+    LRSC_PHASE_VALIDATE,
+    LRSC_PHASE_SAVE
+} lrsc_progress_phase;
+
+/* done / total units of the phase; layer may be NULL. */
+typedef void (*lrsc_progress_fn)(void *user, lrsc_progress_phase phase, int64_t done, int64_t total,
+                                 const char *layer);
+
+typedef struct lrsc_compress_opts {
+    const char *input;
+    const char *output;
+    lrsc_dataset_opts data;        /* --calib paths, --samples, --holdout, --batch, preprocessing */
+    bool holdout_set;              /* false: a default holdout is chosen from the data size */
+
+    /* Budgets.  With none of rank/rank_ratio/nnz/density set, `target` applies
+     * (default 4x). */
+    int rank;                      /* -1: not set */
+    double rank_ratio;             /* of min(m, n); <= 0: not set */
+    int64_t nnz;                   /* -1: not set */
+    double density;                /* of m n; < 0: not set */
+    double target;                 /* whole-model parameter compression; 0: not set */
+    lrsc_sparse_structure structure;
+    bool structure_set;
+    lrsc_objective objective;
+    lrsc_sparse_form sparse_form;
+
+    const char *const *include;    /* globs on layer name or op type; none: all */
+    int ninclude;
+    const char *const *exclude;
+    int nexclude;
+    const lrsc_layer_override *overrides;
+    int noverrides;
+
+    bool refit_bias;               /* b' = b + (W - L - S) mu (default on) */
+    bool sensitivity;              /* weight the allocation by measured sensitivity (default on) */
+    int64_t positions_per_image;   /* Conv statistics; 0: all positions */
+    double max_error;              /* > 0: fail when the validation error exceeds it */
+    bool external_data;
+    int threads;
+    uint64_t seed;
+    size_t max_memory;
+
+    lrsc_progress_fn progress;
+    void *progress_user;
+    lrsc_warn_fn warn;
+    void *warn_user;
+} lrsc_compress_opts;
+
+void lrsc_compress_opts_default(lrsc_compress_opts *o);
+
+/* Runs the pipeline.  On success the output file exists and r is filled
+ * (free with lrsc_compress_report_free).  On failure nothing is written. */
+lrsc_status lrsc_compress(const lrsc_compress_opts *o, lrsc_report *r, lrsc_error *err);
+void lrsc_compress_report_free(lrsc_report *r);
+
+#endif
