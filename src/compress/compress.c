@@ -31,18 +31,6 @@ static void progress(const lrsc_compress_opts *o, lrsc_progress_phase ph, int64_
     if (o->progress) o->progress(o->progress_user, ph, done, total, layer);
 }
 
-static void warn(const lrsc_compress_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void warn(const lrsc_compress_opts *o, const char *fmt, ...)
-{
-    if (!o->warn) return;
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    o->warn(o->warn_user, msg);
-}
-
 static void append_note(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void append_note(char *buf, size_t cap, const char *fmt, ...)
 {
@@ -213,11 +201,11 @@ static lrsc_status to_factors(const layer_job *j, lrsc_factors *f, factor_tmp *t
     f->V = r->V;
     f->bias = r->bias;
     if (r->nnz == 0) {
-        f->skind = LRSC_SPARSE_COO;
+        f->skind = LRSC_SKIND_COO;
         return LRSC_OK;
     }
     if (j->structure == LRSC_SPARSE_ELEMENTS) {
-        f->skind = LRSC_SPARSE_COO;
+        f->skind = LRSC_SKIND_COO;
         tmp->rows = malloc(sizeof(int64_t) * (size_t)r->nnz);
         tmp->cols = malloc(sizeof(int64_t) * (size_t)r->nnz);
         if (!tmp->rows || !tmp->cols) return lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory");
@@ -258,7 +246,7 @@ static lrsc_status to_factors(const layer_job *j, lrsc_factors *f, factor_tmp *t
     }
     free(used);
     free(pos);
-    f->skind = by_col ? LRSC_SPARSE_COLS : LRSC_SPARSE_ROWS;
+    f->skind = by_col ? LRSC_SKIND_COLS : LRSC_SKIND_ROWS;
     f->nsel = nsel;
     f->sel = tmp->sel;
     f->block = tmp->block;

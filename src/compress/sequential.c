@@ -1,0 +1,244 @@
+#include "compress/sequential.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "solver/solver.h"
+
+/* LAPACK (inside OpenBLAS); Debian ships no lapacke.h. */
+void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info);
+void dpotrs_(const char *uplo, const int *n, const int *nrhs, const double *a, const int *lda, double *b,
+             const int *ldb, int *info);
+
+void lrsc_seq_batches_free(lrsc_seq_batches *b)
+{
+    for (int i = 0; i < b->count; i++) lrsc_tensor_free(&b->items[i]);
+    free(b->items);
+    free(b->first);
+    memset(b, 0, sizeof *b);
+}
+
+/* ---- capturing one value from a run ---------------------------------- */
+
+typedef struct capture {
+    int value;
+    lrsc_tensor t;
+    bool got;
+} capture;
+
+static lrsc_status capture_hook(void *user, const lrsc_node *node, const lrsc_tensor *const *in, int nin,
+                                lrsc_tensor *const *out, int nout, lrsc_error *err)
+{
+    capture *c = user;
+    for (int k = 0; k < nout && k < node->noutputs; k++) {
+        if (node->outputs[k] != c->value || !out[k]) continue;
+        lrsc_status st = lrsc_tensor_copy(&c->t, out[k], err);
+        if (st) return st;
+        c->got = true;
+        /* The rest of the model is not needed: stop the run here. */
+        return LRSC_ERR_INTERRUPTED;
+    }
+    return LRSC_OK;
+}
+
+/* The value's tensor for one batch: the batch itself for a graph input,
+ * otherwise a run of ip stopped right after the value is produced. */
+static lrsc_status value_of(lrsc_interp *ip, capture *c, const lrsc_graph *g, const lrsc_tensor *batch,
+                            lrsc_tensor *out, bool *borrowed, lrsc_error *err)
+{
+    *borrowed = false;
+    if (g->values[c->value].kind == LRSC_VALUE_INPUT) {
+        *out = *batch;
+        out->owned = false;
+        *borrowed = true;
+        return LRSC_OK;
+    }
+    c->got = false;
+    memset(&c->t, 0, sizeof c->t);
+    lrsc_tensor *outs = calloc((size_t)g->noutputs + 1, sizeof *outs);
+    if (!outs) return lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory");
+    lrsc_error run_err = {0};
+    lrsc_status st = lrsc_interp_run(ip, batch, 1, outs, g->noutputs, &run_err);
+    for (int k = 0; k < g->noutputs; k++) lrsc_tensor_free(&outs[k]);
+    free(outs);
+    if (!c->got) {
+        lrsc_tensor_free(&c->t);
+        if (st) {
+            *err = run_err;
+            return st;
+        }
+        return lrsc_error_set(err, LRSC_ERR_INTERNAL, "value '%s' was never produced", g->values[c->value].name);
+    }
+    *out = c->t;
+    return LRSC_OK;
+}
+
+/* z = [x; x'] along the layer's feature axis. */
+static lrsc_status stack(const lrsc_layer_geom *geom, const lrsc_tensor *x, const lrsc_tensor *y, lrsc_tensor *z,
+                         lrsc_error *err)
+{
+    if (x->dtype != LRSC_DT_FLOAT || y->dtype != LRSC_DT_FLOAT || x->ndim != y->ndim || x->ndim < 1)
+        return lrsc_error_set(err, LRSC_ERR_INVALID, "layer inputs of the two models differ in type or rank");
+    for (int d = 0; d < x->ndim; d++)
+        if (x->dims[d] != y->dims[d])
+            return lrsc_error_set(err, LRSC_ERR_INVALID, "layer inputs of the two models differ in shape");
+    int64_t dims[LRSC_MAX_DIMS];
+    memcpy(dims, x->dims, sizeof dims);
+    int axis;
+    if (geom->kind == LRSC_STATS_CONV) axis = 1;
+    else if (geom->kind == LRSC_STATS_GEMM && geom->trans_a) axis = 0;
+    else axis = x->ndim - 1;
+    dims[axis] *= 2;
+    lrsc_status st = lrsc_tensor_alloc(z, LRSC_DT_FLOAT, x->ndim, dims, err);
+    if (st) return st;
+    int64_t outer = 1, inner = 1;
+    for (int d = 0; d < axis; d++) outer *= x->dims[d];
+    for (int d = axis; d < x->ndim; d++) inner *= x->dims[d];
+    const float *px = x->data, *py = y->data;
+    float *pz = z->data;
+    for (int64_t o = 0; o < outer; o++) {
+        memcpy(pz + (2 * o) * inner, px + o * inner, sizeof(float) * (size_t)inner);
+        memcpy(pz + (2 * o + 1) * inner, py + o * inner, sizeof(float) * (size_t)inner);
+    }
+    return LRSC_OK;
+}
+
+lrsc_status lrsc_seq_pair_stats(const lrsc_graph *g0, const lrsc_graph *g1, const char *input,
+                                const lrsc_layer_geom *geom, const lrsc_stats_opts *sopts,
+                                const lrsc_seq_batches *data, int threads, lrsc_layer_stats *stats,
+                                lrsc_error *err)
+{
+    memset(stats, 0, sizeof *stats);
+    capture c0 = {.value = lrsc_graph_find(g0, input)}, c1 = {.value = lrsc_graph_find(g1, input)};
+    if (c0.value < 0 || c1.value < 0)
+        return lrsc_error_set(err, LRSC_ERR_INTERNAL, "layer input '%s' is missing from a model", input);
+    lrsc_layer_geom g2 = *geom;
+    g2.n *= 2;
+    if (g2.kind == LRSC_STATS_CONV) g2.channels *= 2;
+    lrsc_status st = lrsc_layer_stats_init(stats, &g2, sopts, -1, input, err);
+    if (st) return st;
+    lrsc_interp *i0 = NULL, *i1 = NULL;
+    lrsc_interp_opts o0 = {.threads = threads, .hook = capture_hook, .hook_user = &c0};
+    lrsc_interp_opts o1 = {.threads = threads, .hook = capture_hook, .hook_user = &c1};
+    st = lrsc_interp_create(g0, &o0, &i0, err);
+    if (!st) st = lrsc_interp_create(g1, &o1, &i1, err);
+    for (int b = 0; !st && b < data->count; b++) {
+        lrsc_tensor x, y, z = {0};
+        bool bx, by;
+        st = value_of(i0, &c0, g0, &data->items[b], &x, &bx, err);
+        if (st) break;
+        st = value_of(i1, &c1, g1, &data->items[b], &y, &by, err);
+        if (!st) st = stack(geom, &x, &y, &z, err);
+        if (!st) st = lrsc_layer_stats_add(stats, &z, data->first[b], err);
+        lrsc_tensor_free(&z);
+        if (!bx) lrsc_tensor_free(&x);
+        if (!st && !by) lrsc_tensor_free(&y);
+    }
+    lrsc_interp_free(i0);
+    lrsc_interp_free(i1);
+    if (st) {
+        lrsc_layer_stats_free(stats);
+        return st;
+    }
+    lrsc_layer_stats_finish(stats);
+    return LRSC_OK;
+}
+
+void lrsc_seq_target_free(lrsc_seq_target *t)
+{
+    free(t->T);
+    free(t->R);
+    free(t->mu);
+    free(t->bias);
+    memset(t, 0, sizeof *t);
+}
+
+lrsc_status lrsc_seq_target_make(const lrsc_layer_stats *stats, const float *W, int m, const float *bias,
+                                 bool centred, lrsc_seq_target *out, lrsc_error *err)
+{
+    memset(out, 0, sizeof *out);
+    int n2 = (int)stats->n, n = n2 / 2;
+    double *G = NULL, *mu = malloc(sizeof(double) * (size_t)n2);
+    double *Syy = malloc(sizeof(double) * (size_t)n * n), *Gyy = malloc(sizeof(double) * (size_t)n * n);
+    double *Wd = malloc(sizeof(double) * (size_t)m * n), *B = malloc(sizeof(double) * (size_t)m * n);
+    double *WS = malloc(sizeof(double) * (size_t)m * n);
+    out->T = malloc(sizeof(float) * (size_t)m * n);
+    out->mu = malloc(sizeof(float) * (size_t)n);
+    out->bias = malloc(sizeof(float) * (size_t)m);
+    lrsc_status st = LRSC_OK;
+    if (!mu || !Syy || !Gyy || !Wd || !B || !WS || !out->T || !out->mu || !out->bias) {
+        st = lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    st = lrsc_layer_stats_moment(stats, 0, &G, err);
+    if (st) goto done;
+    lrsc_layer_stats_mean(stats, 0, mu);
+    /* Raw second moments, then centred (cross-)covariances in place. */
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) Gyy[(size_t)i * n + j] = G[(size_t)(n + i) * n2 + n + j];
+    if (centred)
+        for (int i = 0; i < n2; i++)
+            for (int j = 0; j < n2; j++) G[(size_t)i * n2 + j] -= mu[i] * mu[j];
+    double tr = 0;
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < n; j++) Syy[(size_t)i * n + j] = G[(size_t)(n + i) * n2 + n + j];
+        tr += Syy[(size_t)i * n + i];
+    }
+    for (size_t i = 0; i < (size_t)m * n; i++) Wd[i] = W[i];
+    /* B = W Sxx' (m x n): the right-hand side, row-major, of T Sx'x' = W Sxx'. */
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, n, 1.0, Wd, n, G + n, n2, 0.0, B, n);
+    /* A small ridge keeps the solve stable when some new inputs never vary. */
+    double *A = malloc(sizeof(double) * (size_t)n * n);
+    if (!A) {
+        st = lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    memcpy(A, Syy, sizeof(double) * (size_t)n * n);
+    double ridge = 1e-7 * (tr > 0 ? tr / n : 1.0);
+    for (int i = 0; i < n; i++) A[(size_t)i * n + i] += ridge;
+    int info = 0, nn = n, nrhs = m;
+    char uplo = 'L';
+    dpotrf_(&uplo, &nn, A, &nn, &info);
+    if (info == 0) dpotrs_(&uplo, &nn, &nrhs, A, &nn, B, &nn, &info);
+    free(A);
+    if (info != 0) {
+        st = lrsc_error_set(err, LRSC_ERR_NUMERIC, "%s: the compressed inputs' covariance is not usable (LAPACK info %d)",
+                            stats->name, info);
+        goto done;
+    }
+    for (size_t i = 0; i < (size_t)m * n; i++) out->T[i] = (float)B[i];
+    /* Energies: ||W Rx||^2 = tr(W Sxx W^T), ||T R'||^2 = tr(T Syy T^T). */
+    double ref = 0, te = 0;
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, n, 1.0, Wd, n, G, n2, 0.0, WS, n);
+    for (size_t i = 0; i < (size_t)m * n; i++) ref += WS[i] * Wd[i];
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, n, 1.0, B, n, Syy, n, 0.0, WS, n);
+    for (size_t i = 0; i < (size_t)m * n; i++) te += WS[i] * B[i];
+    out->ref_energy = ref;
+    out->t_energy = te;
+    for (int i = 0; i < n; i++) out->mu[i] = (float)mu[n + i];
+    /* bias handed to the solver: b + W mu - T mu', so its refit gives b + W mu - W' mu'. */
+    for (int r = 0; r < m; r++) {
+        double acc = bias ? bias[r] : 0.0;
+        if (centred)
+            for (int j = 0; j < n; j++) acc += Wd[(size_t)r * n + j] * mu[j] - B[(size_t)r * n + j] * mu[n + j];
+        out->bias[r] = (float)acc;
+    }
+    {
+        double *muy = centred ? mu + n : NULL;
+        st = lrsc_solver_factor_gram(Gyy, n, muy, &out->R, err);
+    }
+    out->n = n;
+    out->k = n;
+done:
+    free(G);
+    free(mu);
+    free(Syy);
+    free(Gyy);
+    free(Wd);
+    free(B);
+    free(WS);
+    if (st) lrsc_seq_target_free(out);
+    return st;
+}
