@@ -269,7 +269,7 @@ static lrsc_status add_conv(lrsc_layer_stats *s, const lrsc_tensor *x, int64_t f
                               2 + sp, (long long)g->channels);
     int64_t B = x->dims[0], C = x->dims[1];
     int64_t H = sp == 2 ? x->dims[2] : 1, W = x->dims[1 + sp];
-    int64_t pt, pb_, pl, pr;
+    int64_t pt = 0, pb_ = 0, pl = 0, pr = 0;
     int64_t OH = sp == 2 ? lrsc_conv_out_size(g, 0, H, &pt, &pb_) : 1;
     int64_t OW = lrsc_conv_out_size(g, 1, W, &pl, &pr);
     if (sp == 1)
