@@ -578,6 +578,17 @@ static lrsc_status setup_images(lrsc_dataset *ds, const lrsc_dataset_opts *o,
         ds->pp.resize = o->resize;
     if (o->bgr >= 0)
         ds->pp.bgr = o->bgr && C == 3;
+    if (o->scale > 0)
+        ds->pp.scale = o->scale;
+    for (int c = 0; c < 3; c++) {
+        if (o->mean)
+            ds->pp.mean[c] = o->mean[C == 1 ? 0 : c];
+        if (o->std) {
+            if (!(o->std[C == 1 ? 0 : c] != 0.0f))
+                return lrsc_error_set(err, LRSC_ERR_ARGS, "--std values must be non-zero");
+            ds->pp.std[c] = o->std[C == 1 ? 0 : c];
+        }
+    }
     ds->pp.layout = lay;
     ds->sdims[cax - 1] = C;
     ds->sdims[hax - 1] = H;

@@ -64,6 +64,8 @@ typedef struct lrsc_dataset_opts {
     int resize;               /* --resize; -1: the preset's */
     lrsc_layout layout;       /* AUTO: NCHW if dim 1 is 1 or 3, else NHWC if the last is */
     int bgr;                  /* -1: the preset's; 0/1 overrides */
+    float scale;              /* > 0 overrides the preset's scale */
+    const float *mean, *std;  /* 3 values each (channel order after BGR); NULL: preset's */
     lrsc_image_limits limits;
     lrsc_warn_fn warn;        /* skipped files, preprocessing choice; may be NULL */
     void *warn_user;
