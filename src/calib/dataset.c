@@ -661,6 +661,19 @@ lrsc_status lrsc_dataset_open(const lrsc_dataset_opts *o, const lrsc_model *m,
         else
             free(l.v[i].path);
     }
+    /* A sample cap below the file count picks files spread evenly over the list
+     * too (class folders all get represented); the cap on samples still applies. */
+    int64_t cap = o->max_samples > 0 ? o->max_samples : 0;
+    if (cap > 0 && cap < k) {
+        int64_t kept = 0;
+        for (int64_t i = 0; i < k; i++) {
+            if ((i + 1) * cap / k > i * cap / k)
+                ds->items[kept++] = ds->items[i];
+            else
+                free(ds->items[i].path);
+        }
+        k = kept;
+    }
     ds->nitems = k;
     ds->in = *in;
     ds->dtype = in->dtype == LRSC_DT_UNDEFINED ? LRSC_DT_FLOAT : in->dtype;

@@ -11,7 +11,10 @@
  * Holdout: --holdout H sets aside H of the T files, spread evenly over the list
  * (file i is held out when floor((i+1)H/T) > floor(iH/T)), so held-out files come
  * from every sub-folder rather than only the last one; no seed is involved.  The
- * calibration part is the rest, in order, capped at --samples samples.
+ * calibration part is the rest, in order.  --samples N caps the samples; when N
+ * is below the number of files, N files are first picked by the same even
+ * spread (so every class folder is represented), then samples are taken in
+ * order until N.
  *
  * Samples: an image is one sample (decoded and preprocessed); a tensor file
  * holds one sample (shape = the input shape without its batch dim) or k samples

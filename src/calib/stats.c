@@ -100,7 +100,10 @@ size_t lrsc_layer_stats_bytes(const lrsc_layer_geom *g, const lrsc_stats_opts *o
         per = (size_t)res * n * sizeof(float) + n * sizeof(double);
     else /* at the switch from columns to Gram both exist */
         per = n * n * (sizeof(double) + sizeof(float)) + n * sizeof(double);
-    return groups * per + (size_t)block * n * sizeof(double);
+    size_t scratch = (size_t)block * n;
+    if (scratch > ((size_t)1 << 20))
+        scratch = ((size_t)1 << 20) > 16 * n ? ((size_t)1 << 20) : 16 * n;
+    return groups * per + scratch * sizeof(double);
 }
 
 lrsc_status lrsc_layer_stats_init(lrsc_layer_stats *s, const lrsc_layer_geom *geom,
@@ -120,7 +123,13 @@ lrsc_status lrsc_layer_stats_init(lrsc_layer_stats *s, const lrsc_layer_geom *ge
     s->groups = geom->kind == LRSC_LAYER_CONV ? geom->groups : 1;
     s->seed = opts ? opts->seed : 0;
     s->positions = opts && opts->positions_per_image > 0 ? opts->positions_per_image : 0;
+    /* At most 2^20 doubles (8 MiB) of scratch per layer, at least 16 columns. */
     s->block = block;
+    if (s->block * geom->n > ((int64_t)1 << 20)) {
+        s->block = ((int64_t)1 << 20) / geom->n;
+        if (s->block < 16)
+            s->block = 16;
+    }
     s->mode = geom->n > gmax ? LRSC_STATS_RESERVOIR : LRSC_STATS_COLUMNS;
     s->rng = s->seed ^ (0xA0761D6478BD642Full * (uint64_t)(node + 1));
     size_t n = (size_t)s->n, G = (size_t)s->groups, cnt;
@@ -154,12 +163,15 @@ void lrsc_layer_stats_free(lrsc_layer_stats *s)
     free(s->gram);
     free(s->sum);
     free(s->cols);
-    s->gram = s->sum = NULL;
+    free(s->scratch);
+    s->gram = s->sum = s->scratch = NULL;
     s->cols = NULL;
 }
 
 void lrsc_layer_stats_finish(lrsc_layer_stats *s)
 {
+    free(s->scratch);
+    s->scratch = NULL;
     if (s->mode != LRSC_STATS_GRAM || !s->gram)
         return;
     size_t n = (size_t)s->n;
@@ -441,11 +453,10 @@ lrsc_status lrsc_layer_stats_add(lrsc_layer_stats *s, const lrsc_tensor *x, int6
     size_t n = (size_t)s->n, bsz;
     if (!lrsc_mul_size((size_t)s->block, n, &bsz))
         return lrsc_error_set(err, LRSC_ERR_LIMIT, "layer %s: block too large", s->name);
-    double *blk = lrsc_malloc(bsz * sizeof(double), err);
-    if (!blk)
+    if (!s->scratch && !(s->scratch = lrsc_malloc(bsz * sizeof(double), err)))
         return LRSC_ERR_NOMEM;
+    double *blk = s->scratch;
     if ((st = prepare(s, add, blk, err))) {
-        free(blk);
         lrsc_error_prefix(err, "layer %s: ", s->name);
         return st;
     }
@@ -469,7 +480,6 @@ lrsc_status lrsc_layer_stats_add(lrsc_layer_stats *s, const lrsc_tensor *x, int6
     }
     if (!st)
         s->samples += samples;
-    free(blk);
     return st;
 }
 

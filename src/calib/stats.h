@@ -95,6 +95,7 @@ typedef struct lrsc_layer_stats {
     uint64_t seed;
     int64_t positions;      /* positions_per_image */
     int64_t block;          /* columns per dsyrk block */
+    double *scratch;        /* block x n, kept between calls; freed by finish/free */
 } lrsc_layer_stats;
 
 /* Checks geom (n must match the geometry) and allocates the accumulators. */
