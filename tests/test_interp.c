@@ -466,6 +466,52 @@ static void test_gemm_legacy_broadcast(void **state)
     builder_free(&b);
 }
 
+/* Fully connected shapes (few rows, transposed weight): M rows of width K. */
+static void check_fc(int64_t M, int64_t N, int64_t K)
+{
+    builder b = {0};
+    int64_t ad[2] = {M, K}, bdm[2] = {N, K}, cd[1] = {N};
+    float *bv = rand_buf((size_t)(N * K)), *cv = rand_buf((size_t)N), *av = rand_buf((size_t)(M * K));
+    bvalue(&b, true, "a", LRSC_DT_FLOAT, 2, ad);
+    bvalue(&b, false, "y", LRSC_DT_FLOAT, -1, NULL);
+    binit(&b, "b", 2, bdm, bv);
+    binit(&b, "c", 1, cd, cv);
+    Onnx__NodeProto *n = bnode(&b, "Gemm", "fc", "a,b,c", "y");
+    attr_int(&b, n, "transB", 1);
+    attr_float(&b, n, "alpha", 1.5f);
+    attr_float(&b, n, "beta", 0.5f);
+    lrsc_model *m;
+    lrsc_graph *g;
+    bbuild(&b, &m, &g);
+    float *want = malloc((size_t)(M * N) * sizeof *want);
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            double s = 0;
+            for (int64_t k = 0; k < K; k++) s += (double)av[i * K + k] * bv[j * K + k];
+            want[i * N + j] = (float)(1.5 * s + 0.5 * cv[j]);
+        }
+    lrsc_tensor x, y = {0};
+    lrsc_tensor_init(&x, LRSC_DT_FLOAT, 2, ad, av);
+    lrsc_error err = {0};
+    lrsc_interp_opts o = {.threads = 2};
+    if (run1(g, &o, &x, &y, &err)) fail_msg("%s", err.msg);
+    expect_close(y.data, want, (size_t)(M * N), 1e-4);
+    lrsc_tensor_free(&y);
+    free(av), free(bv), free(cv), free(want);
+    lrsc_graph_free(g);
+    lrsc_model_free(m);
+    builder_free(&b);
+}
+
+static void test_gemm_fc_shapes(void **state)
+{
+    (void)state;
+    check_fc(1, 70, 37);
+    check_fc(5, 130, 64);
+    check_fc(9, 70, 300);
+    check_fc(17, 33, 41);
+}
+
 /* ---- BatchNormalization spatial=0 (opset 7) ---- */
 
 static void test_batchnorm_per_position(void **state)
@@ -817,6 +863,7 @@ int main(void)
         cmocka_unit_test(test_conv_variants),
         cmocka_unit_test(test_matmul_shapes),
         cmocka_unit_test(test_gemm_legacy_broadcast),
+        cmocka_unit_test(test_gemm_fc_shapes),
         cmocka_unit_test(test_batchnorm_per_position),
         cmocka_unit_test(test_unsupported_op_named),
         cmocka_unit_test(test_conv_attribute_errors),

@@ -36,6 +36,8 @@ static lrsc_status blas_path(int64_t M, int64_t N, int64_t K, const float *A, in
 
 #ifdef HAVE_AVX512_PATH
 
+static bool cpu_has_avx512(void);
+
 typedef struct gemm_job {
     int64_t M, N, K, ldb, ldc;
     const float *ap;   /* packed A: ceil(M/MR) strips of [K][MR] */
@@ -152,6 +154,63 @@ static void pack_a(void *arg, int64_t s0, int64_t s1)
     }
 }
 
+/* ---- few rows times a transposed matrix: C = alpha A B^T + beta C ----
+ * A fully connected layer at small batch: B (the weight, N x K) is far larger
+ * than A and is read exactly once, row by row, each row meeting every row of
+ * A while it sits in cache.  General sgemm would copy B into panels first. */
+typedef struct bt_job {
+    int64_t M, N, K, lda, ldb, ldc;
+    const float *A, *B;
+    float *C;
+    float alpha, beta;
+} bt_job;
+
+#define BT_ROWS 8
+
+__attribute__((target("avx512f"))) static void bt_rows(void *arg, int64_t n0, int64_t n1)
+{
+    const bt_job *j = arg;
+    int64_t K = j->K, kv = K & ~(int64_t)15;
+    __mmask16 tail = (__mmask16)((1u << (K - kv)) - 1);
+    for (int64_t n = n0; n < n1; n++) {
+        const float *b = j->B + n * j->ldb;
+        for (int64_t m0 = 0; m0 < j->M; m0 += BT_ROWS) {
+            int mr = j->M - m0 < BT_ROWS ? (int)(j->M - m0) : BT_ROWS;
+            __m512 acc[BT_ROWS];
+            const float *a[BT_ROWS];
+            for (int r = 0; r < BT_ROWS; r++) {
+                acc[r] = _mm512_setzero_ps();
+                a[r] = j->A + (m0 + (r < mr ? r : 0)) * j->lda;
+            }
+            for (int64_t k = 0; k < kv; k += 16) {
+                __m512 bv = _mm512_loadu_ps(b + k);
+                for (int r = 0; r < BT_ROWS; r++)
+                    acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(a[r] + k), bv, acc[r]);
+            }
+            if (tail) {
+                __m512 bv = _mm512_maskz_loadu_ps(tail, b + kv);
+                for (int r = 0; r < BT_ROWS; r++)
+                    acc[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, a[r] + kv), bv, acc[r]);
+            }
+            for (int r = 0; r < mr; r++) {
+                float *cp = j->C + (m0 + r) * j->ldc + n;
+                float v = j->alpha * _mm512_reduce_add_ps(acc[r]);
+                *cp = j->beta != 0.0f ? v + j->beta * *cp : v;
+            }
+        }
+    }
+}
+
+bool lrsc_sgemm_bt_small(lrsc_pool *p, int64_t M, int64_t N, int64_t K, float alpha,
+                         const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                         float *C, int64_t ldc)
+{
+    if (M < 1 || M > 16 || N < 1 || K < 16 || !cpu_has_avx512()) return false;
+    bt_job j = {M, N, K, lda, ldb, ldc, A, B, C, alpha, beta};
+    lrsc_pool_for(p, N, 64, bt_rows, &j);
+    return true;
+}
+
 static bool cpu_has_avx512(void)
 {
     __builtin_cpu_init();
@@ -222,6 +281,15 @@ lrsc_status lrsc_sgemm_packed(lrsc_pool *p, lrsc_packed_a *a, int64_t N, const f
 #endif
     return blas_path(M, N, K, a->A, a->lda, B, ldb, C, ldc, accumulate, err);
 }
+
+#ifndef HAVE_AVX512_PATH
+bool lrsc_sgemm_bt_small(lrsc_pool *p, int64_t M, int64_t N, int64_t K, float alpha,
+                         const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                         float *C, int64_t ldc)
+{
+    return false;
+}
+#endif
 
 lrsc_status lrsc_sgemm(lrsc_pool *p, int64_t M, int64_t N, int64_t K, const float *A,
                        int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc,

@@ -42,6 +42,13 @@ lrsc_status lrsc_sgemm(lrsc_pool *p, int64_t M, int64_t N, int64_t K, const floa
                        int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc,
                        bool accumulate, lrsc_error *err);
 
+/* C[M x N] = alpha A[M x K] B[N x K]^T + beta C for a few rows of A (a fully
+ * connected layer at small batch), reading B once.  Returns false, doing
+ * nothing, when it does not apply (M > 16, no AVX-512): use BLAS then. */
+bool lrsc_sgemm_bt_small(lrsc_pool *p, int64_t M, int64_t N, int64_t K, float alpha,
+                         const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                         float *C, int64_t ldc);
+
 /* The same in two steps, so that one A (a weight) is packed once for many
  * products.  The packed form lives in scratch slot 1 until the next pack. */
 typedef struct lrsc_packed_a {
