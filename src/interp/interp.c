@@ -31,7 +31,80 @@ struct lrsc_interp {
     int *left;                     /* per value: consumers still to run in this run */
     bool *keep;                    /* per value: not freed before the run ends */
     size_t live;                   /* bytes of computed values currently held */
+    size_t *cap;                   /* per value: capacity of its buffer (from the cache) */
+    /* Freed buffers kept for later values and runs: large tensors would
+     * otherwise be unmapped and faulted in again at every run. */
+    void **cache;
+    size_t *cache_cap;
+    int ncache, cache_slots;
+    size_t cached;                 /* bytes held by the cache */
+    size_t cache_limit;
 };
+
+#define CACHE_LIMIT ((size_t)512 << 20)
+
+/* A cached buffer of at least bytes (and not much more), or a new one. */
+static void *buf_take(lrsc_interp *ip, size_t bytes, size_t *cap, lrsc_error *err)
+{
+    int best = -1;
+    for (int i = 0; i < ip->ncache; i++)
+        if (ip->cache_cap[i] >= bytes && ip->cache_cap[i] - bytes <= bytes / 4 &&
+            (best < 0 || ip->cache_cap[i] < ip->cache_cap[best]))
+            best = i;
+    if (best >= 0) {
+        void *p = ip->cache[best];
+        *cap = ip->cache_cap[best];
+        ip->cached -= *cap;
+        ip->cache[best] = ip->cache[ip->ncache - 1];
+        ip->cache_cap[best] = ip->cache_cap[ip->ncache - 1];
+        ip->ncache--;
+        memset(p, 0, bytes);
+        return p;
+    }
+    *cap = bytes;
+    return lrsc_calloc(1, bytes, err);
+}
+
+static void buf_give(lrsc_interp *ip, void *p, size_t cap)
+{
+    if (!p) return;
+    if (cap < 65536 || cap > ip->cache_limit) {
+        free(p);
+        return;
+    }
+    /* make room by dropping the largest cached buffers */
+    while (ip->ncache && ip->cached + cap > ip->cache_limit) {
+        int big = 0;
+        for (int i = 1; i < ip->ncache; i++)
+            if (ip->cache_cap[i] > ip->cache_cap[big]) big = i;
+        if (ip->cache_cap[big] < cap) break;
+        free(ip->cache[big]);
+        ip->cached -= ip->cache_cap[big];
+        ip->cache[big] = ip->cache[ip->ncache - 1];
+        ip->cache_cap[big] = ip->cache_cap[ip->ncache - 1];
+        ip->ncache--;
+    }
+    if (ip->cached + cap > ip->cache_limit) {
+        free(p);
+        return;
+    }
+    if (ip->ncache == ip->cache_slots) {
+        int n = ip->cache_slots ? ip->cache_slots * 2 : 16;
+        void **c = realloc(ip->cache, (size_t)n * sizeof *c);
+        if (c) ip->cache = c;
+        size_t *cc = c ? realloc(ip->cache_cap, (size_t)n * sizeof *cc) : NULL;
+        if (cc) ip->cache_cap = cc;
+        if (!c || !cc) {
+            free(p);
+            return;
+        }
+        ip->cache_slots = n;
+    }
+    ip->cache[ip->ncache] = p;
+    ip->cache_cap[ip->ncache] = cap;
+    ip->ncache++;
+    ip->cached += cap;
+}
 
 static const char *node_name(const lrsc_node *n)
 {
@@ -67,6 +140,10 @@ void lrsc_interp_free(lrsc_interp *ip)
     free(ip->vals);
     free(ip->left);
     free(ip->keep);
+    free(ip->cap);
+    for (int i = 0; i < ip->ncache; i++) free(ip->cache[i]);
+    free(ip->cache);
+    free(ip->cache_cap);
     free(ip);
 }
 
@@ -103,6 +180,31 @@ static lrsc_status decode_constant_attr(const lrsc_graph *g, int v, lrsc_tensor 
                           "int value", g->values[v].name);
 }
 
+/* Constants whose raw little-endian bytes can be used where they lie are
+ * borrowed from the model instead of copied: weights are most of a model's
+ * size, and this keeps them in memory once. */
+static bool borrow_constant(const lrsc_value *v, lrsc_tensor *out)
+{
+    const Onnx__TensorProto *tp = v->init;
+    if (!tp || !tp->has_raw_data || tp->n_dims > LRSC_MAX_DIMS) return false;
+    if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
+        return false;
+    lrsc_dtype dt = tp->has_data_type ? (lrsc_dtype)tp->data_type : LRSC_DT_UNDEFINED;
+    if (dt != LRSC_DT_FLOAT && dt != LRSC_DT_INT64 && dt != LRSC_DT_INT32) return false;
+    size_t es = lrsc_dtype_size(dt);
+    if (((uintptr_t)tp->raw_data.data) % es) return false;
+    int64_t dims[LRSC_MAX_DIMS], numel;
+    for (size_t i = 0; i < tp->n_dims; i++) dims[i] = tp->dims[i];
+    if (lrsc_shape_numel(dims, (int)tp->n_dims, es, 0, &numel, NULL)) return false;
+    if ((size_t)numel * es != tp->raw_data.len || numel == 0) return false;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    lrsc_tensor_init(out, dt, (int)tp->n_dims, dims, tp->raw_data.data);
+    return true;
+#else
+    return false;
+#endif
+}
+
 /* A node is skipped when everything it produces is already a constant
  * (a Constant node whose value the graph view decodes itself). */
 static bool node_is_folded(const lrsc_graph *g, const lrsc_node *n)
@@ -132,6 +234,9 @@ lrsc_status lrsc_interp_create(const lrsc_graph *g, const lrsc_interp_opts *opts
     if (!ip) return LRSC_ERR_NOMEM;
     ip->g = g;
     if (opts) ip->opts = *opts;
+    ip->cache_limit = CACHE_LIMIT;
+    if (ip->opts.max_memory && ip->opts.max_memory / 2 < ip->cache_limit)
+        ip->cache_limit = ip->opts.max_memory / 2;
     ip->threads = ip->opts.threads;
     if (ip->threads <= 0) {
         long nc = sysconf(_SC_NPROCESSORS_ONLN);
@@ -152,7 +257,8 @@ lrsc_status lrsc_interp_create(const lrsc_graph *g, const lrsc_interp_opts *opts
     ip->vals = ip->out_ptrs ? lrsc_calloc(nv, sizeof *ip->vals, err) : NULL;
     ip->left = ip->vals ? lrsc_calloc(nv, sizeof *ip->left, err) : NULL;
     ip->keep = ip->left ? lrsc_calloc(nv, sizeof *ip->keep, err) : NULL;
-    if (!ip->keep) {
+    ip->cap = ip->keep ? lrsc_calloc(nv, sizeof *ip->cap, err) : NULL;
+    if (!ip->cap) {
         lrsc_interp_free(ip);
         return LRSC_ERR_NOMEM;
     }
@@ -160,7 +266,9 @@ lrsc_status lrsc_interp_create(const lrsc_graph *g, const lrsc_interp_opts *opts
     for (int v = 0; v < g->nvalues; v++) {
         ip->keep[v] = g->values[v].is_output || (ip->opts.keep && ip->opts.keep[v]);
         if (g->values[v].kind != LRSC_VALUE_CONSTANT) continue;
-        if (g->values[v].init)
+        if (borrow_constant(&g->values[v], &ip->vals[v]))
+            st = LRSC_OK;
+        else if (g->values[v].init)
             st = lrsc_graph_constant(g, v, &ip->vals[v], err);
         else
             st = decode_constant_attr(g, v, &ip->vals[v], err);
@@ -276,8 +384,13 @@ static lrsc_status check_inputs(const lrsc_interp *ip, const lrsc_tensor *inputs
 static void release_value(lrsc_interp *ip, int v)
 {
     lrsc_tensor *t = &ip->vals[v];
-    if (t->owned) ip->live -= lrsc_tensor_nbytes(t);
-    lrsc_tensor_free(t);
+    if (t->owned) {
+        ip->live -= lrsc_tensor_nbytes(t);
+        buf_give(ip, t->data, ip->cap[v]);
+        t->data = NULL;
+        t->owned = false;
+    }
+    ip->cap[v] = 0;
 }
 
 /* Frees every computed value; borrowed inputs are forgotten. */
@@ -317,10 +430,14 @@ static lrsc_status alloc_output(lrsc_interp *ip, const lrsc_node *n, int k, lrsc
                  "%zu-byte memory cap", name, bytes, ip->live, ip->opts.max_memory);
         return node_error(err, LRSC_ERR_LIMIT, n, what);
     }
-    lrsc_tensor shape = *t;
-    lrsc_status st = lrsc_tensor_alloc(t, shape.dtype, shape.ndim, shape.dims, err);
-    if (st) return st;
-    if (t->owned) ip->live += bytes;
+    t->data = NULL;
+    t->owned = false;
+    if (bytes) {
+        t->data = buf_take(ip, bytes, &ip->cap[v], err);
+        if (!t->data) return LRSC_ERR_NOMEM;
+        t->owned = true;
+        ip->live += bytes;
+    }
     return LRSC_OK;
 }
 
@@ -429,6 +546,7 @@ lrsc_status lrsc_interp_run(lrsc_interp *ip, const lrsc_tensor *inputs, int ninp
             res[i] = *t; /* ownership moves to the caller */
             if (t->owned) ip->live -= lrsc_tensor_nbytes(t);
             memset(t, 0, sizeof *t);
+            ip->cap[v] = 0;
         } else {
             st = lrsc_tensor_copy(&res[i], t, err);
         }

@@ -1,0 +1,176 @@
+/* Times the interpreter on one model: loads it, feeds seeded random inputs of
+ * the declared shapes (the first symbolic dim set to --batch, any other
+ * symbolic dim to 1), runs once to warm up, then --runs timed runs.
+ * Prints one line: model, batch, threads, median/min wall ms, median CPU ms
+ * of the process (all threads; a steadier figure on a shared machine), peak
+ * RSS (MB) and the RSS after loading (MB).
+ * --profile adds the time per op type (measured through the node hook).
+ *
+ * usage: bench_interp MODEL [--batch B] [--runs N] [--threads T] [--max-memory MB] [--profile] */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "interp/interp.h"
+#include "onnx/graph.h"
+#include "onnx/model.h"
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static double cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static double peak_rss_mb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024.0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* --profile: time between consecutive hook calls, summed per op type. */
+typedef struct prof {
+    double last;
+    const char *ops[64];
+    double ms[64];
+    int n;
+} prof;
+
+static lrsc_status prof_hook(void *user, const lrsc_node *node, const lrsc_tensor *const *in,
+                             int nin, lrsc_tensor *const *out, int nout, lrsc_error *err)
+{
+    prof *p = user;
+    double t = now_ms();
+    int k = 0;
+    while (k < p->n && strcmp(p->ops[k], node->op) != 0) k++;
+    if (k == p->n && p->n < 64) p->ops[p->n++] = node->op;
+    if (k < 64) p->ms[k] += t - p->last;
+    p->last = now_ms();
+    (void)in, (void)nin, (void)out, (void)nout, (void)err;
+    return LRSC_OK;
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: bench_interp MODEL [--batch B] [--runs N] [--threads T] "
+                    "[--max-memory MB]\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = NULL;
+    int batch = 1, runs = 5, threads = 2;
+    size_t max_mem = 0;
+    bool profile = false;
+    prof pr = {0};
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--max-memory") && i + 1 < argc)
+            max_mem = (size_t)atol(argv[++i]) << 20;
+        else if (!strcmp(argv[i], "--profile")) profile = true;
+        else if (argv[i][0] == '-') return usage();
+        else path = argv[i];
+    }
+    if (!path || batch < 1 || runs < 1 || threads < 1) return usage();
+    lrsc_error err = {0};
+    lrsc_model *m = NULL;
+    lrsc_graph *g = NULL;
+    lrsc_interp *ip = NULL;
+    if (lrsc_model_load(path, NULL, &m, &err) || lrsc_graph_build(m, &g, &err)) {
+        fprintf(stderr, "bench_interp: %s\n", err.msg);
+        return 1;
+    }
+    lrsc_interp_opts opts = {.threads = threads, .max_memory = max_mem};
+    if (profile) {
+        opts.hook = prof_hook;
+        opts.hook_user = &pr;
+    }
+    if (lrsc_interp_create(g, &opts, &ip, &err)) {
+        fprintf(stderr, "bench_interp: %s\n", err.msg);
+        return 1;
+    }
+    double load_rss = peak_rss_mb();
+    lrsc_tensor *in = calloc((size_t)g->ninputs + 1, sizeof *in);
+    lrsc_tensor *out = calloc((size_t)g->noutputs + 1, sizeof *out);
+    uint64_t seed = 0x9E3779B97F4A7C15ull;
+    for (int i = 0; i < g->ninputs; i++) {
+        const lrsc_value *v = &g->values[g->inputs[i]];
+        int64_t dims[LRSC_MAX_DIMS];
+        bool first = true;
+        if (v->ndim < 0 || v->dtype != LRSC_DT_FLOAT) {
+            fprintf(stderr, "bench_interp: input '%s' needs a known rank and float type\n",
+                    v->name);
+            return 1;
+        }
+        for (int d = 0; d < v->ndim; d++) {
+            dims[d] = v->dims[d];
+            if (dims[d] < 0 || v->dim_params[d]) {
+                dims[d] = first ? batch : 1;
+                first = false;
+            }
+        }
+        if (lrsc_tensor_alloc(&in[i], LRSC_DT_FLOAT, v->ndim, dims, &err)) {
+            fprintf(stderr, "bench_interp: %s\n", err.msg);
+            return 1;
+        }
+        float *x = in[i].data;
+        for (int64_t k = 0; k < lrsc_tensor_numel(&in[i]); k++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            x[k] = (float)((seed >> 40) / (double)(1ull << 24)) * 2.0f - 1.0f;
+        }
+    }
+    double *ms = calloc((size_t)runs, sizeof *ms), *cpu = calloc((size_t)runs, sizeof *cpu);
+    for (int r = -1; r < runs; r++) {
+        double c0 = cpu_ms();
+        double t0 = now_ms();
+        pr.last = t0;
+        if (lrsc_interp_run(ip, in, g->ninputs, out, g->noutputs, &err)) {
+            fprintf(stderr, "bench_interp: %s\n", err.msg);
+            return 1;
+        }
+        double t1 = now_ms();
+        if (r >= 0) {
+            ms[r] = t1 - t0;
+            cpu[r] = cpu_ms() - c0;
+        }
+        for (int k = 0; k < g->noutputs; k++) lrsc_tensor_free(&out[k]);
+    }
+    qsort(ms, (size_t)runs, sizeof *ms, cmp_double);
+    qsort(cpu, (size_t)runs, sizeof *cpu, cmp_double);
+    double med = runs % 2 ? ms[runs / 2] : 0.5 * (ms[runs / 2 - 1] + ms[runs / 2]);
+    double cmed = runs % 2 ? cpu[runs / 2] : 0.5 * (cpu[runs / 2 - 1] + cpu[runs / 2]);
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    printf("%s batch=%d threads=%d runs=%d median_ms=%.2f min_ms=%.2f cpu_ms=%.2f "
+           "peak_rss_mb=%.0f load_rss_mb=%.0f\n", base, batch, threads, runs, med, ms[0], cmed,
+           peak_rss_mb(), load_rss);
+    for (int k = 0; profile && k < pr.n; k++)
+        printf("  %-20s %8.2f ms/run\n", pr.ops[k], pr.ms[k] / (runs + 1));
+    for (int i = 0; i < g->ninputs; i++) lrsc_tensor_free(&in[i]);
+    free(in);
+    free(out);
+    free(ms);
+    free(cpu);
+    lrsc_interp_free(ip);
+    lrsc_graph_free(g);
+    lrsc_model_free(m);
+    return 0;
+}
