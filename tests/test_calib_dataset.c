@@ -117,10 +117,17 @@ static void test_order_and_samples(void **state)
     for (int i = 0; i < 7; i++)
         if (v[i] != want[i])
             fail_msg("sample %d is %g, expected %g", i, v[i], want[i]);
-    /* --samples caps samples, not files. */
+    /* --samples 3 of 5 files: files 1, 3, 4 by the even spread (a/z/c.npy, b.npy, c.npy). */
     o.max_samples = 3;
     assert_int_equal(lrsc_dataset_open(&o, NULL, &in, LRSC_DATASET_CALIB, &ds, &err), 0);
     assert_int_equal(collect(ds, v, 16), 3);
+    assert_true(v[0] == 30 && v[1] == 100 && v[2] == 200);
+    lrsc_dataset_close(ds);
+    /* --samples 6 >= 5 files: all files, cut after 6 samples (a/b.npy holds three). */
+    o.max_samples = 6;
+    assert_int_equal(lrsc_dataset_open(&o, NULL, &in, LRSC_DATASET_CALIB, &ds, &err), 0);
+    assert_int_equal(collect(ds, v, 16), 6);
+    assert_true(v[0] == 20 && v[5] == 100);
     lrsc_dataset_close(ds);
     /* Holdout 2 of 5 files: i where floor((i+1)*2/5) > floor(i*2/5) -> files 2 and 4
      * (a.npy and c.npy). */

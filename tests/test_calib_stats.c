@@ -27,18 +27,24 @@ static float *random_tensor(lrsc_tensor *t, int ndim, const int64_t *dims, unsig
     return p;
 }
 
-/* Reference: columns X (ncols x n) -> Gram and mean, compared to the stats of group g. */
+/* Reference: columns X (ncols x n) -> X X^T / N and the mean, compared to the
+ * stats of group g through lrsc_layer_stats_moment (any storage mode). */
 static void compare(const lrsc_layer_stats *s, int64_t g, const double *X, int64_t ncols)
 {
     int64_t n = s->n;
     assert_int_equal(s->count, ncols);
-    const double *G = s->gram + (size_t)g * n * n;
+    double *G;
+    lrsc_error err = {0};
+    assert_int_equal(lrsc_layer_stats_moment(s, g, &G, &err), 0);
+    double *mu = malloc(sizeof(double) * (size_t)n);
+    lrsc_layer_stats_mean(s, g, mu);
     double maxrel = 0;
     for (int64_t i = 0; i < n; i++) {
         for (int64_t j = 0; j < n; j++) {
             long double r = 0;
             for (int64_t c = 0; c < ncols; c++)
                 r += (long double)X[c * n + i] * X[c * n + j];
+            r /= ncols;
             double d = fabs(G[i * n + j] - (double)r) / (1.0 + fabsl(r));
             if (d > maxrel)
                 maxrel = d;
@@ -46,11 +52,12 @@ static void compare(const lrsc_layer_stats *s, int64_t g, const double *X, int64
         long double m = 0;
         for (int64_t c = 0; c < ncols; c++)
             m += X[c * n + i];
-        double mu = s->sum[g * n + i] / (double)s->count;
-        assert_true(fabs(mu - (double)(m / ncols)) < 1e-12);
+        assert_true(fabs(mu[i] - (double)(m / ncols)) < 1e-12);
     }
+    free(G);
+    free(mu);
     if (maxrel > 1e-12)
-        fail_msg("%s group %lld: Gram differs by %g (relative)", s->name, (long long)g, maxrel);
+        fail_msg("%s group %lld: X X^T/N differs by %g (relative)", s->name, (long long)g, maxrel);
 }
 
 /* Naive conv patches of group g: explicit zero-padded copy, then slicing. */
@@ -157,6 +164,7 @@ static void test_gemm_matmul(void **state)
         for (int i = 0; i < 5; i++)
             X[r * 5 + i] = x[r * 5 + i];
     compare(&s, 0, X, 9);
+    assert_int_equal(s.mode, LRSC_STATS_GRAM);
     lrsc_layer_stats_free(&s);
     /* transA = 1: the same tensor read as K=9 x M=5, columns of A. */
     g.trans_a = true;
@@ -168,6 +176,14 @@ static void test_gemm_matmul(void **state)
         for (int k = 0; k < 9; k++)
             X[m * 9 + k] = x[k * 5 + m];
     compare(&s, 0, X, 5);
+    /* N = 5 <= n = 9: the raw columns are kept, one row per feature. */
+    assert_int_equal(s.mode, LRSC_STATS_COLUMNS);
+    float *cols;
+    int64_t N;
+    assert_int_equal(lrsc_layer_stats_columns(&s, 0, &cols, &N, &err), 0);
+    assert_int_equal(N, 5);
+    assert_memory_equal(cols, x, sizeof(float) * 45); /* A itself is K x M = n x N */
+    free(cols);
     lrsc_layer_stats_free(&s);
     lrsc_tensor_free(&t);
     /* MatMul [2, 3, 4] x [4, N]: 6 rows. */
@@ -216,7 +232,7 @@ static void test_positions(void **state)
     lrsc_error err = {0};
     assert_int_equal(lrsc_layer_stats_init(&a, &g, &o, 3, "c", &err), 0);
     assert_int_equal(lrsc_layer_stats_init(&b, &g, &o, 3, "c", &err), 0);
-    assert_true(a.reservoir);
+    assert_true(a.mode == LRSC_STATS_RESERVOIR);
     assert_int_equal(lrsc_layer_stats_add(&a, &t, 0, &err), 0);
     lrsc_tensor h1 = t, h2 = t;
     h1.owned = h2.owned = false;
@@ -259,7 +275,7 @@ static void test_reservoir(void **state)
     lrsc_error err = {0};
     assert_int_equal(lrsc_layer_stats_init(&a, &g, &o, 0, "fc", &err), 0);
     assert_int_equal(lrsc_layer_stats_init(&b, &g, &o, 0, "fc", &err), 0);
-    assert_true(a.reservoir);
+    assert_true(a.mode == LRSC_STATS_RESERVOIR);
     assert_null(a.gram);
     assert_int_equal(lrsc_layer_stats_add(&a, &t, 0, &err), 0);
     assert_int_equal(lrsc_layer_stats_add(&b, &t, 0, &err), 0);

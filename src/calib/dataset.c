@@ -578,6 +578,17 @@ static lrsc_status setup_images(lrsc_dataset *ds, const lrsc_dataset_opts *o,
         ds->pp.resize = o->resize;
     if (o->bgr >= 0)
         ds->pp.bgr = o->bgr && C == 3;
+    if (o->scale > 0)
+        ds->pp.scale = o->scale;
+    for (int c = 0; c < 3; c++) {
+        if (o->mean)
+            ds->pp.mean[c] = o->mean[C == 1 ? 0 : c];
+        if (o->std) {
+            if (!(o->std[C == 1 ? 0 : c] != 0.0f))
+                return lrsc_error_set(err, LRSC_ERR_ARGS, "--std values must be non-zero");
+            ds->pp.std[c] = o->std[C == 1 ? 0 : c];
+        }
+    }
     ds->pp.layout = lay;
     ds->sdims[cax - 1] = C;
     ds->sdims[hax - 1] = H;
@@ -649,6 +660,19 @@ lrsc_status lrsc_dataset_open(const lrsc_dataset_opts *o, const lrsc_model *m,
             ds->items[k++] = l.v[i];
         else
             free(l.v[i].path);
+    }
+    /* A sample cap below the file count picks files spread evenly over the list
+     * too (class folders all get represented); the cap on samples still applies. */
+    int64_t cap = o->max_samples > 0 ? o->max_samples : 0;
+    if (cap > 0 && cap < k) {
+        int64_t kept = 0;
+        for (int64_t i = 0; i < k; i++) {
+            if ((i + 1) * cap / k > i * cap / k)
+                ds->items[kept++] = ds->items[i];
+            else
+                free(ds->items[i].path);
+        }
+        k = kept;
     }
     ds->nitems = k;
     ds->in = *in;

@@ -11,7 +11,10 @@
  * Holdout: --holdout H sets aside H of the T files, spread evenly over the list
  * (file i is held out when floor((i+1)H/T) > floor(iH/T)), so held-out files come
  * from every sub-folder rather than only the last one; no seed is involved.  The
- * calibration part is the rest, in order, capped at --samples samples.
+ * calibration part is the rest, in order.  --samples N caps the samples; when N
+ * is below the number of files, N files are first picked by the same even
+ * spread (so every class folder is represented), then samples are taken in
+ * order until N.
  *
  * Samples: an image is one sample (decoded and preprocessed); a tensor file
  * holds one sample (shape = the input shape without its batch dim) or k samples
@@ -64,6 +67,8 @@ typedef struct lrsc_dataset_opts {
     int resize;               /* --resize; -1: the preset's */
     lrsc_layout layout;       /* AUTO: NCHW if dim 1 is 1 or 3, else NHWC if the last is */
     int bgr;                  /* -1: the preset's; 0/1 overrides */
+    float scale;              /* > 0 overrides the preset's scale */
+    const float *mean, *std;  /* 3 values each (channel order after BGR); NULL: preset's */
     lrsc_image_limits limits;
     lrsc_warn_fn warn;        /* skipped files, preprocessing choice; may be NULL */
     void *warn_user;

@@ -3,9 +3,17 @@
  * Every decoder reads the header first and refuses images whose width,
  * height or pixel count pass the caller's caps before any pixel memory is
  * allocated, so a hostile 65535x65535 header costs nothing.  Results follow
- * what Pillow's Image.open() would give (same libjpeg-turbo settings, PNG
- * 16-bit samples truncated to their high byte), so that preprocessing can be
- * checked against a PIL reference. */
+ * what Pillow's Image.open() would give (same libjpeg-turbo settings: accurate
+ * integer IDCT, fancy upsampling; PNG palettes expanded, tRNS ignored, 16-bit
+ * RGB samples truncated to their high byte; PNM maxval < 255 rescaled as
+ * round(v / maxval * 255)), so preprocessing matches a PIL reference exactly.
+ * Deliberate differences from Pillow 9.4:
+ *   - 16-bit grayscale PNG and PNM with maxval > 255 keep their high byte /
+ *     are rescaled to 0..255 (Pillow opens them as 32-bit "I" images whose
+ *     convert("L") clips every value above 255 to white);
+ *   - CMYK/YCCK JPEGs are refused (Pillow opens them as CMYK);
+ *   - a truncated JPEG is an error (as in Pillow without LOAD_TRUNCATED_IMAGES),
+ *     other libjpeg warnings (extraneous bytes) are accepted. */
 #ifndef LRSC_CALIB_IMAGE_H
 #define LRSC_CALIB_IMAGE_H
 

@@ -98,9 +98,12 @@ size_t lrsc_layer_stats_bytes(const lrsc_layer_geom *g, const lrsc_stats_opts *o
     size_t n = (size_t)g->n, per;
     if (g->n > gmax)
         per = (size_t)res * n * sizeof(float) + n * sizeof(double);
-    else
-        per = n * n * sizeof(double) + n * sizeof(double);
-    return groups * per + (size_t)block * n * sizeof(double);
+    else /* at the switch from columns to Gram both exist */
+        per = n * n * (sizeof(double) + sizeof(float)) + n * sizeof(double);
+    size_t scratch = (size_t)block * n;
+    if (scratch > ((size_t)1 << 20))
+        scratch = ((size_t)1 << 20) > 16 * n ? ((size_t)1 << 20) : 16 * n;
+    return groups * per + scratch * sizeof(double);
 }
 
 lrsc_status lrsc_layer_stats_init(lrsc_layer_stats *s, const lrsc_layer_geom *geom,
@@ -120,26 +123,28 @@ lrsc_status lrsc_layer_stats_init(lrsc_layer_stats *s, const lrsc_layer_geom *ge
     s->groups = geom->kind == LRSC_LAYER_CONV ? geom->groups : 1;
     s->seed = opts ? opts->seed : 0;
     s->positions = opts && opts->positions_per_image > 0 ? opts->positions_per_image : 0;
+    /* At most 2^20 doubles (8 MiB) of scratch per layer, at least 16 columns. */
     s->block = block;
-    s->reservoir = geom->n > gmax;
+    if (s->block * geom->n > ((int64_t)1 << 20)) {
+        s->block = ((int64_t)1 << 20) / geom->n;
+        if (s->block < 16)
+            s->block = 16;
+    }
+    s->mode = geom->n > gmax ? LRSC_STATS_RESERVOIR : LRSC_STATS_COLUMNS;
     s->rng = s->seed ^ (0xA0761D6478BD642Full * (uint64_t)(node + 1));
     size_t n = (size_t)s->n, G = (size_t)s->groups, cnt;
     s->sum = lrsc_calloc(G * n, sizeof(double), err);
     if (!s->sum)
         goto nomem;
-    if (s->reservoir) {
+    if (s->mode == LRSC_STATS_RESERVOIR) {
         s->cap = res;
         if (!lrsc_mul_size(G * n, (size_t)res, &cnt))
             goto toobig;
         s->cols = lrsc_malloc(cnt * sizeof(float), err);
         if (!s->cols)
             goto nomem;
-    } else {
-        if (!lrsc_mul_size(G * n, n, &cnt))
-            goto toobig;
-        s->gram = lrsc_calloc(cnt, sizeof(double), err);
-        if (!s->gram)
-            goto nomem;
+    } else if (!lrsc_mul_size(G * n, n, &cnt)) {
+        goto toobig; /* the Gram must be possible before any work starts */
     }
     return LRSC_OK;
 toobig:
@@ -158,13 +163,16 @@ void lrsc_layer_stats_free(lrsc_layer_stats *s)
     free(s->gram);
     free(s->sum);
     free(s->cols);
-    s->gram = s->sum = NULL;
+    free(s->scratch);
+    s->gram = s->sum = s->scratch = NULL;
     s->cols = NULL;
 }
 
 void lrsc_layer_stats_finish(lrsc_layer_stats *s)
 {
-    if (!s->gram)
+    free(s->scratch);
+    s->scratch = NULL;
+    if (s->mode != LRSC_STATS_GRAM || !s->gram)
         return;
     size_t n = (size_t)s->n;
     for (int64_t g = 0; g < s->groups; g++) {
@@ -195,7 +203,7 @@ static void block_flush(block_acc *b)
         for (size_t i = 0; i < n; i++)
             sum[i] += x[i];
     }
-    if (s->reservoir) {
+    if (s->mode == LRSC_STATS_RESERVOIR) {
         /* Algorithm R per column; the generator advances only past the fill phase. */
         float *cols = s->cols + (size_t)b->g * (size_t)s->cap * n;
         int64_t seen = s->count;
@@ -216,6 +224,12 @@ static void block_flush(block_acc *b)
             }
         }
         s->ncols = seen < s->cap ? seen : s->cap;
+    } else if (s->mode == LRSC_STATS_COLUMNS) {
+        /* Capacity was reserved by prepare(); values are float32 activations, exact. */
+        float *c = s->cols + ((size_t)b->g * (size_t)s->cap + (size_t)s->count) * n;
+        for (size_t i = 0; i < (size_t)b->k * n; i++)
+            c[i] = (float)b->blk[i];
+        s->ncols = s->count + b->k;
     } else {
         cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)n, (int)b->k, 1.0, b->blk,
                     (int)n, 1.0, s->gram + (size_t)b->g * n * n, (int)n);
@@ -269,7 +283,7 @@ static lrsc_status add_conv(lrsc_layer_stats *s, const lrsc_tensor *x, int64_t f
                               2 + sp, (long long)g->channels);
     int64_t B = x->dims[0], C = x->dims[1];
     int64_t H = sp == 2 ? x->dims[2] : 1, W = x->dims[1 + sp];
-    int64_t pt, pb_, pl, pr;
+    int64_t pt = 0, pb_ = 0, pl = 0, pr = 0;
     int64_t OH = sp == 2 ? lrsc_conv_out_size(g, 0, H, &pt, &pb_) : 1;
     int64_t OW = lrsc_conv_out_size(g, 1, W, &pl, &pr);
     if (sp == 1)
@@ -342,31 +356,116 @@ static lrsc_status add_conv(lrsc_layer_stats *s, const lrsc_tensor *x, int64_t f
     return st;
 }
 
+/* Columns one call adds (per group), checking the input against the geometry. */
+static lrsc_status count_columns(const lrsc_layer_stats *s, const lrsc_tensor *x, int64_t *cols,
+                                 lrsc_error *err)
+{
+    const lrsc_layer_geom *g = &s->geom;
+    if (g->kind == LRSC_LAYER_CONV) {
+        int sp = g->spatial;
+        if (x->ndim != 2 + sp || x->dims[1] != g->channels)
+            return lrsc_error_set(err, LRSC_ERR_INVALID,
+                                  "layer %s: input has rank %d / %lld channels, expected rank %d "
+                                  "with %lld channels",
+                                  s->name, x->ndim, (long long)(x->ndim > 1 ? x->dims[1] : -1),
+                                  2 + sp, (long long)g->channels);
+        int64_t a, b;
+        int64_t OH = sp == 2 ? lrsc_conv_out_size(g, 0, x->dims[2], &a, &b) : 1;
+        int64_t OW = lrsc_conv_out_size(g, 1, x->dims[1 + sp], &a, &b);
+        if (OH <= 0 || OW <= 0)
+            return lrsc_error_set(err, LRSC_ERR_INVALID,
+                                  "layer %s: input is smaller than the kernel", s->name);
+        int64_t npos = OH * OW;
+        *cols = x->dims[0] * (s->positions && s->positions < npos ? s->positions : npos);
+    } else if (g->kind == LRSC_LAYER_GEMM) {
+        if (x->ndim != 2 || x->dims[g->trans_a ? 0 : 1] != s->n)
+            return lrsc_error_set(err, LRSC_ERR_INVALID,
+                                  "layer %s: Gemm input must be 2-D with %lld features", s->name,
+                                  (long long)s->n);
+        *cols = x->dims[g->trans_a ? 1 : 0];
+    } else {
+        if (x->ndim < 1 || x->dims[x->ndim - 1] != s->n)
+            return lrsc_error_set(err, LRSC_ERR_INVALID,
+                                  "layer %s: MatMul input's last dim must be %lld", s->name,
+                                  (long long)s->n);
+        *cols = lrsc_tensor_numel(x) / s->n;
+    }
+    return LRSC_OK;
+}
+
+/* COLUMNS mode: reserve room for `add` more columns, or fold the kept columns
+ * into the Gram matrices when the total passes n. */
+static lrsc_status prepare(lrsc_layer_stats *s, int64_t add, double *blk, lrsc_error *err)
+{
+    if (s->mode != LRSC_STATS_COLUMNS)
+        return LRSC_OK;
+    size_t n = (size_t)s->n, G = (size_t)s->groups;
+    int64_t total = s->count + add;
+    if (total <= s->n) {
+        if (total <= s->cap)
+            return LRSC_OK;
+        int64_t nc = s->cap * 2 > total ? s->cap * 2 : total;
+        if (nc < 16)
+            nc = 16;
+        if (nc > s->n)
+            nc = s->n;
+        float *nb = lrsc_malloc(G * (size_t)nc * n * sizeof(float), err);
+        if (!nb)
+            return LRSC_ERR_NOMEM;
+        for (size_t g = 0; g < G && s->count; g++)
+            memcpy(nb + g * (size_t)nc * n, s->cols + g * (size_t)s->cap * n,
+                   (size_t)s->count * n * sizeof(float));
+        free(s->cols);
+        s->cols = nb;
+        s->cap = nc;
+        return LRSC_OK;
+    }
+    s->gram = lrsc_calloc(G * n * n, sizeof(double), err);
+    if (!s->gram)
+        return LRSC_ERR_NOMEM;
+    for (size_t g = 0; g < G; g++) {
+        for (int64_t c0 = 0; c0 < s->count; c0 += s->block) {
+            int64_t k = s->count - c0 < s->block ? s->count - c0 : s->block;
+            const float *src = s->cols + (g * (size_t)s->cap + (size_t)c0) * n;
+            for (size_t i = 0; i < (size_t)k * n; i++)
+                blk[i] = src[i];
+            cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)n, (int)k, 1.0, blk, (int)n,
+                        1.0, s->gram + g * n * n, (int)n);
+        }
+    }
+    free(s->cols);
+    s->cols = NULL;
+    s->cap = s->ncols = 0;
+    s->mode = LRSC_STATS_GRAM;
+    return LRSC_OK;
+}
+
 lrsc_status lrsc_layer_stats_add(lrsc_layer_stats *s, const lrsc_tensor *x, int64_t first_sample,
                                  lrsc_error *err)
 {
     if (x->dtype != LRSC_DT_FLOAT)
         return lrsc_error_set(err, LRSC_ERR_UNSUPPORTED, "layer %s: input is %s, not float32",
                               s->name, lrsc_dtype_name(x->dtype));
+    int64_t add = 0;
+    lrsc_status st = count_columns(s, x, &add, err);
+    if (st)
+        return st;
     size_t n = (size_t)s->n, bsz;
     if (!lrsc_mul_size((size_t)s->block, n, &bsz))
         return lrsc_error_set(err, LRSC_ERR_LIMIT, "layer %s: block too large", s->name);
-    double *blk = lrsc_malloc(bsz * sizeof(double), err);
-    if (!blk)
+    if (!s->scratch && !(s->scratch = lrsc_malloc(bsz * sizeof(double), err)))
         return LRSC_ERR_NOMEM;
-    lrsc_status st = LRSC_OK;
+    double *blk = s->scratch;
+    if ((st = prepare(s, add, blk, err))) {
+        lrsc_error_prefix(err, "layer %s: ", s->name);
+        return st;
+    }
     int64_t samples = x->ndim > 0 ? x->dims[0] : 1;
     switch (s->geom.kind) {
     case LRSC_LAYER_CONV:
         st = add_conv(s, x, first_sample, blk, err);
         break;
     case LRSC_LAYER_GEMM:
-        if (x->ndim != 2 || x->dims[s->geom.trans_a ? 0 : 1] != s->n) {
-            st = lrsc_error_set(err, LRSC_ERR_INVALID,
-                                "layer %s: Gemm input must be 2-D with %lld features", s->name,
-                                (long long)s->n);
-            break;
-        }
         if (s->geom.trans_a) {
             samples = x->dims[1];
             st = add_strided(s, x->data, x->dims[1], 1, (size_t)x->dims[1], blk, err);
@@ -374,21 +473,79 @@ lrsc_status lrsc_layer_stats_add(lrsc_layer_stats *s, const lrsc_tensor *x, int6
             st = add_strided(s, x->data, x->dims[0], n, 1, blk, err);
         }
         break;
-    case LRSC_LAYER_MATMUL: {
-        if (x->ndim < 1 || x->dims[x->ndim - 1] != s->n) {
-            st = lrsc_error_set(err, LRSC_ERR_INVALID,
-                                "layer %s: MatMul input's last dim must be %lld", s->name,
-                                (long long)s->n);
-            break;
-        }
-        int64_t rows = lrsc_tensor_numel(x) / s->n;
+    case LRSC_LAYER_MATMUL:
         samples = x->ndim >= 2 ? x->dims[0] : 1;
-        st = add_strided(s, x->data, rows, n, 1, blk, err);
+        st = add_strided(s, x->data, add, n, 1, blk, err);
         break;
-    }
     }
     if (!st)
         s->samples += samples;
-    free(blk);
     return st;
+}
+
+void lrsc_layer_stats_mean(const lrsc_layer_stats *s, int64_t g, double *mu)
+{
+    for (int64_t i = 0; i < s->n; i++)
+        mu[i] = s->count ? s->sum[g * s->n + i] / (double)s->count : 0.0;
+}
+
+lrsc_status lrsc_layer_stats_columns(const lrsc_layer_stats *s, int64_t g, float **X, int64_t *N,
+                                     lrsc_error *err)
+{
+    *X = NULL;
+    *N = 0;
+    if (s->mode == LRSC_STATS_GRAM)
+        return lrsc_error_set(err, LRSC_ERR_INVALID,
+                              "layer %s: raw columns were folded into the Gram matrix", s->name);
+    size_t n = (size_t)s->n, m = (size_t)s->ncols;
+    float *out = lrsc_malloc((n * m > 0 ? n * m : 1) * sizeof(float), err);
+    if (!out)
+        return LRSC_ERR_NOMEM;
+    const float *c = s->cols ? s->cols + (size_t)g * (size_t)s->cap * n : NULL;
+    for (size_t j = 0; j < m; j++)
+        for (size_t i = 0; i < n; i++)
+            out[i * m + j] = c[j * n + i];
+    *X = out;
+    *N = (int64_t)m;
+    return LRSC_OK;
+}
+
+lrsc_status lrsc_layer_stats_moment(const lrsc_layer_stats *s, int64_t g, double **G,
+                                    lrsc_error *err)
+{
+    size_t n = (size_t)s->n;
+    *G = NULL;
+    double *out = lrsc_calloc(n * n, sizeof(double), err);
+    if (!out)
+        return LRSC_ERR_NOMEM;
+    if (s->mode == LRSC_STATS_GRAM) {
+        const double *src = s->gram + (size_t)g * n * n;
+        double inv = s->count ? 1.0 / (double)s->count : 0.0;
+        for (size_t i = 0; i < n * n; i++)
+            out[i] = src[i] * inv;
+    } else if (s->ncols > 0) {
+        /* Kept columns: blocks converted to double, dsyrk, then mirrored. */
+        size_t m = (size_t)s->ncols, bk = (size_t)s->block;
+        const float *c = s->cols + (size_t)g * (size_t)s->cap * n;
+        double *blk = lrsc_malloc(bk * n * sizeof(double), err);
+        if (!blk) {
+            free(out);
+            return LRSC_ERR_NOMEM;
+        }
+        for (size_t c0 = 0; c0 < m; c0 += bk) {
+            size_t k = m - c0 < bk ? m - c0 : bk;
+            for (size_t i = 0; i < k * n; i++)
+                blk[i] = c[c0 * n + i];
+            cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)n, (int)k, 1.0, blk, (int)n,
+                        1.0, out, (int)n);
+        }
+        free(blk);
+        for (size_t a = 0; a < n; a++)
+            for (size_t b = a; b < n; b++) {
+                out[a * n + b] /= (double)m;
+                out[b * n + a] = out[a * n + b];
+            }
+    }
+    *G = out;
+    return LRSC_OK;
 }

@@ -14,15 +14,20 @@
  *           patch.  With positions_per_image > 0, each sample contributes that many
  *           distinct positions drawn by a seeded generator keyed on (seed, layer,
  *           sample index), so the choice does not depend on batching or threads.
- * Accumulation works on blocks of columns converted to double and added with
- * cblas_dsyrk (upper triangle; mirrored by lrsc_layer_stats_finish), so memory is
- * n*n doubles per group plus one block, whatever the number of samples.
- *
- * Wide layers (n > gram_max_n, e.g. VGG-16 fc6 with n = 25088 whose Gram would
- * take 5 GB) keep instead a uniform reservoir sample (Vitter's algorithm R,
- * seeded) of at most reservoir_cols raw float columns; the solver then uses
- * R = cols / sqrt(ncols), an unbiased estimate of X X^T / N.  The mean is exact
- * in both modes. */
+ * Storage follows what the solver's factor R (R R^T = X X^T / N) needs:
+ *   COLUMNS    while N <= n the raw columns themselves are kept (float, exact):
+ *              R = X / sqrt(N) is then n x N, smaller than a Cholesky factor and
+ *              not rank-deficient (lrsc_layer_stats_columns);
+ *   GRAM       once N passes n, the kept columns are folded into G and dropped;
+ *              blocks of columns are converted to double and added with
+ *              cblas_dsyrk (upper triangle, mirrored by lrsc_layer_stats_finish),
+ *              so memory is n*n doubles per group plus one block, whatever the
+ *              number of samples (lrsc_layer_stats_moment gives G / N);
+ *   RESERVOIR  wide layers (n > gram_max_n, e.g. VGG-16 fc6 with n = 25088 whose
+ *              Gram would take 5 GB) keep a uniform sample (Vitter's algorithm R,
+ *              seeded) of at most reservoir_cols raw columns; X_res X_res^T / m
+ *              is an unbiased estimate of X X^T / N.
+ * The mean is exact in every mode. */
 #ifndef LRSC_CALIB_STATS_H
 #define LRSC_CALIB_STATS_H
 
@@ -57,6 +62,12 @@ typedef struct lrsc_layer_geom {
     lrsc_auto_pad auto_pad;
 } lrsc_layer_geom;
 
+typedef enum lrsc_stats_mode {
+    LRSC_STATS_COLUMNS = 0,
+    LRSC_STATS_GRAM,
+    LRSC_STATS_RESERVOIR
+} lrsc_stats_mode;
+
 typedef struct lrsc_stats_opts {
     int64_t gram_max_n;          /* 0: 8192 */
     int64_t reservoir_cols;      /* 0: 4096 */
@@ -73,16 +84,18 @@ typedef struct lrsc_layer_stats {
     int64_t groups;         /* separate statistics kept (Conv groups, else 1) */
     int64_t count;          /* columns seen, per group */
     int64_t samples;        /* samples (batch rows) seen */
-    bool reservoir;         /* true: cols instead of gram */
-    double *gram;           /* groups x n x n, row-major; symmetric after finish */
+    lrsc_stats_mode mode;
+    double *gram;           /* GRAM: groups x n x n, row-major; symmetric after finish */
     double *sum;            /* groups x n; mean = sum / count */
-    float *cols;            /* reservoir: groups x cap x n; column j of group g at (g*cap+j)*n */
-    int64_t ncols;          /* reservoir columns held, per group */
-    int64_t cap;            /* reservoir capacity */
+    float *cols;            /* COLUMNS/RESERVOIR: groups x cap x n; column j of group g at
+                               (g*cap + j)*n */
+    int64_t ncols;          /* columns held, per group (= count in COLUMNS mode) */
+    int64_t cap;            /* columns allocated per group */
     uint64_t rng;           /* reservoir generator state */
     uint64_t seed;
     int64_t positions;      /* positions_per_image */
     int64_t block;          /* columns per dsyrk block */
+    double *scratch;        /* block x n, kept between calls; freed by finish/free */
 } lrsc_layer_stats;
 
 /* Checks geom (n must match the geometry) and allocates the accumulators. */
@@ -98,7 +111,19 @@ lrsc_status lrsc_layer_stats_add(lrsc_layer_stats *s, const lrsc_tensor *x, int6
 void lrsc_layer_stats_finish(lrsc_layer_stats *s);
 void lrsc_layer_stats_free(lrsc_layer_stats *s);
 
-/* Bytes the accumulators of this layer take (for planning and reports). */
+/* Mean input of group g (n doubles). */
+void lrsc_layer_stats_mean(const lrsc_layer_stats *s, int64_t g, double *mu);
+/* COLUMNS/RESERVOIR: a new n x ncols row-major float array (one row per
+ * feature: the solver's lrsc_solver_factor_samples layout); *N gets ncols. */
+lrsc_status lrsc_layer_stats_columns(const lrsc_layer_stats *s, int64_t g, float **X, int64_t *N,
+                                     lrsc_error *err);
+/* Any mode: a new n x n row-major double array X X^T / N (the estimate from
+ * the reservoir in RESERVOIR mode), the input of lrsc_solver_factor_gram.
+ * Call after lrsc_layer_stats_finish. */
+lrsc_status lrsc_layer_stats_moment(const lrsc_layer_stats *s, int64_t g, double **G,
+                                    lrsc_error *err);
+
+/* Peak bytes the accumulators of this layer take (for planning and reports). */
 size_t lrsc_layer_stats_bytes(const lrsc_layer_geom *geom, const lrsc_stats_opts *opts);
 
 /* Conv output size along axis a (0: height, 1: width) for input size `in`, with

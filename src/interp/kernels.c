@@ -21,8 +21,8 @@ struct lrsc_pool {
     lrsc_par_fn fn;
     void *arg;
     int64_t n, chunk;
-    void *scratch;
-    size_t scratch_cap;
+    void *scratch[LRSC_SCRATCH_SLOTS];
+    size_t scratch_cap[LRSC_SCRATCH_SLOTS];
 };
 
 typedef struct worker_arg {
@@ -107,27 +107,27 @@ void lrsc_pool_free(lrsc_pool *p)
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < p->nworkers; i++) pthread_join(p->workers[i], NULL);
     free(p->workers);
-    free(p->scratch);
+    for (int i = 0; i < LRSC_SCRATCH_SLOTS; i++) free(p->scratch[i]);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->wake);
     pthread_cond_destroy(&p->done);
     free(p);
 }
 
-void *lrsc_pool_scratch(lrsc_pool *p, size_t bytes, lrsc_error *err)
+void *lrsc_pool_scratch(lrsc_pool *p, int slot, size_t bytes, lrsc_error *err)
 {
-    if (!p) {
+    if (!p || slot < 0 || slot >= LRSC_SCRATCH_SLOTS) {
         lrsc_error_set(err, LRSC_ERR_INTERNAL, "scratch memory needs the interpreter's pool");
         return NULL;
     }
-    if (bytes > p->scratch_cap) {
-        free(p->scratch);
-        p->scratch_cap = 0;
-        p->scratch = lrsc_malloc(bytes, err);
-        if (!p->scratch) return NULL;
-        p->scratch_cap = bytes;
+    if (bytes > p->scratch_cap[slot]) {
+        free(p->scratch[slot]);
+        p->scratch_cap[slot] = 0;
+        p->scratch[slot] = lrsc_malloc(bytes, err);
+        if (!p->scratch[slot]) return NULL;
+        p->scratch_cap[slot] = bytes;
     }
-    return p->scratch;
+    return p->scratch[slot];
 }
 
 int lrsc_pool_threads(const lrsc_pool *p)

@@ -30,7 +30,37 @@ void lrsc_pool_for(lrsc_pool *p, int64_t n, int64_t min_chunk, lrsc_par_fn fn, v
  * interpreter (nodes run one at a time), so large temporaries are not
  * re-faulted in at every call.  Contents are undefined; valid until the next
  * call.  NULL (with err set) on allocation failure. */
-void *lrsc_pool_scratch(lrsc_pool *p, size_t bytes, lrsc_error *err);
+#define LRSC_SCRATCH_SLOTS 4
+void *lrsc_pool_scratch(lrsc_pool *p, int slot, size_t bytes, lrsc_error *err);
+
+/* C[M x N] = A[M x K] * B[K x N] (+ C when accumulate), all row-major with
+ * the given leading dimensions.  An AVX-512 kernel (packed panels, threads
+ * split the columns) when the CPU has it, cblas_sgemm otherwise.  Each
+ * element is summed in the same order whatever the thread count.  Uses
+ * scratch slots 1 and 2. */
+lrsc_status lrsc_sgemm(lrsc_pool *p, int64_t M, int64_t N, int64_t K, const float *A,
+                       int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc,
+                       bool accumulate, lrsc_error *err);
+
+/* C[M x N] = alpha A[M x K] B[N x K]^T + beta C for a few rows of A (a fully
+ * connected layer at small batch), reading B once.  Returns false, doing
+ * nothing, when it does not apply (M > 16, no AVX-512): use BLAS then. */
+bool lrsc_sgemm_bt_small(lrsc_pool *p, int64_t M, int64_t N, int64_t K, float alpha,
+                         const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                         float *C, int64_t ldc);
+
+/* The same in two steps, so that one A (a weight) is packed once for many
+ * products.  The packed form lives in scratch slot 1 until the next pack. */
+typedef struct lrsc_packed_a {
+    int64_t M, K, lda;
+    const float *A;
+    const float *packed;  /* packed on first use by the AVX-512 path */
+} lrsc_packed_a;
+lrsc_status lrsc_sgemm_pack(lrsc_pool *p, int64_t M, int64_t K, const float *A, int64_t lda,
+                            lrsc_packed_a *out, lrsc_error *err);
+lrsc_status lrsc_sgemm_packed(lrsc_pool *p, lrsc_packed_a *a, int64_t N, const float *B,
+                              int64_t ldb, float *C, int64_t ldc, bool accumulate,
+                              lrsc_error *err);
 
 /* ---- spatial geometry of Conv / ConvTranspose / *Pool ---- */
 

@@ -424,16 +424,19 @@ static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
         fill_job fj = {Y, B, M, P};
         lrsc_pool_for(c->pool, N * M, 16, fill_bias, &fj);
     }
-    float beta = B ? 1.0f : 0.0f;
     bool pointwise = true;
     for (int i = 0; i < nsp; i++)
         if (L.k[i] != 1 || L.s[i] != 1 || s->pb[i] || s->pe[i]) pointwise = false;
+    lrsc_status st;
+    lrsc_packed_a pa;
     if (pointwise) {
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t g = 0; g < G; g++)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Mg, (int)P, (int)Cg,
-                            1.0f, W + g * Mg * K, (int)K, X + (n * C + g * Cg) * L.in_plane,
-                            (int)P, beta, Y + (n * M + g * Mg) * P, (int)P);
+        for (int64_t g = 0; g < G; g++) {
+            if ((st = lrsc_sgemm_pack(c->pool, Mg, Cg, W + g * Mg * K, K, &pa, err))) return st;
+            for (int64_t n = 0; n < N; n++)
+                if ((st = lrsc_sgemm_packed(c->pool, &pa, P, X + (n * C + g * Cg) * L.in_plane,
+                                            P, Y + (n * M + g * Mg) * P, P, B != NULL, err)))
+                    return st;
+        }
         return LRSC_OK;
     }
     int64_t ow_n = L.out[nsp - 1], outer = P / ow_n;
@@ -444,22 +447,24 @@ static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
     if (!lrsc_mul_size((size_t)K, (size_t)(rows * ow_n), &nfloat) ||
         !lrsc_mul_size(nfloat, sizeof(float), &nfloat))
         return lrsc_error_set(err, LRSC_ERR_LIMIT, "Conv: unfolded input too large");
-    float *col = lrsc_pool_scratch(c->pool, nfloat, err);
+    float *col = lrsc_pool_scratch(c->pool, 0, nfloat, err);
     if (!col) return LRSC_ERR_NOMEM;
     int64_t min_rows = 65536 / (rows * ow_n) + 1;
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t g = 0; g < G; g++) {
+    for (int64_t g = 0; g < G; g++) {
+        if ((st = lrsc_sgemm_pack(c->pool, Mg, K, W + g * Mg * K, K, &pa, err))) return st;
+        for (int64_t n = 0; n < N; n++) {
             const float *xg = X + (n * C + g * Cg) * L.in_plane;
             float *yg = Y + (n * M + g * Mg) * P;
             for (int64_t r0 = 0; r0 < outer; r0 += rows) {
                 int64_t nr = outer - r0 < rows ? outer - r0 : rows;
                 im2col_job j = {&L, xg, col, r0, nr};
                 lrsc_pool_for(c->pool, K, min_rows, im2col_rows, &j);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Mg, (int)(nr * ow_n),
-                            (int)K, 1.0f, W + g * Mg * K, (int)K, col, (int)(nr * ow_n), beta,
-                            yg + r0 * ow_n, (int)P);
+                if ((st = lrsc_sgemm_packed(c->pool, &pa, nr * ow_n, col, nr * ow_n,
+                                            yg + r0 * ow_n, P, B != NULL, err)))
+                    return st;
             }
         }
+    }
     return LRSC_OK;
 }
 
@@ -542,7 +547,7 @@ static lrsc_status convt_exec(lrsc_op_ctx *c, lrsc_error *err)
     if (!lrsc_mul_size((size_t)R, (size_t)Pin, &nfloat) ||
         !lrsc_mul_size(nfloat, sizeof(float), &nfloat))
         return lrsc_error_set(err, LRSC_ERR_LIMIT, "ConvTranspose: column buffer too large");
-    float *col = lrsc_pool_scratch(c->pool, nfloat, err);
+    float *col = lrsc_pool_scratch(c->pool, 0, nfloat, err);
     if (!col) return LRSC_ERR_NOMEM;
     for (int64_t n = 0; n < N; n++)
         for (int64_t g = 0; g < G; g++) {

@@ -113,6 +113,10 @@ static lrsc_status gemm_exec(lrsc_op_ctx *c, lrsc_error *err)
         for (int64_t i = 0; i < M * N; i++) Y[i] *= beta;
         return LRSC_OK;
     }
+    if (!s->ta && s->tb &&
+        lrsc_sgemm_bt_small(c->pool, M, N, K, s->alpha, a->data, a->dims[1], b->data,
+                            b->dims[1], beta, Y, N))
+        return LRSC_OK;
     cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans,
                 s->tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, s->alpha, a->data,
                 (int)a->dims[1], b->data, (int)b->dims[1], beta, Y, (int)N);

@@ -208,20 +208,23 @@ static void maxpool2d_planes(void *arg, int64_t p0, int64_t p1)
             int64_t h0 = oh * sh - s->pb[0], h1 = h0 + kh;
             if (h0 < 0) h0 = 0;
             if (h1 > H) h1 = H;
+            int64_t nh = h1 - h0;
+            float *yr = yp + oh * OW;
+            const float *xr = xp + h0 * W;
             for (int64_t ow = 0; ow < OW; ow++) {
                 int64_t w0 = ow * sw - s->pb[1], w1 = w0 + kw;
                 if (w0 < 0) w0 = 0;
                 if (w1 > W) w1 = W;
-                float best = -INFINITY;
-                bool any = false;
-                for (int64_t h = h0; h < h1; h++) {
-                    const float *r = xp + h * W;
-                    for (int64_t w = w0; w < w1; w++) {
-                        if (!any || r[w] > best) best = r[w];
-                        any = true;
-                    }
+                if (nh <= 0 || w1 <= w0) {
+                    yr[ow] = 0.0f; /* window entirely in padding */
+                    continue;
                 }
-                yp[oh * OW + ow] = any ? best : 0.0f;
+                float best = xr[w0];
+                for (int64_t h = 0; h < nh; h++) {
+                    const float *r = xr + h * W;
+                    for (int64_t w = w0; w < w1; w++) best = r[w] > best ? r[w] : best;
+                }
+                yr[ow] = best;
             }
         }
     }

@@ -1,0 +1,302 @@
+/* Single-precision matrix product for the convolution kernels.
+ *
+ * On CPUs with AVX-512 a packed-panel kernel is used: A is packed in strips
+ * of MR rows ([K][MR] each), B in blocks of KC x NCB split into strips of NR
+ * columns ([KC][NR] each), and an MR x NR micro-kernel keeps its tile of C in
+ * registers across the KC loop.  Threads split the columns of C, so every
+ * element is produced by one thread in a fixed order (deterministic for any
+ * thread count).  Elsewhere cblas_sgemm does the work. */
+#include <cblas.h>
+#include <limits.h>
+#include <string.h>
+
+#include "interp/kernels.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define HAVE_AVX512_PATH 1
+#include <immintrin.h>
+#endif
+
+#define MR 8
+#define NR 32
+#define KC 256
+#define NCB 256
+
+static lrsc_status blas_path(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                             const float *B, int64_t ldb, float *C, int64_t ldc, bool acc,
+                             lrsc_error *err)
+{
+    if (M > INT_MAX || N > INT_MAX || K > INT_MAX || lda > INT_MAX || ldb > INT_MAX ||
+        ldc > INT_MAX)
+        return lrsc_error_set(err, LRSC_ERR_LIMIT, "matrix product too large for BLAS");
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, A,
+                (int)lda, B, (int)ldb, acc ? 1.0f : 0.0f, C, (int)ldc);
+    return LRSC_OK;
+}
+
+#ifdef HAVE_AVX512_PATH
+
+static bool cpu_has_avx512(void);
+
+typedef struct gemm_job {
+    int64_t M, N, K, ldb, ldc;
+    const float *ap;   /* packed A: ceil(M/MR) strips of [K][MR] */
+    const float *B;
+    float *C;
+    float *bpack;      /* per thread: KC * NCB floats */
+    bool acc;
+    int nthreads;
+} gemm_job;
+
+__attribute__((target("avx512f"))) static void ukernel(int64_t kc, const float *ap,
+                                                       const float *bp, float *c, int64_t ldc,
+                                                       int mr, int nr, bool acc)
+{
+    __m512 c0a = _mm512_setzero_ps(), c0b = _mm512_setzero_ps();
+    __m512 c1a = _mm512_setzero_ps(), c1b = _mm512_setzero_ps();
+    __m512 c2a = _mm512_setzero_ps(), c2b = _mm512_setzero_ps();
+    __m512 c3a = _mm512_setzero_ps(), c3b = _mm512_setzero_ps();
+    __m512 c4a = _mm512_setzero_ps(), c4b = _mm512_setzero_ps();
+    __m512 c5a = _mm512_setzero_ps(), c5b = _mm512_setzero_ps();
+    __m512 c6a = _mm512_setzero_ps(), c6b = _mm512_setzero_ps();
+    __m512 c7a = _mm512_setzero_ps(), c7b = _mm512_setzero_ps();
+    for (int64_t k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
+        __m512 a;
+#define ROW(r, ca, cb)                        \
+    a = _mm512_set1_ps(ap[r]);                \
+    ca = _mm512_fmadd_ps(a, b0, ca);          \
+    cb = _mm512_fmadd_ps(a, b1, cb);
+        ROW(0, c0a, c0b) ROW(1, c1a, c1b) ROW(2, c2a, c2b) ROW(3, c3a, c3b)
+        ROW(4, c4a, c4b) ROW(5, c5a, c5b) ROW(6, c6a, c6b) ROW(7, c7a, c7b)
+#undef ROW
+        ap += MR;
+        bp += NR;
+    }
+    __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
+    __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF
+                 : nr > 16  ? (__mmask16)((1u << (nr - 16)) - 1) : (__mmask16)0;
+    __m512 rows[MR][2] = {{c0a, c0b}, {c1a, c1b}, {c2a, c2b}, {c3a, c3b},
+                          {c4a, c4b}, {c5a, c5b}, {c6a, c6b}, {c7a, c7b}};
+    for (int r = 0; r < mr; r++) {
+        float *cr = c + r * ldc;
+        __m512 x0 = rows[r][0], x1 = rows[r][1];
+        if (acc) {
+            x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, cr));
+            x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, cr + 16));
+        }
+        _mm512_mask_storeu_ps(cr, m0, x0);
+        _mm512_mask_storeu_ps(cr + 16, m1, x1);
+    }
+}
+
+/* Thread t handles column strips [s0, s1). */
+static void gemm_thread(void *arg, int64_t t0, int64_t t1)
+{
+    const gemm_job *j = arg;
+    int64_t strips = (j->N + NR - 1) / NR;
+    for (int64_t t = t0; t < t1; t++) {
+        int64_t s0 = strips * t / j->nthreads, s1 = strips * (t + 1) / j->nthreads;
+        float *bp = j->bpack + t * (int64_t)KC * NCB;
+        for (int64_t js = s0 * NR; js < s1 * NR && js < j->N; js += NCB) {
+            int64_t je = js + NCB;
+            if (je > s1 * NR) je = s1 * NR;
+            if (je > j->N) je = j->N;
+            int64_t nc = je - js, nstrip = (nc + NR - 1) / NR;
+            for (int64_t pc = 0; pc < j->K; pc += KC) {
+                int64_t kc = j->K - pc < KC ? j->K - pc : KC;
+                /* pack B[pc.., js..] as strips of [kc][NR], zero beyond N */
+                for (int64_t s = 0; s < nstrip; s++) {
+                    float *dst = bp + s * kc * NR;
+                    int64_t col = js + s * NR, w = je - col < NR ? je - col : NR;
+                    const float *src = j->B + pc * j->ldb + col;
+                    for (int64_t k = 0; k < kc; k++) {
+                        memcpy(dst + k * NR, src + k * j->ldb, (size_t)w * sizeof(float));
+                        if (w < NR) memset(dst + k * NR + w, 0, (size_t)(NR - w) * sizeof(float));
+                    }
+                }
+                bool acc = j->acc || pc > 0;
+                for (int64_t i = 0; i < j->M; i += MR) {
+                    const float *ap = j->ap + (i / MR) * j->K * MR + pc * MR;
+                    int mr = j->M - i < MR ? (int)(j->M - i) : MR;
+                    for (int64_t s = 0; s < nstrip; s++) {
+                        int64_t col = js + s * NR;
+                        int nr = je - col < NR ? (int)(je - col) : NR;
+                        ukernel(kc, ap, bp + s * kc * NR, j->C + i * j->ldc + col, j->ldc, mr,
+                                nr, acc);
+                    }
+                }
+            }
+        }
+    }
+}
+
+typedef struct pack_job {
+    const float *A;
+    int64_t M, K, lda;
+    float *ap;
+} pack_job;
+
+static void pack_a(void *arg, int64_t s0, int64_t s1)
+{
+    const pack_job *j = arg;
+    for (int64_t s = s0; s < s1; s++) {
+        float *dst = j->ap + s * j->K * MR;
+        const float *rows[MR];
+        int nr = 0;
+        for (int r = 0; r < MR; r++)
+            if (s * MR + r < j->M) rows[nr++] = j->A + (s * MR + r) * j->lda;
+        if (nr < MR) memset(dst, 0, (size_t)(j->K * MR) * sizeof *dst);
+        for (int64_t k = 0; k < j->K; k++) {
+            float *d = dst + k * MR;
+            for (int r = 0; r < nr; r++) d[r] = rows[r][k];
+        }
+    }
+}
+
+/* ---- few rows times a transposed matrix: C = alpha A B^T + beta C ----
+ * A fully connected layer at small batch: B (the weight, N x K) is far larger
+ * than A and is read exactly once, row by row, each row meeting every row of
+ * A while it sits in cache.  General sgemm would copy B into panels first. */
+typedef struct bt_job {
+    int64_t M, N, K, lda, ldb, ldc;
+    const float *A, *B;
+    float *C;
+    float alpha, beta;
+} bt_job;
+
+#define BT_ROWS 8
+
+__attribute__((target("avx512f"))) static void bt_rows(void *arg, int64_t n0, int64_t n1)
+{
+    const bt_job *j = arg;
+    int64_t K = j->K, kv = K & ~(int64_t)15;
+    __mmask16 tail = (__mmask16)((1u << (K - kv)) - 1);
+    for (int64_t n = n0; n < n1; n++) {
+        const float *b = j->B + n * j->ldb;
+        for (int64_t m0 = 0; m0 < j->M; m0 += BT_ROWS) {
+            int mr = j->M - m0 < BT_ROWS ? (int)(j->M - m0) : BT_ROWS;
+            __m512 acc[BT_ROWS];
+            const float *a[BT_ROWS];
+            for (int r = 0; r < BT_ROWS; r++) {
+                acc[r] = _mm512_setzero_ps();
+                a[r] = j->A + (m0 + (r < mr ? r : 0)) * j->lda;
+            }
+            for (int64_t k = 0; k < kv; k += 16) {
+                __m512 bv = _mm512_loadu_ps(b + k);
+                for (int r = 0; r < BT_ROWS; r++)
+                    acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(a[r] + k), bv, acc[r]);
+            }
+            if (tail) {
+                __m512 bv = _mm512_maskz_loadu_ps(tail, b + kv);
+                for (int r = 0; r < BT_ROWS; r++)
+                    acc[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, a[r] + kv), bv, acc[r]);
+            }
+            for (int r = 0; r < mr; r++) {
+                float *cp = j->C + (m0 + r) * j->ldc + n;
+                float v = j->alpha * _mm512_reduce_add_ps(acc[r]);
+                *cp = j->beta != 0.0f ? v + j->beta * *cp : v;
+            }
+        }
+    }
+}
+
+bool lrsc_sgemm_bt_small(lrsc_pool *p, int64_t M, int64_t N, int64_t K, float alpha,
+                         const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                         float *C, int64_t ldc)
+{
+    if (M < 1 || M > 16 || N < 1 || K < 16 || !cpu_has_avx512()) return false;
+    bt_job j = {M, N, K, lda, ldb, ldc, A, B, C, alpha, beta};
+    lrsc_pool_for(p, N, 64, bt_rows, &j);
+    return true;
+}
+
+static bool cpu_has_avx512(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+}
+#endif
+
+lrsc_status lrsc_sgemm_pack(lrsc_pool *p, int64_t M, int64_t K, const float *A, int64_t lda,
+                            lrsc_packed_a *out, lrsc_error *err)
+{
+    (void)p;
+    (void)err;
+    memset(out, 0, sizeof *out);
+    out->M = M;
+    out->K = K;
+    out->A = A;
+    out->lda = lda;
+    return LRSC_OK;
+}
+
+#ifdef HAVE_AVX512_PATH
+/* Packs A on first use by the AVX-512 path. */
+static lrsc_status ensure_packed(lrsc_pool *p, lrsc_packed_a *a, lrsc_error *err)
+{
+    if (a->packed) return LRSC_OK;
+    int64_t mstrips = (a->M + MR - 1) / MR;
+    size_t na;
+    if (!lrsc_mul_size((size_t)mstrips * MR, (size_t)a->K, &na) ||
+        !lrsc_mul_size(na, sizeof(float), &na))
+        return lrsc_error_set(err, LRSC_ERR_LIMIT, "matrix product too large");
+    float *ap = lrsc_pool_scratch(p, 1, na, err);
+    if (!ap) return LRSC_ERR_NOMEM;
+    pack_job pj = {a->A, a->M, a->K, a->lda, ap};
+    lrsc_pool_for(p, mstrips, 4, pack_a, &pj);
+    a->packed = ap;
+    return LRSC_OK;
+}
+#endif
+
+lrsc_status lrsc_sgemm_packed(lrsc_pool *p, lrsc_packed_a *a, int64_t N, const float *B,
+                              int64_t ldb, float *C, int64_t ldc, bool accumulate,
+                              lrsc_error *err)
+{
+    int64_t M = a->M, K = a->K;
+    if (M <= 0 || N <= 0) return LRSC_OK;
+    if (K <= 0) {
+        if (!accumulate)
+            for (int64_t i = 0; i < M; i++) memset(C + i * ldc, 0, (size_t)N * sizeof *C);
+        return LRSC_OK;
+    }
+#ifdef HAVE_AVX512_PATH
+    int64_t strips = (N + NR - 1) / NR;
+    /* Narrow products waste most of the last column strip: BLAS does better. */
+    if (p && N * 8 >= strips * NR * 7 && cpu_has_avx512()) {
+        lrsc_status st = ensure_packed(p, a, err);
+        if (st) return st;
+        int T = lrsc_pool_threads(p);
+        if (T > strips) T = (int)strips;
+        size_t nb;
+        if (!lrsc_mul_size((size_t)T * KC * NCB, sizeof(float), &nb))
+            return lrsc_error_set(err, LRSC_ERR_LIMIT, "matrix product too large");
+        float *bpack = lrsc_pool_scratch(p, 2, nb, err);
+        if (!bpack) return LRSC_ERR_NOMEM;
+        gemm_job j = {M, N, K, ldb, ldc, a->packed, B, C, bpack, accumulate, T};
+        lrsc_pool_for(p, T, 1, gemm_thread, &j);
+        return LRSC_OK;
+    }
+#endif
+    return blas_path(M, N, K, a->A, a->lda, B, ldb, C, ldc, accumulate, err);
+}
+
+#ifndef HAVE_AVX512_PATH
+bool lrsc_sgemm_bt_small(lrsc_pool *p, int64_t M, int64_t N, int64_t K, float alpha,
+                         const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                         float *C, int64_t ldc)
+{
+    return false;
+}
+#endif
+
+lrsc_status lrsc_sgemm(lrsc_pool *p, int64_t M, int64_t N, int64_t K, const float *A,
+                       int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc,
+                       bool accumulate, lrsc_error *err)
+{
+    lrsc_packed_a pa;
+    lrsc_status st = lrsc_sgemm_pack(p, M, K, A, lda, &pa, err);
+    if (st) return st;
+    return lrsc_sgemm_packed(p, &pa, N, B, ldb, C, ldc, accumulate, err);
+}

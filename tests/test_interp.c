@@ -1,0 +1,877 @@
+/* Interpreter behaviour on small graphs built here: operator results against
+ * direct (definition-level) loop references, error reporting, input checks,
+ * the memory cap, the node hook, and run-to-run determinism. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "interp/interp.h"
+#include "onnx/graph.h"
+#include "onnx/model.h"
+
+/* ---- a tiny ModelProto builder (everything freed with the builder) ---- */
+
+typedef struct builder {
+    void *blocks[512];
+    int nblocks;
+    Onnx__NodeProto *nodes[32];
+    int nnodes;
+    Onnx__ValueInfoProto *inputs[8], *outputs[8];
+    int ninputs, noutputs;
+    Onnx__TensorProto *inits[16];
+    int ninits;
+    int64_t opset;
+} builder;
+
+static void *bz(builder *b, size_t n)
+{
+    void *p = calloc(1, n ? n : 1);
+    assert_non_null(p);
+    assert_true(b->nblocks < 512);
+    b->blocks[b->nblocks++] = p;
+    return p;
+}
+
+static char *bstr(builder *b, const char *s)
+{
+    char *p = bz(b, strlen(s) + 1);
+    memcpy(p, s, strlen(s));
+    return p;
+}
+
+static void builder_free(builder *b)
+{
+    for (int i = 0; i < b->nblocks; i++) free(b->blocks[i]);
+    memset(b, 0, sizeof *b);
+}
+
+/* names: comma-separated list; "" entries are omitted optional slots */
+static char **bnames(builder *b, const char *names, size_t *n)
+{
+    *n = 0;
+    if (!names || !names[0]) return NULL;
+    char **out = bz(b, 16 * sizeof *out);
+    const char *p = names;
+    while (1) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        char *s = bz(b, len + 1);
+        memcpy(s, p, len);
+        out[(*n)++] = s;
+        if (!e) break;
+        p = e + 1;
+    }
+    return out;
+}
+
+static Onnx__NodeProto *bnode(builder *b, const char *op, const char *name, const char *ins,
+                              const char *outs)
+{
+    Onnx__NodeProto *n = bz(b, sizeof *n);
+    onnx__node_proto__init(n);
+    n->op_type = bstr(b, op);
+    n->name = bstr(b, name);
+    n->input = bnames(b, ins, &n->n_input);
+    n->output = bnames(b, outs, &n->n_output);
+    n->attribute = bz(b, 16 * sizeof *n->attribute);
+    b->nodes[b->nnodes++] = n;
+    return n;
+}
+
+static Onnx__AttributeProto *battr(builder *b, Onnx__NodeProto *n, const char *name,
+                                   Onnx__AttributeProto__AttributeType type)
+{
+    Onnx__AttributeProto *a = bz(b, sizeof *a);
+    onnx__attribute_proto__init(a);
+    a->name = bstr(b, name);
+    a->has_type = 1;
+    a->type = type;
+    n->attribute[n->n_attribute++] = a;
+    return a;
+}
+
+static void attr_int(builder *b, Onnx__NodeProto *n, const char *name, int64_t v)
+{
+    Onnx__AttributeProto *a = battr(b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT);
+    a->has_i = 1;
+    a->i = v;
+}
+
+static void attr_float(builder *b, Onnx__NodeProto *n, const char *name, float v)
+{
+    Onnx__AttributeProto *a = battr(b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT);
+    a->has_f = 1;
+    a->f = v;
+}
+
+static void attr_ints_v(builder *b, Onnx__NodeProto *n, const char *name, int cnt,
+                        const int64_t *v)
+{
+    Onnx__AttributeProto *a = battr(b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
+    a->ints = bz(b, (size_t)cnt * sizeof *a->ints);
+    for (int i = 0; i < cnt; i++) a->ints[i] = v[i];
+    a->n_ints = (size_t)cnt;
+}
+#define attr_ints(b, n, name, cnt, ...) \
+    attr_ints_v(b, n, name, cnt, (const int64_t[]){__VA_ARGS__})
+
+static void attr_str(builder *b, Onnx__NodeProto *n, const char *name, const char *v)
+{
+    Onnx__AttributeProto *a = battr(b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
+    a->has_s = 1;
+    a->s.data = (uint8_t *)bstr(b, v);
+    a->s.len = strlen(v);
+}
+
+/* dims < 0 become the symbolic dim "N" */
+static void bvalue(builder *b, bool input, const char *name, int dtype, int ndim,
+                   const int64_t *dims)
+{
+    Onnx__ValueInfoProto *vi = bz(b, sizeof *vi);
+    onnx__value_info_proto__init(vi);
+    vi->name = bstr(b, name);
+    Onnx__TypeProto *tp = bz(b, sizeof *tp);
+    onnx__type_proto__init(tp);
+    Onnx__TypeProto__Tensor *tt = bz(b, sizeof *tt);
+    onnx__type_proto__tensor__init(tt);
+    tt->has_elem_type = 1;
+    tt->elem_type = dtype;
+    if (ndim >= 0) {
+        Onnx__TensorShapeProto *sp = bz(b, sizeof *sp);
+        onnx__tensor_shape_proto__init(sp);
+        sp->dim = bz(b, (size_t)(ndim + 1) * sizeof *sp->dim);
+        for (int i = 0; i < ndim; i++) {
+            Onnx__TensorShapeProto__Dimension *d = bz(b, sizeof *d);
+            onnx__tensor_shape_proto__dimension__init(d);
+            if (dims[i] >= 0) {
+                d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+                d->dim_value = dims[i];
+            } else {
+                d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+                d->dim_param = bstr(b, "N");
+            }
+            sp->dim[i] = d;
+        }
+        sp->n_dim = (size_t)ndim;
+        tt->shape = sp;
+    }
+    tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
+    tp->tensor_type = tt;
+    vi->type = tp;
+    if (input) b->inputs[b->ninputs++] = vi;
+    else b->outputs[b->noutputs++] = vi;
+}
+
+static void binit(builder *b, const char *name, int ndim, const int64_t *dims, const float *data)
+{
+    Onnx__TensorProto *t = bz(b, sizeof *t);
+    onnx__tensor_proto__init(t);
+    t->name = bstr(b, name);
+    t->has_data_type = 1;
+    t->data_type = LRSC_DT_FLOAT;
+    t->dims = bz(b, (size_t)(ndim + 1) * sizeof *t->dims);
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        t->dims[i] = dims[i];
+        n *= (size_t)dims[i];
+    }
+    t->n_dims = (size_t)ndim;
+    t->has_raw_data = 1;
+    t->raw_data.len = n * sizeof(float);
+    t->raw_data.data = bz(b, t->raw_data.len);
+    memcpy(t->raw_data.data, data, t->raw_data.len);
+    b->inits[b->ninits++] = t;
+}
+
+/* Serialises and loads back through the real loader and graph view. */
+static void bbuild(builder *b, lrsc_model **m, lrsc_graph **g)
+{
+    Onnx__ModelProto mp;
+    onnx__model_proto__init(&mp);
+    mp.has_ir_version = 1;
+    mp.ir_version = 8;
+    Onnx__OperatorSetIdProto os;
+    onnx__operator_set_id_proto__init(&os);
+    os.domain = "";
+    os.has_version = 1;
+    os.version = b->opset ? b->opset : 13;
+    Onnx__OperatorSetIdProto *osp = &os;
+    mp.opset_import = &osp;
+    mp.n_opset_import = 1;
+    Onnx__GraphProto gp;
+    onnx__graph_proto__init(&gp);
+    gp.name = "g";
+    gp.node = b->nodes;
+    gp.n_node = (size_t)b->nnodes;
+    gp.input = b->inputs;
+    gp.n_input = (size_t)b->ninputs;
+    gp.output = b->outputs;
+    gp.n_output = (size_t)b->noutputs;
+    gp.initializer = b->inits;
+    gp.n_initializer = (size_t)b->ninits;
+    mp.graph = &gp;
+    size_t len = onnx__model_proto__get_packed_size(&mp);
+    uint8_t *buf = malloc(len);
+    assert_non_null(buf);
+    onnx__model_proto__pack(&mp, buf);
+    lrsc_error err = {0};
+    lrsc_status st = lrsc_model_parse(buf, len, "test.onnx", NULL, NULL, m, &err);
+    free(buf);
+    if (st) fail_msg("parse: %s", err.msg);
+    if (lrsc_graph_build(*m, g, &err)) fail_msg("graph: %s", err.msg);
+}
+
+/* ---- helpers ---- */
+
+static uint64_t rng_state = 88172645463325252ull;
+
+static float frand(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (float)((rng_state >> 40) / (double)(1ull << 24)) * 2.0f - 1.0f;
+}
+
+static float *rand_buf(size_t n)
+{
+    float *p = malloc(n * sizeof *p + 4);
+    assert_non_null(p);
+    for (size_t i = 0; i < n; i++) p[i] = frand();
+    return p;
+}
+
+static void expect_close(const float *got, const float *want, size_t n, double tol)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!(fabs(got[i] - want[i]) <= tol * (1.0 + fabs(want[i]))))
+            fail_msg("element %zu: got %.7g, want %.7g", i, got[i], want[i]);
+}
+
+/* Runs a one-input, one-output graph. */
+static lrsc_status run1(lrsc_graph *g, const lrsc_interp_opts *o, lrsc_tensor *x,
+                        lrsc_tensor *y, lrsc_error *err)
+{
+    lrsc_interp *ip = NULL;
+    lrsc_status st = lrsc_interp_create(g, o, &ip, err);
+    if (st) return st;
+    st = lrsc_interp_run(ip, x, 1, y, 1, err);
+    lrsc_interp_free(ip);
+    return st;
+}
+
+/* ---- Conv against a direct loop ---- */
+
+typedef struct conv_case {
+    int64_t N, C, H, W, M, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, group;
+    bool bias;
+} conv_case;
+
+static void conv_ref(const conv_case *k, const float *x, const float *w, const float *bias,
+                     float *y, int64_t OH, int64_t OW)
+{
+    int64_t Cg = k->C / k->group, Mg = k->M / k->group;
+    for (int64_t n = 0; n < k->N; n++)
+        for (int64_t m = 0; m < k->M; m++) {
+            int64_t g = m / Mg;
+            for (int64_t oh = 0; oh < OH; oh++)
+                for (int64_t ow = 0; ow < OW; ow++) {
+                    double s = bias ? bias[m] : 0.0;
+                    for (int64_t c = 0; c < Cg; c++)
+                        for (int64_t i = 0; i < k->kh; i++)
+                            for (int64_t j = 0; j < k->kw; j++) {
+                                int64_t ih = oh * k->sh - k->pt + i * k->dh;
+                                int64_t iw = ow * k->sw - k->pl + j * k->dw;
+                                if (ih < 0 || ih >= k->H || iw < 0 || iw >= k->W) continue;
+                                s += (double)x[((n * k->C + g * Cg + c) * k->H + ih) * k->W + iw] *
+                                     w[((m * Cg + c) * k->kh + i) * k->kw + j];
+                            }
+                    y[((n * k->M + m) * OH + oh) * OW + ow] = (float)s;
+                }
+        }
+}
+
+static void check_conv(const conv_case *k)
+{
+    builder b = {0};
+    int64_t xd[4] = {-1, k->C, k->H, k->W}, wd[4] = {k->M, k->C / k->group, k->kh, k->kw};
+    int64_t bd[1] = {k->M};
+    size_t wn = (size_t)(k->M * (k->C / k->group) * k->kh * k->kw);
+    float *w = rand_buf(wn), *bias = rand_buf((size_t)k->M);
+    bvalue(&b, true, "x", LRSC_DT_FLOAT, 4, xd);
+    bvalue(&b, false, "y", LRSC_DT_FLOAT, -1, NULL);
+    binit(&b, "w", 4, wd, w);
+    if (k->bias) binit(&b, "b", 1, bd, bias);
+    Onnx__NodeProto *n = bnode(&b, "Conv", "conv", k->bias ? "x,w,b" : "x,w", "y");
+    attr_ints(&b, n, "strides", 2, k->sh, k->sw);
+    attr_ints(&b, n, "dilations", 2, k->dh, k->dw);
+    attr_ints(&b, n, "pads", 4, k->pt, k->pl, k->pb, k->pr);
+    attr_int(&b, n, "group", k->group);
+    lrsc_model *m;
+    lrsc_graph *g;
+    bbuild(&b, &m, &g);
+    int64_t OH = (k->H + k->pt + k->pb - ((k->kh - 1) * k->dh + 1)) / k->sh + 1;
+    int64_t OW = (k->W + k->pl + k->pr - ((k->kw - 1) * k->dw + 1)) / k->sw + 1;
+    size_t xn = (size_t)(k->N * k->C * k->H * k->W), yn = (size_t)(k->N * k->M * OH * OW);
+    float *xv = rand_buf(xn), *want = malloc(yn * sizeof *want);
+    conv_ref(k, xv, w, k->bias ? bias : NULL, want, OH, OW);
+    int64_t xs[4] = {k->N, k->C, k->H, k->W};
+    lrsc_tensor x, y = {0};
+    lrsc_tensor_init(&x, LRSC_DT_FLOAT, 4, xs, xv);
+    lrsc_error err = {0};
+    lrsc_interp_opts o = {.threads = 2};
+    if (run1(g, &o, &x, &y, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(y.ndim, 4);
+    assert_int_equal(y.dims[2], OH);
+    assert_int_equal(y.dims[3], OW);
+    expect_close(y.data, want, yn, 1e-4);
+    lrsc_tensor_free(&y);
+    free(xv);
+    free(want);
+    free(w);
+    free(bias);
+    lrsc_graph_free(g);
+    lrsc_model_free(m);
+    builder_free(&b);
+}
+
+static void test_conv_variants(void **state)
+{
+    (void)state;
+    const conv_case cases[] = {
+        /* N  C  H   W  M kh kw sh sw dh dw pt pl pb pr group bias */
+        {2, 3, 9, 11, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},  /* plain 3x3 */
+        {1, 4, 8, 8, 6, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, true},   /* pointwise, no unfolding */
+        {1, 4, 8, 8, 6, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 2, false},  /* strided 1x1, groups */
+        {2, 6, 10, 9, 6, 3, 3, 2, 1, 1, 1, 1, 0, 2, 1, 6, true},  /* depthwise, asymmetric pads */
+        {1, 3, 12, 12, 9, 3, 3, 1, 2, 2, 1, 2, 1, 0, 3, 3, true}, /* depthwise x3 multiplier, dilated */
+        {1, 8, 7, 13, 4, 2, 5, 3, 2, 2, 1, 1, 2, 0, 1, 2, false}, /* grouped, odd everything */
+        {1, 2, 5, 5, 3, 5, 5, 1, 1, 1, 1, 4, 4, 4, 4, 1, true},   /* windows mostly in padding */
+        /* a wide image: several im2col row slices (K * width > 8M floats per slice) */
+        {1, 64, 40, 600, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_conv(&cases[i]);
+}
+
+/* ---- MatMul broadcasting and 1-D operands ---- */
+
+static void check_matmul(int an, const int64_t *ad, int bn, const int64_t *bdm, int yn,
+                         const int64_t *yd)
+{
+    builder b = {0};
+    size_t na = 1, nb = 1, ny = 1;
+    for (int i = 0; i < an; i++) na *= (size_t)ad[i];
+    for (int i = 0; i < bn; i++) nb *= (size_t)bdm[i];
+    for (int i = 0; i < yn; i++) ny *= (size_t)yd[i];
+    float *bv = rand_buf(nb), *av = rand_buf(na);
+    bvalue(&b, true, "a", LRSC_DT_FLOAT, an, ad);
+    bvalue(&b, false, "y", LRSC_DT_FLOAT, -1, NULL);
+    binit(&b, "b", bn, bdm, bv);
+    bnode(&b, "MatMul", "mm", "a,b", "y");
+    lrsc_model *m;
+    lrsc_graph *g;
+    bbuild(&b, &m, &g);
+    /* reference: numpy.matmul semantics written out */
+    int64_t A[4] = {1, 1, 1, 1}, B[4] = {1, 1, 1, 1};
+    int64_t K = ad[an - 1];
+    int64_t M = an >= 2 ? ad[an - 2] : 1, N = bn >= 2 ? bdm[bn - 1] : 1;
+    for (int i = 0; i < an - 2; i++) A[4 - (an - 2) + i - 2] = ad[i];
+    for (int i = 0; i < bn - 2; i++) B[4 - (bn - 2) + i - 2] = bdm[i];
+    float *want = malloc(ny * sizeof *want);
+    size_t o = 0;
+    for (int64_t i0 = 0; i0 < (A[0] > B[0] ? A[0] : B[0]); i0++)
+        for (int64_t i1 = 0; i1 < (A[1] > B[1] ? A[1] : B[1]); i1++)
+            for (int64_t r = 0; r < M; r++)
+                for (int64_t c = 0; c < N; c++) {
+                    double s = 0;
+                    int64_t ab = ((A[0] == 1 ? 0 : i0) * A[1] + (A[1] == 1 ? 0 : i1)) * M * K;
+                    int64_t bb = ((B[0] == 1 ? 0 : i0) * B[1] + (B[1] == 1 ? 0 : i1)) * K * N;
+                    for (int64_t k = 0; k < K; k++)
+                        s += (double)av[ab + r * K + k] * bv[bb + k * N + c];
+                    want[o++] = (float)s;
+                }
+    assert_int_equal(o, ny);
+    lrsc_tensor x, y = {0};
+    lrsc_tensor_init(&x, LRSC_DT_FLOAT, an, ad, av);
+    lrsc_error err = {0};
+    lrsc_interp_opts opt = {.threads = 1};
+    if (run1(g, &opt, &x, &y, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(y.ndim, yn);
+    for (int i = 0; i < yn; i++) assert_int_equal(y.dims[i], yd[i]);
+    expect_close(y.data, want, ny, 1e-4);
+    lrsc_tensor_free(&y);
+    free(av);
+    free(bv);
+    free(want);
+    lrsc_graph_free(g);
+    lrsc_model_free(m);
+    builder_free(&b);
+}
+
+static void test_matmul_shapes(void **state)
+{
+    (void)state;
+    check_matmul(3, (int64_t[]){2, 3, 4}, 2, (int64_t[]){4, 5}, 3, (int64_t[]){2, 3, 5});
+    check_matmul(2, (int64_t[]){3, 4}, 3, (int64_t[]){2, 4, 5}, 3, (int64_t[]){2, 3, 5});
+    check_matmul(4, (int64_t[]){2, 1, 3, 4}, 3, (int64_t[]){3, 4, 2}, 4,
+                 (int64_t[]){2, 3, 3, 2});
+    check_matmul(1, (int64_t[]){4}, 2, (int64_t[]){4, 5}, 1, (int64_t[]){5});
+    check_matmul(3, (int64_t[]){2, 3, 4}, 1, (int64_t[]){4}, 2, (int64_t[]){2, 3});
+}
+
+/* ---- Gemm opset 6 with the legacy broadcast attribute ---- */
+
+static void test_gemm_legacy_broadcast(void **state)
+{
+    (void)state;
+    builder b = {.opset = 6};
+    int64_t ad[2] = {3, 4}, bdm[2] = {5, 4}, cd[1] = {5};
+    float *bv = rand_buf(20), *cv = rand_buf(5), *av = rand_buf(12);
+    bvalue(&b, true, "a", LRSC_DT_FLOAT, 2, ad);
+    bvalue(&b, false, "y", LRSC_DT_FLOAT, -1, NULL);
+    binit(&b, "b", 2, bdm, bv);
+    binit(&b, "c", 1, cd, cv);
+    Onnx__NodeProto *n = bnode(&b, "Gemm", "gemm", "a,b,c", "y");
+    attr_int(&b, n, "transB", 1);
+    attr_int(&b, n, "broadcast", 1);
+    attr_float(&b, n, "alpha", 0.5f);
+    attr_float(&b, n, "beta", 2.0f);
+    lrsc_model *m;
+    lrsc_graph *g;
+    bbuild(&b, &m, &g);
+    float want[15];
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 5; j++) {
+            double s = 0;
+            for (int k = 0; k < 4; k++) s += (double)av[i * 4 + k] * bv[j * 4 + k];
+            want[i * 5 + j] = (float)(0.5 * s + 2.0 * cv[j]);
+        }
+    lrsc_tensor x, y = {0};
+    lrsc_tensor_init(&x, LRSC_DT_FLOAT, 2, ad, av);
+    lrsc_error err = {0};
+    if (run1(g, NULL, &x, &y, &err)) fail_msg("%s", err.msg);
+    expect_close(y.data, want, 15, 1e-5);
+    lrsc_tensor_free(&y);
+    free(av);
+    free(bv);
+    free(cv);
+    lrsc_graph_free(g);
+    lrsc_model_free(m);
+    builder_free(&b);
+}
+
+/* Fully connected shapes (few rows, transposed weight): M rows of width K. */
+static void check_fc(int64_t M, int64_t N, int64_t K)
+{
+    builder b = {0};
+    int64_t ad[2] = {M, K}, bdm[2] = {N, K}, cd[1] = {N};
+    float *bv = rand_buf((size_t)(N * K)), *cv = rand_buf((size_t)N), *av = rand_buf((size_t)(M * K));
+    bvalue(&b, true, "a", LRSC_DT_FLOAT, 2, ad);
+    bvalue(&b, false, "y", LRSC_DT_FLOAT, -1, NULL);
+    binit(&b, "b", 2, bdm, bv);
+    binit(&b, "c", 1, cd, cv);
+    Onnx__NodeProto *n = bnode(&b, "Gemm", "fc", "a,b,c", "y");
+    attr_int(&b, n, "transB", 1);
+    attr_float(&b, n, "alpha", 1.5f);
+    attr_float(&b, n, "beta", 0.5f);
+    lrsc_model *m;
+    lrsc_graph *g;
+    bbuild(&b, &m, &g);
+    float *want = malloc((size_t)(M * N) * sizeof *want);
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            double s = 0;
+            for (int64_t k = 0; k < K; k++) s += (double)av[i * K + k] * bv[j * K + k];
+            want[i * N + j] = (float)(1.5 * s + 0.5 * cv[j]);
+        }
+    lrsc_tensor x, y = {0};
+    lrsc_tensor_init(&x, LRSC_DT_FLOAT, 2, ad, av);
+    lrsc_error err = {0};
+    lrsc_interp_opts o = {.threads = 2};
+    if (run1(g, &o, &x, &y, &err)) fail_msg("%s", err.msg);
+    expect_close(y.data, want, (size_t)(M * N), 1e-4);
+    lrsc_tensor_free(&y);
+    free(av), free(bv), free(cv), free(want);
+    lrsc_graph_free(g);
+    lrsc_model_free(m);
+    builder_free(&b);
+}
+
+static void test_gemm_fc_shapes(void **state)
+{
+    (void)state;
+    check_fc(1, 70, 37);
+    check_fc(5, 130, 64);
+    check_fc(9, 70, 300);
+    check_fc(17, 33, 41);
+}
+
+/* ---- BatchNormalization spatial=0 (opset 7) ---- */
+
+static void test_batchnorm_per_position(void **state)
+{
+    (void)state;
+    builder b = {.opset = 7};
+    int64_t xd[3] = {2, 3, 4}, pd[2] = {3, 4};
+    float *sc = rand_buf(12), *bi = rand_buf(12), *mu = rand_buf(12), *va = rand_buf(12);
+    for (int i = 0; i < 12; i++) va[i] = fabsf(va[i]) + 0.1f;
+    float *xv = rand_buf(24);
+    bvalue(&b, true, "x", LRSC_DT_FLOAT, 3, xd);
+    bvalue(&b, false, "y", LRSC_DT_FLOAT, -1, NULL);
+    binit(&b, "s", 2, pd, sc);
+    binit(&b, "bb", 2, pd, bi);
+    binit(&b, "m", 2, pd, mu);
+    binit(&b, "v", 2, pd, va);
+    Onnx__NodeProto *n = bnode(&b, "BatchNormalization", "bn", "x,s,bb,m,v", "y");
+    attr_int(&b, n, "spatial", 0);
+    attr_float(&b, n, "epsilon", 1e-3f);
+    lrsc_model *m;
+    lrsc_graph *g;
+    bbuild(&b, &m, &g);
+    float want[24];
+    for (int nn = 0; nn < 2; nn++)
+        for (int t = 0; t < 12; t++)
+            want[nn * 12 + t] =
+                (float)(sc[t] * (xv[nn * 12 + t] - mu[t]) / sqrt(va[t] + 1e-3) + bi[t]);
+    lrsc_tensor x, y = {0};
+    lrsc_tensor_init(&x, LRSC_DT_FLOAT, 3, xd, xv);
+    lrsc_error err = {0};
+    if (run1(g, NULL, &x, &y, &err)) fail_msg("%s", err.msg);
+    expect_close(y.data, want, 24, 1e-5);
+    lrsc_tensor_free(&y);
+    free(sc), free(bi), free(mu), free(va), free(xv);
+    lrsc_graph_free(g);
+    lrsc_model_free(m);
+    builder_free(&b);
+}
+
+/* ---- errors ---- */
+
+static void test_unsupported_op_named(void **state)
+{
+    (void)state;
+    builder b = {0};
+    int64_t xd[2] = {2, 2};
+    bvalue(&b, true, "x", LRSC_DT_FLOAT, 2, xd);
+    bvalue(&b, false, "y", LRSC_DT_FLOAT, -1, NULL);
+    bnode(&b, "FrobnicateTensor", "the_node", "x", "y");
+    lrsc_model *m;
+    lrsc_graph *g;
+    bbuild(&b, &m, &g);
+    lrsc_interp *ip = NULL;
+    lrsc_error err = {0};
+    assert_int_equal(lrsc_interp_create(g, NULL, &ip, &err), LRSC_ERR_UNSUPPORTED);
+    assert_null(ip);
+    assert_non_null(strstr(err.msg, "the_node"));
+    assert_non_null(strstr(err.msg, "FrobnicateTensor"));
+    assert_non_null(strstr(err.msg, "opset 13"));
+    assert_false(lrsc_interp_supports("", "FrobnicateTensor", 13));
+    assert_true(lrsc_interp_supports("", "Conv", 11));
+    assert_true(lrsc_interp_supports("ai.onnx", "Conv", 1));
+    assert_false(lrsc_interp_supports("com.microsoft", "Conv", 11));
+    assert_false(lrsc_interp_supports("", "Conv", 0));
+    lrsc_graph_free(g);
+    lrsc_model_free(m);
+    builder_free(&b);
+}
+
+/* Builds x -> Conv(1 channel, 1x1) with the given tweak; returns create's status. */
+static lrsc_status conv_with(void (*tweak)(builder *, Onnx__NodeProto *), int64_t C,
+                             lrsc_error *err, bool run)
+{
+    builder b = {0};
+    int64_t xd[4] = {1, C, 3, 3}, wd[4] = {2, 1, 1, 1};
+    float w[2] = {1, 2};
+    bvalue(&b, true, "x", LRSC_DT_FLOAT, 4, xd);
+    bvalue(&b, false, "y", LRSC_DT_FLOAT, -1, NULL);
+    binit(&b, "w", 4, wd, w);
+    Onnx__NodeProto *n = bnode(&b, "Conv", "bad_conv", "x,w", "y");
+    tweak(&b, n);
+    lrsc_model *m;
+    lrsc_graph *g;
+    bbuild(&b, &m, &g);
+    lrsc_interp *ip = NULL;
+    lrsc_status st = lrsc_interp_create(g, NULL, &ip, err);
+    if (!st && run) {
+        float xv[27] = {0};
+        lrsc_tensor x, y = {0};
+        lrsc_tensor_init(&x, LRSC_DT_FLOAT, 4, xd, xv);
+        st = lrsc_interp_run(ip, &x, 1, &y, 1, err);
+        lrsc_tensor_free(&y);
+    }
+    lrsc_interp_free(ip);
+    lrsc_graph_free(g);
+    lrsc_model_free(m);
+    builder_free(&b);
+    return st;
+}
+
+static void tw_zero_stride(builder *b, Onnx__NodeProto *n) { attr_ints(b, n, "strides", 2, 0, 1); }
+static void tw_neg_pad(builder *b, Onnx__NodeProto *n) { attr_ints(b, n, "pads", 4, 0, -1, 0, 0); }
+static void tw_group3(builder *b, Onnx__NodeProto *n) { attr_int(b, n, "group", 3); }
+static void tw_bad_autopad(builder *b, Onnx__NodeProto *n) { attr_str(b, n, "auto_pad", "SAME_MIDDLE"); }
+static void tw_none(builder *b, Onnx__NodeProto *n) { (void)b, (void)n; }
+
+static void test_conv_attribute_errors(void **state)
+{
+    (void)state;
+    lrsc_error err = {0};
+    assert_int_equal(conv_with(tw_zero_stride, 1, &err, false), LRSC_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "bad_conv"));
+    assert_non_null(strstr(err.msg, "strides"));
+    lrsc_error_clear(&err);
+    assert_int_equal(conv_with(tw_neg_pad, 1, &err, false), LRSC_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "pads"));
+    lrsc_error_clear(&err);
+    assert_int_equal(conv_with(tw_bad_autopad, 1, &err, false), LRSC_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "auto_pad"));
+    lrsc_error_clear(&err);
+    /* group 3 does not divide 4 input channels: found once shapes are known */
+    assert_int_equal(conv_with(tw_group3, 4, &err, true), LRSC_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "bad_conv"));
+    assert_non_null(strstr(err.msg, "group"));
+    lrsc_error_clear(&err);
+    /* weight wants 1 channel, input has 2 */
+    assert_int_equal(conv_with(tw_none, 2, &err, true), LRSC_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "bad_conv"));
+}
+
+/* ---- input checks, hook, memory ---- */
+
+/* x[N,4] -> Relu-free chain of three 1x1 "Gemm"s is awkward; use MatMul by
+ * identity-like weights: t1 = x W, t2 = t1 W, y = t2 W. */
+static void chain_graph(builder *b, lrsc_model **m, lrsc_graph **g, float *wbuf)
+{
+    int64_t xd[2] = {-1, 4}, wd[2] = {4, 4};
+    for (int i = 0; i < 16; i++) wbuf[i] = (i % 5 == 0) ? 2.0f : 0.0f; /* 2 * identity */
+    bvalue(b, true, "x", LRSC_DT_FLOAT, 2, xd);
+    bvalue(b, false, "y", LRSC_DT_FLOAT, -1, NULL);
+    binit(b, "w", 2, wd, wbuf);
+    bnode(b, "MatMul", "m1", "x,w", "t1");
+    bnode(b, "MatMul", "m2", "t1,w", "t2");
+    bnode(b, "MatMul", "m3", "t2,w", "y");
+    bbuild(b, m, g);
+}
+
+static void test_input_checks(void **state)
+{
+    (void)state;
+    builder b = {0};
+    float w[16];
+    lrsc_model *m;
+    lrsc_graph *g;
+    chain_graph(&b, &m, &g, w);
+    lrsc_interp *ip = NULL;
+    lrsc_error err = {0};
+    assert_int_equal(lrsc_interp_create(g, NULL, &ip, &err), LRSC_OK);
+    float xv[12] = {0};
+    lrsc_tensor x, y[2];
+    int64_t ok[2] = {3, 4}, bad_dim[2] = {3, 5}, r3[3] = {1, 3, 4};
+    lrsc_tensor_init(&x, LRSC_DT_FLOAT, 2, bad_dim, xv);
+    assert_int_equal(lrsc_interp_run(ip, &x, 1, y, 1, &err), LRSC_ERR_ARGS);
+    assert_non_null(strstr(err.msg, "'x'"));
+    lrsc_error_clear(&err);
+    lrsc_tensor_init(&x, LRSC_DT_FLOAT, 3, r3, xv);
+    assert_int_equal(lrsc_interp_run(ip, &x, 1, y, 1, &err), LRSC_ERR_ARGS);
+    assert_non_null(strstr(err.msg, "rank"));
+    lrsc_error_clear(&err);
+    lrsc_tensor_init(&x, LRSC_DT_INT32, 2, ok, xv);
+    assert_int_equal(lrsc_interp_run(ip, &x, 1, y, 1, &err), LRSC_ERR_ARGS);
+    lrsc_error_clear(&err);
+    lrsc_tensor_init(&x, LRSC_DT_FLOAT, 2, ok, xv);
+    assert_int_equal(lrsc_interp_run(ip, &x, 0, y, 1, &err), LRSC_ERR_ARGS);
+    lrsc_error_clear(&err);
+    assert_int_equal(lrsc_interp_run(ip, &x, 1, y, 2, &err), LRSC_ERR_ARGS);
+    lrsc_error_clear(&err);
+    /* the symbolic batch takes any value, run after run */
+    for (int64_t n = 1; n <= 3; n++) {
+        int64_t d[2] = {n, 4};
+        for (int i = 0; i < 12; i++) xv[i] = (float)i;
+        lrsc_tensor_init(&x, LRSC_DT_FLOAT, 2, d, xv);
+        assert_int_equal(lrsc_interp_run(ip, &x, 1, y, 1, &err), LRSC_OK);
+        assert_int_equal(y[0].dims[0], n);
+        for (int i = 0; i < n * 4; i++) assert_true(((float *)y[0].data)[i] == 8.0f * (float)i);
+        lrsc_tensor_free(&y[0]);
+    }
+    lrsc_interp_free(ip);
+    lrsc_graph_free(g);
+    lrsc_model_free(m);
+    builder_free(&b);
+}
+
+typedef struct hook_log {
+    char names[8][16];
+    int n;
+    int stop_at;
+} hook_log;
+
+static lrsc_status log_hook(void *user, const lrsc_node *node, const lrsc_tensor *const *in,
+                            int nin, lrsc_tensor *const *out, int nout, lrsc_error *err)
+{
+    hook_log *h = user;
+    assert_int_equal(nin, 2);
+    assert_int_equal(nout, 1);
+    assert_non_null(in[0]->data);
+    snprintf(h->names[h->n++], 16, "%s", node->proto->name);
+    if (h->n == h->stop_at) return lrsc_error_set(err, LRSC_ERR_INTERRUPTED, "stopped by hook");
+    /* replace m1's output: later nodes must see the new values */
+    if (!strcmp(node->proto->name, "m1")) {
+        float *o = out[0]->data;
+        for (int64_t i = 0; i < out[0]->dims[0] * out[0]->dims[1]; i++) o[i] = 1.0f;
+    }
+    return LRSC_OK;
+}
+
+static void test_hook(void **state)
+{
+    (void)state;
+    builder b = {0};
+    float w[16];
+    lrsc_model *m;
+    lrsc_graph *g;
+    chain_graph(&b, &m, &g, w);
+    hook_log h = {.stop_at = -1};
+    lrsc_interp_opts o = {.threads = 1, .hook = log_hook, .hook_user = &h};
+    float xv[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    int64_t d[2] = {2, 4};
+    lrsc_tensor x, y = {0};
+    lrsc_tensor_init(&x, LRSC_DT_FLOAT, 2, d, xv);
+    lrsc_error err = {0};
+    assert_int_equal(run1(g, &o, &x, &y, &err), LRSC_OK);
+    assert_int_equal(h.n, 3);
+    assert_string_equal(h.names[0], "m1");
+    assert_string_equal(h.names[2], "m3");
+    for (int i = 0; i < 8; i++) assert_true(((float *)y.data)[i] == 4.0f);
+    lrsc_tensor_free(&y);
+    h = (hook_log){.stop_at = 2};
+    assert_int_equal(run1(g, &o, &x, &y, &err), LRSC_ERR_INTERRUPTED);
+    assert_non_null(strstr(err.msg, "stopped by hook"));
+    assert_int_equal(h.n, 2);
+    lrsc_graph_free(g);
+    lrsc_model_free(m);
+    builder_free(&b);
+}
+
+static void test_memory_cap(void **state)
+{
+    (void)state;
+    builder b = {0};
+    float w[16];
+    lrsc_model *m;
+    lrsc_graph *g;
+    chain_graph(&b, &m, &g, w);
+    enum { ROWS = 1024 };
+    float *xv = calloc(ROWS * 4, sizeof *xv);
+    int64_t d[2] = {ROWS, 4};
+    size_t one = ROWS * 4 * sizeof(float);
+    lrsc_tensor x, y = {0};
+    lrsc_tensor_init(&x, LRSC_DT_FLOAT, 2, d, xv);
+    lrsc_error err = {0};
+    /* t1, t2, y: at most two are alive at once when intermediates are freed */
+    lrsc_interp_opts o = {.threads = 1, .max_memory = 2 * one};
+    assert_int_equal(run1(g, &o, &x, &y, &err), LRSC_OK);
+    lrsc_tensor_free(&y);
+    /* keeping every value alive needs three */
+    bool keep[16] = {0};
+    for (int v = 0; v < g->nvalues && v < 16; v++) keep[v] = true;
+    o.keep = keep;
+    assert_int_equal(run1(g, &o, &x, &y, &err), LRSC_ERR_LIMIT);
+    assert_non_null(strstr(err.msg, "cap"));
+    assert_non_null(strstr(err.msg, "m3"));
+    lrsc_error_clear(&err);
+    o.keep = NULL;
+    o.max_memory = one + one / 2;
+    assert_int_equal(run1(g, &o, &x, &y, &err), LRSC_ERR_LIMIT);
+    free(xv);
+    lrsc_graph_free(g);
+    lrsc_model_free(m);
+    builder_free(&b);
+}
+
+/* The graph's output is its input, listed twice: both come back as copies. */
+static void test_passthrough_outputs(void **state)
+{
+    (void)state;
+    builder b = {0};
+    int64_t xd[1] = {3};
+    bvalue(&b, true, "x", LRSC_DT_FLOAT, 1, xd);
+    bvalue(&b, false, "x", LRSC_DT_FLOAT, 1, xd);
+    bvalue(&b, false, "x", LRSC_DT_FLOAT, 1, xd);
+    lrsc_model *m;
+    lrsc_graph *g;
+    bbuild(&b, &m, &g);
+    lrsc_interp *ip = NULL;
+    lrsc_error err = {0};
+    assert_int_equal(lrsc_interp_create(g, NULL, &ip, &err), LRSC_OK);
+    float xv[3] = {1, 2, 3};
+    lrsc_tensor x, y[2] = {0};
+    lrsc_tensor_init(&x, LRSC_DT_FLOAT, 1, xd, xv);
+    assert_int_equal(lrsc_interp_run(ip, &x, 1, y, 2, &err), LRSC_OK);
+    assert_true(y[0].owned && y[1].owned && y[0].data != xv && y[1].data != y[0].data);
+    assert_true(((float *)y[1].data)[2] == 3.0f);
+    lrsc_tensor_free(&y[0]);
+    lrsc_tensor_free(&y[1]);
+    lrsc_interp_free(ip);
+    lrsc_graph_free(g);
+    lrsc_model_free(m);
+    builder_free(&b);
+}
+
+static void test_determinism(void **state)
+{
+    (void)state;
+    conv_case k = {2, 16, 20, 20, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true};
+    builder b = {0};
+    int64_t xd[4] = {2, 16, 20, 20}, wd[4] = {24, 16, 3, 3}, bd[1] = {24};
+    float *w = rand_buf(24 * 16 * 9), *bias = rand_buf(24), *xv = rand_buf(2 * 16 * 400);
+    bvalue(&b, true, "x", LRSC_DT_FLOAT, 4, xd);
+    bvalue(&b, false, "y", LRSC_DT_FLOAT, -1, NULL);
+    binit(&b, "w", 4, wd, w);
+    binit(&b, "b", 1, bd, bias);
+    Onnx__NodeProto *n = bnode(&b, "Conv", "c", "x,w,b", "y");
+    attr_ints(&b, n, "pads", 4, k.pt, k.pl, k.pb, k.pr);
+    lrsc_model *m;
+    lrsc_graph *g;
+    bbuild(&b, &m, &g);
+    lrsc_tensor x, y1 = {0}, y2 = {0};
+    lrsc_tensor_init(&x, LRSC_DT_FLOAT, 4, xd, xv);
+    lrsc_error err = {0};
+    lrsc_interp_opts o = {.threads = 2};
+    lrsc_interp *ip = NULL;
+    assert_int_equal(lrsc_interp_create(g, &o, &ip, &err), LRSC_OK);
+    assert_int_equal(lrsc_interp_run(ip, &x, 1, &y1, 1, &err), LRSC_OK);
+    assert_int_equal(lrsc_interp_run(ip, &x, 1, &y2, 1, &err), LRSC_OK);
+    assert_memory_equal(y1.data, y2.data, lrsc_tensor_nbytes(&y1));
+    lrsc_tensor_free(&y1);
+    lrsc_tensor_free(&y2);
+    lrsc_interp_free(ip);
+    free(w), free(bias), free(xv);
+    lrsc_graph_free(g);
+    lrsc_model_free(m);
+    builder_free(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conv_variants),
+        cmocka_unit_test(test_matmul_shapes),
+        cmocka_unit_test(test_gemm_legacy_broadcast),
+        cmocka_unit_test(test_gemm_fc_shapes),
+        cmocka_unit_test(test_batchnorm_per_position),
+        cmocka_unit_test(test_unsupported_op_named),
+        cmocka_unit_test(test_conv_attribute_errors),
+        cmocka_unit_test(test_input_checks),
+        cmocka_unit_test(test_hook),
+        cmocka_unit_test(test_memory_cap),
+        cmocka_unit_test(test_passthrough_outputs),
+        cmocka_unit_test(test_determinism),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
