@@ -1034,7 +1034,9 @@ static lrsc_status pad_reshape(lrsc_op_ctx *c, lrsc_error *err)
     }
     int64_t d[MAXD];
     for (int i = 0; i < r; i++) {
-        d[i] = x->dims[i] + s->pads[i] + s->pads[r + i];
+        if (__builtin_add_overflow(x->dims[i], s->pads[i], &d[i]) ||
+            __builtin_add_overflow(d[i], s->pads[r + i], &d[i]))
+            return OPERR(c, err, LRSC_ERR_LIMIT, "pads overflow axis %d", i);
         if (d[i] < 0) return OPERR(c, err, LRSC_ERR_INVALID, "pads shrink axis %d below zero", i);
         bool grows = s->pads[i] > 0 || s->pads[r + i] > 0;
         if (grows && strcmp(s->mode, "constant") && x->dims[i] == 0)
