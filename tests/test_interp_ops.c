@@ -562,6 +562,53 @@ static void test_dropout_inference_mask(void **unused)
     lrsc_tensor_free(&out[1]);
 }
 
+static void test_sigmoid_softmax_accuracy(void **unused)
+{
+    (void)unused;
+    /* float Sigmoid/Softmax use an inline exp; compare with libm in double
+     * over x in [-100, 100] (Sigmoid) and a 2000-wide row (Softmax). */
+    enum { N = 40001 };
+    float *x = malloc(N * sizeof *x);
+    for (int i = 0; i < N; i++) x[i] = -100.0f + 0.005f * (float)i;
+    int64_t d[1] = {N};
+    lrsc_tensor tx, out;
+    tf(&tx, 1, d, x);
+    const lrsc_tensor *in[1] = {&tx};
+    mini_node m;
+    mini_init(&m, "Sigmoid", 13);
+    lrsc_error err = {0};
+    assert_int_equal(run_node(&m.node, NULL, in, 1, &out, 1, &err), LRSC_OK);
+    double worst = 0;
+    for (int i = 0; i < N; i++) {
+        double ref = 1.0 / (1.0 + exp(-(double)x[i]));
+        double e = fabs(((float *)out.data)[i] - ref) / (1e-30 + ref);
+        if (ref > 1e-30 && e > worst) worst = e;
+        assert_true(fabs(((float *)out.data)[i] - ref) <= 1e-37 + 1e-6 * ref || ref < 1e-37);
+    }
+    print_message("sigmoid: worst relative error %.3g\n", worst);
+    lrsc_tensor_free(&out);
+
+    int64_t d2[2] = {2, 2000};
+    tf(&tx, 2, d2, x + 1000); /* values -95 .. -75: a wide dynamic range */
+    for (int lg = 0; lg < 2; lg++) {
+        mini_init(&m, lg ? "LogSoftmax" : "Softmax", 13);
+        assert_int_equal(run_node(&m.node, NULL, in, 1, &out, 1, &err), LRSC_OK);
+        for (int r = 0; r < 2; r++) {
+            const float *row = x + 1000 + r * 2000;
+            double mx = row[0], sum = 0;
+            for (int i = 1; i < 2000; i++) mx = row[i] > mx ? row[i] : mx;
+            for (int i = 0; i < 2000; i++) sum += exp((double)row[i] - mx);
+            for (int i = 0; i < 2000; i++) {
+                double ref = lg ? (double)row[i] - mx - log(sum) : exp((double)row[i] - mx) / sum;
+                double got = ((float *)out.data)[r * 2000 + i];
+                assert_true(fabs(got - ref) <= 1e-7 + 1e-5 * fabs(ref));
+            }
+        }
+        lrsc_tensor_free(&out);
+    }
+    free(x);
+}
+
 /* ---- ONNX backend node tests ------------------------------------------ */
 
 static uint8_t *slurp(const char *path, size_t *len)
@@ -890,6 +937,7 @@ int main(void)
         cmocka_unit_test(test_reduce_sum_split_axes),
         cmocka_unit_test(test_resize10_nearest_downsample),
         cmocka_unit_test(test_dropout_inference_mask),
+        cmocka_unit_test(test_sigmoid_softmax_accuracy),
         cmocka_unit_test(test_onnx_node_cases),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
