@@ -577,9 +577,9 @@ const lrsc_op_def lrsc_ops_reduce[] = {
     RD("ReduceMin", 1, 18), RD("ReduceProd", 1, 18), RD("ReduceL1", 1, 18),
     RD("ReduceL2", 1, 18), RD("ReduceSumSquare", 1, 18), RD("ReduceLogSum", 1, 18),
     RD("ReduceLogSumExp", 1, 18),
-    {"ArgMax", 1, 17, rd_init, arg_reshape, arg_exec, rd_fini},
-    {"ArgMin", 1, 17, rd_init, arg_reshape, arg_exec, rd_fini},
-    SM("Softmax", 1, 17), SM("LogSoftmax", 1, 17), SM("Hardmax", 1, 17),
-    {"TopK", 1, 17, rd_init, topk_reshape, topk_exec, rd_fini},
+    {"ArgMax", 1, 18, rd_init, arg_reshape, arg_exec, rd_fini},
+    {"ArgMin", 1, 18, rd_init, arg_reshape, arg_exec, rd_fini},
+    SM("Softmax", 1, 18), SM("LogSoftmax", 1, 18), SM("Hardmax", 1, 18),
+    {"TopK", 1, 18, rd_init, topk_reshape, topk_exec, rd_fini},
     {NULL, 0, 0, NULL, NULL, NULL, NULL},
 };
