@@ -324,6 +324,291 @@ static void test_upsample_nearest_scales_attr(void **unused)
     lrsc_tensor_free(&out);
 }
 
+static void test_add_legacy_axis(void **unused)
+{
+    (void)unused;
+    /* Add-6, broadcast=1 axis=0: B [2] lines up with A's first axis */
+    float a[6] = {0, 1, 2, 3, 4, 5}, b[2] = {100, 200};
+    int64_t da[2] = {2, 3}, db[1] = {2};
+    lrsc_tensor ta, tb, out;
+    tf(&ta, 2, da, a);
+    tf(&tb, 1, db, b);
+    const lrsc_tensor *in[2] = {&ta, &tb};
+    mini_node m;
+    mini_init(&m, "Add", 6);
+    mini_int(&m, "broadcast", 1);
+    mini_int(&m, "axis", 0);
+    lrsc_error err = {0};
+    assert_int_equal(run_node(&m.node, NULL, in, 2, &out, 1, &err), LRSC_OK);
+    float want[6] = {100, 101, 102, 203, 204, 205};
+    expect_floats(&out, want, 6, 0);
+    lrsc_tensor_free(&out);
+}
+
+static void test_prelu_legacy_channel_slope(void **unused)
+{
+    (void)unused;
+    /* PRelu-6, X [1,2,2], slope [2] per channel: negatives scaled by 0.5 then 2 */
+    float x[4] = {-2, 3, -4, 5}, sl[2] = {0.5f, 2};
+    int64_t dx[3] = {1, 2, 2}, ds[1] = {2};
+    lrsc_tensor tx, ts, out;
+    tf(&tx, 3, dx, x);
+    tf(&ts, 1, ds, sl);
+    const lrsc_tensor *in[2] = {&tx, &ts};
+    mini_node m;
+    mini_init(&m, "PRelu", 6);
+    lrsc_error err = {0};
+    assert_int_equal(run_node(&m.node, NULL, in, 2, &out, 1, &err), LRSC_OK);
+    float want[4] = {-1, 3, -8, 5};
+    expect_floats(&out, want, 4, 0);
+    lrsc_tensor_free(&out);
+}
+
+static void test_slice_attrs_opset1(void **unused)
+{
+    (void)unused;
+    /* Slice-1 on [3,4] = 0..11: axes (1,0), starts (1,-2), ends (1000,-1) -> row 1, cols 1..3 */
+    float x[12];
+    for (int i = 0; i < 12; i++) x[i] = (float)i;
+    int64_t d[2] = {3, 4}, axes[2] = {1, 0}, starts[2] = {1, -2}, ends[2] = {1000, -1};
+    lrsc_tensor tx, out;
+    tf(&tx, 2, d, x);
+    const lrsc_tensor *in[1] = {&tx};
+    mini_node m;
+    mini_init(&m, "Slice", 1);
+    mini_ints(&m, "axes", axes, 2);
+    mini_ints(&m, "starts", starts, 2);
+    mini_ints(&m, "ends", ends, 2);
+    lrsc_error err = {0};
+    assert_int_equal(run_node(&m.node, NULL, in, 1, &out, 1, &err), LRSC_OK);
+    assert_int_equal(out.dims[0], 1);
+    assert_int_equal(out.dims[1], 3);
+    float want[3] = {5, 6, 7};
+    expect_floats(&out, want, 3, 0);
+    lrsc_tensor_free(&out);
+}
+
+static void test_pad_attrs_reflect(void **unused)
+{
+    (void)unused;
+    /* Pad-2 reflect, pads (2 before, 1 after): [1,2,3] -> [3,2,1,2,3,2] */
+    float x[3] = {1, 2, 3};
+    int64_t d[1] = {3}, pads[2] = {2, 1};
+    lrsc_tensor tx, out;
+    tf(&tx, 1, d, x);
+    const lrsc_tensor *in[1] = {&tx};
+    mini_node m;
+    mini_init(&m, "Pad", 2);
+    mini_ints(&m, "pads", pads, 2);
+    mini_string(&m, "mode", "reflect");
+    lrsc_error err = {0};
+    assert_int_equal(run_node(&m.node, NULL, in, 1, &out, 1, &err), LRSC_OK);
+    float want[6] = {3, 2, 1, 2, 3, 2};
+    expect_floats(&out, want, 6, 0);
+    lrsc_tensor_free(&out);
+}
+
+static void test_pad_wrap_refused_at_init(void **unused)
+{
+    (void)unused;
+    mini_node m;
+    mini_init(&m, "Pad", 13);
+    mini_string(&m, "mode", "wrap");
+    const lrsc_op_def *d = find_def("Pad", 13);
+    lrsc_op_ctx c = {.node = &m.node};
+    lrsc_error err = {0};
+    assert_int_equal(d->init(&c, &err), LRSC_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.msg, "'mode'"));
+    assert_non_null(strstr(err.msg, "node 'n' (Pad)"));
+    d->fini(&c);
+}
+
+static void test_split_and_squeeze_attrs_opset11(void **unused)
+{
+    (void)unused;
+    /* Split-11 split=(1,2) on [1,3,1] axis 1, then Squeeze-11 axes=(0,-1) of the second part */
+    float x[3] = {7, 8, 9};
+    int64_t d[3] = {1, 3, 1}, split[2] = {1, 2}, axes[2] = {0, -1};
+    lrsc_tensor tx, parts[2], sq;
+    tf(&tx, 3, d, x);
+    const lrsc_tensor *in[1] = {&tx};
+    mini_node m;
+    mini_init(&m, "Split", 11);
+    mini_int(&m, "axis", 1);
+    mini_ints(&m, "split", split, 2);
+    lrsc_error err = {0};
+    assert_int_equal(run_node(&m.node, NULL, in, 1, parts, 2, &err), LRSC_OK);
+    float w0[1] = {7}, w1[2] = {8, 9};
+    expect_floats(&parts[0], w0, 1, 0);
+    expect_floats(&parts[1], w1, 2, 0);
+    mini_node q;
+    mini_init(&q, "Squeeze", 11);
+    mini_ints(&q, "axes", axes, 2);
+    const lrsc_tensor *in2[1] = {&parts[1]};
+    assert_int_equal(run_node(&q.node, NULL, in2, 1, &sq, 1, &err), LRSC_OK);
+    assert_int_equal(sq.ndim, 1);
+    assert_int_equal(sq.dims[0], 2);
+    lrsc_tensor_free(&parts[0]);
+    lrsc_tensor_free(&parts[1]);
+    lrsc_tensor_free(&sq);
+}
+
+static void test_mod_signs(void **unused)
+{
+    (void)unused;
+    /* fmod=0: result takes the divisor's sign (-7 mod 3 = 2, 7 mod -3 = -2);
+     * fmod=1: C remainder (-7 fmod 3 = -1, 7 fmod -3 = 1) */
+    int32_t a[2] = {-7, 7}, b[2] = {3, -3};
+    int64_t d[1] = {2};
+    lrsc_tensor ta, tb, out;
+    lrsc_tensor_init(&ta, LRSC_DT_INT32, 1, d, a);
+    lrsc_tensor_init(&tb, LRSC_DT_INT32, 1, d, b);
+    const lrsc_tensor *in[2] = {&ta, &tb};
+    for (int f = 0; f < 2; f++) {
+        mini_node m;
+        mini_init(&m, "Mod", 13);
+        mini_int(&m, "fmod", f);
+        lrsc_error err = {0};
+        assert_int_equal(run_node(&m.node, NULL, in, 2, &out, 1, &err), LRSC_OK);
+        const int32_t *v = out.data;
+        assert_int_equal(v[0], f ? -1 : 2);
+        assert_int_equal(v[1], f ? 1 : -2);
+        lrsc_tensor_free(&out);
+    }
+}
+
+static void test_cast_string_to_attr(void **unused)
+{
+    (void)unused;
+    /* Cast-1 names the target type as a string; float -> int32 truncates */
+    float x[3] = {1.7f, -2.2f, 0.0f};
+    int64_t d[1] = {3};
+    lrsc_tensor tx, out;
+    tf(&tx, 1, d, x);
+    const lrsc_tensor *in[1] = {&tx};
+    mini_node m;
+    mini_init(&m, "Cast", 1);
+    mini_string(&m, "to", "INT32");
+    lrsc_error err = {0};
+    assert_int_equal(run_node(&m.node, NULL, in, 1, &out, 1, &err), LRSC_OK);
+    assert_int_equal(out.dtype, LRSC_DT_INT32);
+    const int32_t *v = out.data;
+    assert_int_equal(v[0], 1);
+    assert_int_equal(v[1], -2);
+    assert_int_equal(v[2], 0);
+    lrsc_tensor_free(&out);
+}
+
+static void test_reduce_sum_split_axes(void **unused)
+{
+    (void)unused;
+    /* ReduceSum-11 axes (0,2), keepdims 0 on [2,2,2] = 0..7:
+     * out[j] = sum over i,k of x[i][j][k]: j=0: 0+1+4+5 = 10, j=1: 2+3+6+7 = 18 */
+    float x[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    int64_t d[3] = {2, 2, 2}, axes[2] = {0, 2};
+    lrsc_tensor tx, out;
+    tf(&tx, 3, d, x);
+    const lrsc_tensor *in[1] = {&tx};
+    mini_node m;
+    mini_init(&m, "ReduceSum", 11);
+    mini_ints(&m, "axes", axes, 2);
+    mini_int(&m, "keepdims", 0);
+    lrsc_error err = {0};
+    assert_int_equal(run_node(&m.node, NULL, in, 1, &out, 1, &err), LRSC_OK);
+    assert_int_equal(out.ndim, 1);
+    float want[2] = {10, 18};
+    expect_floats(&out, want, 2, 0);
+    lrsc_tensor_free(&out);
+}
+
+static void test_resize10_nearest_downsample(void **unused)
+{
+    (void)unused;
+    /* Resize-10 (asymmetric), scales (1,1,0.5,0.5) on [[1,2,3,4],[5,6,7,8]]:
+     * output coordinate x reads input 2x -> [[1,3]] */
+    float x[8] = {1, 2, 3, 4, 5, 6, 7, 8}, sc[4] = {1, 1, 0.5f, 0.5f};
+    int64_t d[4] = {1, 1, 2, 4}, ds[1] = {4};
+    lrsc_tensor tx, ts, out;
+    tf(&tx, 4, d, x);
+    tf(&ts, 1, ds, sc);
+    const lrsc_tensor *in[2] = {&tx, &ts};
+    mini_node m;
+    mini_init(&m, "Resize", 10);
+    lrsc_error err = {0};
+    assert_int_equal(run_node(&m.node, NULL, in, 2, &out, 1, &err), LRSC_OK);
+    assert_int_equal(out.dims[2], 1);
+    assert_int_equal(out.dims[3], 2);
+    float want[2] = {1, 3};
+    expect_floats(&out, want, 2, 0);
+    lrsc_tensor_free(&out);
+}
+
+static void test_dropout_inference_mask(void **unused)
+{
+    (void)unused;
+    float x[3] = {1, -2, 3};
+    int64_t d[1] = {3};
+    lrsc_tensor tx, out[2];
+    tf(&tx, 1, d, x);
+    const lrsc_tensor *in[1] = {&tx};
+    mini_node m;
+    mini_init(&m, "Dropout", 12);
+    lrsc_error err = {0};
+    assert_int_equal(run_node(&m.node, NULL, in, 1, out, 2, &err), LRSC_OK);
+    expect_floats(&out[0], x, 3, 0);
+    assert_int_equal(out[1].dtype, LRSC_DT_BOOL);
+    for (int i = 0; i < 3; i++) assert_int_equal(((uint8_t *)out[1].data)[i], 1);
+    lrsc_tensor_free(&out[0]);
+    lrsc_tensor_free(&out[1]);
+}
+
+static void test_sigmoid_softmax_accuracy(void **unused)
+{
+    (void)unused;
+    /* float Sigmoid/Softmax use an inline exp; compare with libm in double
+     * over x in [-100, 100] (Sigmoid) and a 2000-wide row (Softmax). */
+    enum { N = 40001 };
+    float *x = malloc(N * sizeof *x);
+    for (int i = 0; i < N; i++) x[i] = -100.0f + 0.005f * (float)i;
+    int64_t d[1] = {N};
+    lrsc_tensor tx, out;
+    tf(&tx, 1, d, x);
+    const lrsc_tensor *in[1] = {&tx};
+    mini_node m;
+    mini_init(&m, "Sigmoid", 13);
+    lrsc_error err = {0};
+    assert_int_equal(run_node(&m.node, NULL, in, 1, &out, 1, &err), LRSC_OK);
+    double worst = 0;
+    for (int i = 0; i < N; i++) {
+        double ref = 1.0 / (1.0 + exp(-(double)x[i]));
+        double e = fabs(((float *)out.data)[i] - ref) / (1e-30 + ref);
+        if (ref > 1e-30 && e > worst) worst = e;
+        assert_true(fabs(((float *)out.data)[i] - ref) <= 1e-37 + 1e-6 * ref || ref < 1e-37);
+    }
+    print_message("sigmoid: worst relative error %.3g\n", worst);
+    lrsc_tensor_free(&out);
+
+    int64_t d2[2] = {2, 2000};
+    tf(&tx, 2, d2, x + 1000); /* values -95 .. -75: a wide dynamic range */
+    for (int lg = 0; lg < 2; lg++) {
+        mini_init(&m, lg ? "LogSoftmax" : "Softmax", 13);
+        assert_int_equal(run_node(&m.node, NULL, in, 1, &out, 1, &err), LRSC_OK);
+        for (int r = 0; r < 2; r++) {
+            const float *row = x + 1000 + r * 2000;
+            double mx = row[0], sum = 0;
+            for (int i = 1; i < 2000; i++) mx = row[i] > mx ? row[i] : mx;
+            for (int i = 0; i < 2000; i++) sum += exp((double)row[i] - mx);
+            for (int i = 0; i < 2000; i++) {
+                double ref = lg ? (double)row[i] - mx - log(sum) : exp((double)row[i] - mx) / sum;
+                double got = ((float *)out.data)[r * 2000 + i];
+                assert_true(fabs(got - ref) <= 1e-7 + 1e-5 * fabs(ref));
+            }
+        }
+        lrsc_tensor_free(&out);
+    }
+    free(x);
+}
+
 /* ---- ONNX backend node tests ------------------------------------------ */
 
 static uint8_t *slurp(const char *path, size_t *len)
@@ -641,6 +926,18 @@ int main(void)
         cmocka_unit_test(test_softmax_opset11_coerced_2d),
         cmocka_unit_test(test_resize_bad_mode_at_init),
         cmocka_unit_test(test_upsample_nearest_scales_attr),
+        cmocka_unit_test(test_add_legacy_axis),
+        cmocka_unit_test(test_prelu_legacy_channel_slope),
+        cmocka_unit_test(test_slice_attrs_opset1),
+        cmocka_unit_test(test_pad_attrs_reflect),
+        cmocka_unit_test(test_pad_wrap_refused_at_init),
+        cmocka_unit_test(test_split_and_squeeze_attrs_opset11),
+        cmocka_unit_test(test_mod_signs),
+        cmocka_unit_test(test_cast_string_to_attr),
+        cmocka_unit_test(test_reduce_sum_split_axes),
+        cmocka_unit_test(test_resize10_nearest_downsample),
+        cmocka_unit_test(test_dropout_inference_mask),
+        cmocka_unit_test(test_sigmoid_softmax_accuracy),
         cmocka_unit_test(test_onnx_node_cases),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

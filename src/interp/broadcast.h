@@ -201,6 +201,43 @@ static inline uint16_t lrsc_opu_f2bf(float f)
     return (uint16_t)(x >> 16);
 }
 
+/* exp(x) for float, branch-free so loops calling it vectorise (Cephes-style
+ * range reduction and minimax polynomial, ~2 ulp).  x must already lie in
+ * [-87, 88] (see lrsc_opu_exp_clamp), NaN propagates.  Callers are Sigmoid and
+ * Softmax, where exp(-87) ~ 1.6e-38 already acts as zero and exp(88) as
+ * infinity.  The clamp is a separate pass: GCC does not if-convert it inside
+ * this body, which would keep the whole loop scalar. */
+static inline float lrsc_opu_expf_reduced(float x)
+{
+    const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    float t = x * 1.44269504088896341f + magic;
+    uint32_t tb;
+    memcpy(&tb, &t, 4);
+    float n = t - magic;
+    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    uint32_t sb = (tb - 0x4B400000u + 127u) << 23; /* 2^n */
+    float sc;
+    memcpy(&sc, &sb, 4);
+    return p * sc;
+}
+
+/* y[i] = clamp(sign * x[i], -87, 88), the input range of lrsc_opu_expf_reduced. */
+static inline void lrsc_opu_exp_clamp(const float *x, float *y, int64_t n, float sign)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float v = sign * x[i];
+        v = v < -87.0f ? -87.0f : v;
+        y[i] = v > 88.0f ? 88.0f : v;
+    }
+}
+
 /* Output shape of multidirectional broadcasting of n shapes. */
 static inline lrsc_status lrsc_bc_shape(const lrsc_op_ctx *c, int n, const lrsc_tensor *const *t,
                                         int *ndim, int64_t *dims, lrsc_error *err)
