@@ -62,6 +62,45 @@ out:
     return st;
 }
 
+lrsc_status lrsc_linalg_svd_left(float *A, int m, int k, int r, float *U, int ldu, lrsc_error *err)
+{
+    /* LAPACK sees the column-major k x m matrix A^T, whose right singular
+     * vectors are A's left ones: vt (p x m, column-major) is U_A row-major */
+    int M = k, N = m, p = m < k ? m : k, info = 0, lwork = -1;
+    float q = 0;
+    float *s = lrsc_malloc((size_t)p * sizeof(float), err);
+    float *u = lrsc_malloc((size_t)k * p * sizeof(float), err);
+    float *vt = lrsc_malloc((size_t)p * m * sizeof(float), err);
+    int *iw = lrsc_malloc((size_t)8 * p * sizeof(int), err);
+    float *work = NULL;
+    lrsc_status st = LRSC_OK;
+    if (!s || !u || !vt || !iw) {
+        st = LRSC_ERR_NOMEM;
+        goto out;
+    }
+    sgesdd_("S", &M, &N, A, &M, s, u, &M, vt, &p, &q, &lwork, iw, &info);
+    lwork = (int)q + 1;
+    if (!(work = lrsc_malloc((size_t)lwork * sizeof(float), err))) {
+        st = LRSC_ERR_NOMEM;
+        goto out;
+    }
+    sgesdd_("S", &M, &N, A, &M, s, u, &M, vt, &p, work, &lwork, iw, &info);
+    if (info != 0) {
+        st = lrsc_error_set(err, LRSC_ERR_NUMERIC, "solver: SVD of a %d x %d matrix failed (info %d)",
+                            m, k, info);
+        goto out;
+    }
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < r; j++) U[(size_t)i * ldu + j] = j < p ? vt[(size_t)i * p + j] : 0.0f;
+out:
+    free(s);
+    free(u);
+    free(vt);
+    free(iw);
+    free(work);
+    return st;
+}
+
 double lrsc_linalg_sumsq(const float *x, size_t n)
 {
     /* four partial sums: the compiler vectorises, the order stays fixed */

@@ -18,6 +18,10 @@ void dpotrs_(const char *uplo, const int *n, const int *nrhs, const double *a, c
 void dsyev_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda, double *w,
             double *work, const int *lwork, int *info);
 
+void sgesdd_(const char *jobz, const int *m, const int *n, float *a, const int *lda, float *s,
+             float *u, const int *ldu, float *vt, const int *ldvt, float *work, const int *lwork,
+             int *iwork, int *info);
+
 /* splitmix64: small, seedable, state owned by the caller. */
 static inline uint64_t lrsc_rng_next(uint64_t *state)
 {
@@ -34,6 +38,11 @@ void lrsc_rng_gaussian(uint64_t *state, float *x, size_t n);
  * ldy, m >= p) with an orthonormal basis of a space containing them
  * (Householder QR, sgeqrf + sorgqr). */
 lrsc_status lrsc_linalg_orth(float *Y, int m, int p, int ldy, lrsc_error *err);
+
+/* Top-r left singular vectors of the row-major m x k matrix A (destroyed)
+ * into U (m x r, leading dimension ldu) by a full LAPACK SVD (sgesdd).  Used
+ * only by the SVD baseline mode. */
+lrsc_status lrsc_linalg_svd_left(float *A, int m, int k, int r, float *U, int ldu, lrsc_error *err);
 
 /* Sum of squares in double. */
 double lrsc_linalg_sumsq(const float *x, size_t n);

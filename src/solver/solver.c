@@ -19,12 +19,28 @@
 /* S R via per-entry saxpy when at most 1/16 of the entries are kept: below
  * that density the sparse product beats a dense sgemm. */
 #define SPARSE_DENSITY_DIV 16
-/* conjugate-gradient iterations on the support after each sparse step */
-#define LOOP_CG_ITERS 2
 /* safety factor on the power-iteration estimate of lambda_max(C) */
 #define LAMBDA_MARGIN 1.05
 
+#ifdef LRSC_SOLVER_PROFILE
+#include <stdio.h>
+#include <time.h>
+static double prof_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+#define PROF_BEGIN double prof_t0_ = prof_now()
+#define PROF_END(w, slot) ((w)->prof[slot] += prof_now() - prof_t0_)
+#else
+#define PROF_BEGIN
+#define PROF_END(w, slot) ((void)0)
+#endif
+enum { P_GEMM_G, P_SPARSE_SR, P_GATHER, P_SELECT, P_LSTEP, P_OBJ, P_GROW, P_REFIT, P_SSTEP, P_N };
+
 typedef struct fit_ws {
+    double prof[P_N];
     int m, n, k, rmax, p;
     const float *W, *R;
     float *WR, *B, *ER, *SR, *SR2, *MK, *MK2; /* m x k */
@@ -37,7 +53,9 @@ typedef struct fit_ws {
     float *val, *val2, *cg_r, *cg_p, *cg_ap;
     size_t ns, cap;
     size_t *hist;
+    size_t *rowptr, *cursor;   /* m + 1, m: row ranges of a support */
     double *colnorm;
+
     double flops, lam, f;
     uint64_t rng;
     lrsc_error *err;
@@ -47,11 +65,12 @@ void lrsc_solver_opts_default(lrsc_solver_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->structure = LRSC_SPARSE_ELEMENTS;
-    o->max_iter = 8;
+    o->max_iter = 12;
     o->tol = 1e-3;
     o->seed = 1;
     o->rank_step = 0;
     o->power_iters = 2;
+    o->support_iters = 1;
     o->refit_iters = 6;
     o->refit_bias = false;
 }
@@ -103,16 +122,49 @@ static bool use_sparse(const fit_ws *w, size_t ns)
     return (double)ns * SPARSE_DENSITY_DIV <= (double)w->m * w->n;
 }
 
+/* Sparse products walk S by blocks of columns so that the rows of R a block
+ * needs stay in cache while every row of S visits them (row-wise order would
+ * stream all of R from memory once per row).  Per row the columns are still
+ * visited in increasing order, so results do not depend on the block size. */
+static void sparse_rows(fit_ws *w, const int64_t *supp, size_t ns)
+{
+    int m = w->m, n = w->n;
+    size_t t = 0;
+    for (int i = 0; i < m; i++) {
+        w->rowptr[i] = t;
+        while (t < ns && supp[t] / n == i) t++;
+    }
+    w->rowptr[m] = ns;
+}
+
+static int col_block(const fit_ws *w)
+{
+    int nb = (int)((1u << 20) / ((size_t)w->k * sizeof(float))); /* ~1 MiB of R */
+    return nb < 8 ? 8 : nb;
+}
+
 /* out (m x k) = S R for S given by (supp, val). */
 static void sparse_times_r(fit_ws *w, const int64_t *supp, const float *val, size_t ns, float *out)
 {
-    int n = w->n, k = w->k;
-    size_t mk = (size_t)w->m * k;
+    PROF_BEGIN;
+    int m = w->m, n = w->n, k = w->k;
+    size_t mk = (size_t)m * k;
     if (use_sparse(w, ns)) {
         memset(out, 0, mk * sizeof(float));
-        for (size_t t = 0; t < ns; t++) {
-            size_t i = (size_t)(supp[t] / n), j = (size_t)(supp[t] % n);
-            if (val[t] != 0.0f) cblas_saxpy(k, val[t], w->R + j * k, 1, out + i * k, 1);
+        sparse_rows(w, supp, ns);
+        memcpy(w->cursor, w->rowptr, (size_t)m * sizeof(size_t));
+        int nb = col_block(w);
+        for (int j0 = 0; j0 < n; j0 += nb) {
+            int64_t jend = j0 + nb;
+            for (int i = 0; i < m; i++) {
+                size_t t = w->cursor[i], te = w->rowptr[i + 1];
+                int64_t base = (int64_t)i * n;
+                for (; t < te && supp[t] - base < jend; t++)
+                    if (val[t] != 0.0f)
+                        cblas_saxpy(k, val[t], w->R + (size_t)(supp[t] - base) * k, 1,
+                                    out + (size_t)i * k, 1);
+                w->cursor[i] = t;
+            }
         }
         w->flops += 2.0 * ns * k;
     } else {
@@ -120,22 +172,35 @@ static void sparse_times_r(fit_ws *w, const int64_t *supp, const float *val, siz
         for (size_t t = 0; t < ns; t++) w->D[supp[t]] = val[t];
         mm(w, false, false, w->m, k, n, 1.0f, w->D, n, w->R, k, 0.0f, out, k);
     }
+    PROF_END(w, P_SPARSE_SR);
 }
 
 /* out[t] = (Q R^T)[supp[t]] for Q m x k. */
 static void gather_qrt(fit_ws *w, const float *Q, const int64_t *supp, size_t ns, float *out)
 {
-    int n = w->n, k = w->k;
+    PROF_BEGIN;
+    int m = w->m, n = w->n, k = w->k;
     if (use_sparse(w, ns)) {
-        for (size_t t = 0; t < ns; t++) {
-            size_t i = (size_t)(supp[t] / n), j = (size_t)(supp[t] % n);
-            out[t] = (float)cblas_dsdot(k, Q + i * k, 1, w->R + j * k, 1);
+        sparse_rows(w, supp, ns);
+        memcpy(w->cursor, w->rowptr, (size_t)m * sizeof(size_t));
+        int nb = col_block(w);
+        for (int j0 = 0; j0 < n; j0 += nb) {
+            int64_t jend = j0 + nb;
+            for (int i = 0; i < m; i++) {
+                size_t t = w->cursor[i], te = w->rowptr[i + 1];
+                int64_t base = (int64_t)i * n;
+                for (; t < te && supp[t] - base < jend; t++)
+                    out[t] = cblas_sdot(k, Q + (size_t)i * k, 1,
+                                        w->R + (size_t)(supp[t] - base) * k, 1);
+                w->cursor[i] = t;
+            }
         }
         w->flops += 2.0 * ns * k;
     } else {
         mm(w, false, true, w->m, n, k, 1.0f, Q, k, w->R, k, 0.0f, w->T, n);
         for (size_t t = 0; t < ns; t++) out[t] = w->T[supp[t]];
     }
+    PROF_END(w, P_GATHER);
 }
 
 /* out = (I - U U^T) in, both m x k (may alias). */
@@ -151,10 +216,13 @@ static void proj_out(fit_ws *w, const float *in, float *out)
 /* B = WR - SR, ER = (I - UU^T) B; returns ||ER||^2. */
 static double objective(fit_ws *w, const float *SR)
 {
+    PROF_BEGIN;
     size_t mk = (size_t)w->m * w->k;
     for (size_t i = 0; i < mk; i++) w->B[i] = w->WR[i] - SR[i];
     proj_out(w, w->B, w->ER);
-    return lrsc_linalg_sumsq(w->ER, mk);
+    double f = lrsc_linalg_sumsq(w->ER, mk);
+    PROF_END(w, P_OBJ);
+    return f;
 }
 
 /* U-steps: U <- orth(B B^T U), the least-squares U for V = U^T (W - S). */
@@ -168,6 +236,20 @@ static lrsc_status lstep(fit_ws *w, int iters)
         w->flops += 4.0 * m * p * p;
     }
     return LRSC_OK;
+}
+
+/* Baseline L-step: U = top-r left singular vectors of B (full SVD). */
+static lrsc_status lstep_svd(fit_ws *w, int r)
+{
+    size_t mk = (size_t)w->m * w->k;
+    float *A = lrsc_malloc(mk * sizeof(float), w->err);
+    if (!A) return LRSC_ERR_NOMEM;
+    memcpy(A, w->B, mk * sizeof(float));
+    lrsc_status st = lrsc_linalg_svd_left(A, w->m, w->k, r, w->U, w->rmax, w->err);
+    int p = w->m < w->k ? w->m : w->k;
+    w->flops += 4.0 * w->m * w->k * p + 8.0 * p * p * p; /* rough sgesdd count */
+    free(A);
+    return st;
 }
 
 /* Adds d directions taken from the residual ER by power/QR iterations. */
@@ -253,21 +335,46 @@ static void swap_support(fit_ws *w, size_t ns)
     w->ns = ns;
 }
 
-/* One hard-thresholded gradient step on S (U fixed, V re-optimised).
- * Uses ER consistent with the current S; leaves B, ER, SR, f updated. */
-static lrsc_status sparse_step(fit_ws *w, lrsc_sparse_structure st, size_t c)
+/* One hard-thresholded gradient step on S (U fixed, V re-optimised) of size
+ * 1 / lambda_max(C): never increases the objective (backtracks if the
+ * power-iteration estimate of lambda_max was low).  Uses ER consistent with
+ * the current S; leaves B, ER, SR, f updated. */
+static lrsc_status iht_step(fit_ws *w, lrsc_sparse_structure st, size_t c)
 {
     int m = w->m, n = w->n, k = w->k;
     size_t mn = (size_t)m * n;
     double f_old = w->f;
     /* gradient direction (W - L - S) C = ER R^T into T */
-    mm(w, false, true, m, n, k, 1.0f, w->ER, k, w->R, k, 0.0f, w->T, n);
-    double eta = 1.0 / w->lam;
-    for (int attempt = 0; attempt < 6; attempt++) {
+    {
+        PROF_BEGIN;
+        mm(w, false, true, m, n, k, 1.0f, w->ER, k, w->R, k, 0.0f, w->T, n);
+        PROF_END(w, P_GEMM_G);
+    }
+    double eta = 1.0 / w->lam, eta_safe = eta;
+    {
+        /* exact line search along the gradient on the current support (or, for
+         * an empty S, on the support the gradient alone would pick) */
+        const int64_t *sp = w->supp;
+        size_t nsp = w->ns;
+        if (nsp == 0) {
+            memcpy(w->D, w->T, mn * sizeof(float));
+            nsp = project_sparse(w, st, c);
+            sp = w->supp2;
+        }
+        float *g = w->cg_r;
+        for (size_t t = 0; t < nsp; t++) g[t] = w->T[sp[t]];
+        sparse_times_r(w, sp, g, nsp, w->MK);
+        proj_out(w, w->MK, w->MK2);
+        double num = dot_d(g, g, nsp), den = lrsc_linalg_sumsq(w->MK2, (size_t)m * k);
+        if (den > 0 && num / den > eta) eta = num / den;
+    }
+    for (int attempt = 0; attempt < 40; attempt++) {
         float e = (float)eta;
         for (size_t i = 0; i < mn; i++) w->D[i] = e * w->T[i];
         for (size_t t = 0; t < w->ns; t++) w->D[w->supp[t]] += w->val[t];
+        PROF_BEGIN;
         size_t ns = project_sparse(w, st, c);
+        PROF_END(w, P_SELECT);
         sparse_times_r(w, w->supp2, w->val2, ns, w->SR2);
         double f_new = objective(w, w->SR2);
         if (f_new <= f_old) {
@@ -278,7 +385,10 @@ static lrsc_status sparse_step(fit_ws *w, lrsc_sparse_structure st, size_t c)
             w->f = f_new;
             return LRSC_OK;
         }
-        eta *= 0.5; /* lambda_max was underestimated: back off */
+        /* too long a step (or lambda_max underestimated): back off */
+        if (eta > eta_safe) eta = eta * 0.5 > eta_safe ? eta * 0.5 : eta_safe;
+        else if (attempt < 40 - 1) eta *= 0.5;
+        if (eta < eta_safe * 1e-3) break;
     }
     w->f = objective(w, w->SR); /* keep S; restore B and ER */
     return LRSC_OK;
@@ -415,7 +525,10 @@ static void ws_free(fit_ws *w)
     free(w->cg_p);
     free(w->cg_ap);
     free(w->hist);
+    free(w->rowptr);
+    free(w->cursor);
     free(w->colnorm);
+
 }
 
 /* ||(W - U V - S) R||^2 from an explicit decomposition (dense). */
@@ -482,7 +595,7 @@ lrsc_status lrsc_solver_fit(const float *W, int m, int n, const float *R, int k,
                               "(got %d x %d, k %d)",
                               m, n, k);
     if (opts->rank < 0 || opts->nnz < 0 || opts->max_iter < 0 || opts->power_iters < 0 ||
-        opts->refit_iters < 0 || opts->rank_step < 0 || !(opts->tol >= 0) ||
+        opts->refit_iters < 0 || opts->support_iters < 0 || opts->rank_step < 0 || !(opts->tol >= 0) ||
         (unsigned)opts->structure > LRSC_SPARSE_ROWS)
         return lrsc_error_set(err, LRSC_ERR_ARGS,
                               "solver: invalid options (rank %d, nnz %lld, structure %d)",
@@ -600,7 +713,10 @@ lrsc_status lrsc_solver_fit(const float *W, int m, int n, const float *R, int k,
         ALLOC(w.cg_p, cap, float);
         ALLOC(w.cg_ap, cap, float);
         ALLOC(w.hist, 65536, size_t);
+        ALLOC(w.rowptr, (size_t)m + 1, size_t);
+        ALLOC(w.cursor, m, size_t);
         ALLOC(w.colnorm, (size_t)(m > n ? m : n), double);
+
         w.lam = lrsc_linalg_lambda_max(R, n, k, &w.rng, err) * LAMBDA_MARGIN;
         if (!(w.lam > 0)) {
             if (err->code != LRSC_OK) {
@@ -616,16 +732,35 @@ lrsc_status lrsc_solver_fit(const float *W, int m, int n, const float *R, int k,
     for (;;) {
         double f_prev = w.f;
         bool grew = false;
-        if (w.p < rt) {
+        if (opts->svd_baseline && rt > 0) {
+            PROF_BEGIN;
+            if ((st = lstep_svd(&w, rt)) != LRSC_OK) goto fail;
+            PROF_END(&w, P_LSTEP);
+            grew = w.p < rt;
+            w.p = rt;
+        } else if (w.p < rt) {
             int d = rt - w.p < dr ? rt - w.p : dr;
+            PROF_BEGIN;
             if ((st = grow(&w, d, opts->power_iters)) != LRSC_OK) goto fail;
+            PROF_END(&w, P_GROW);
             grew = true;
         }
-        if ((st = lstep(&w, opts->power_iters > 0 ? opts->power_iters : 1)) != LRSC_OK) goto fail;
+        if (!opts->svd_baseline) {
+            PROF_BEGIN;
+            if ((st = lstep(&w, opts->power_iters > 0 ? opts->power_iters : 1)) != LRSC_OK)
+                goto fail;
+            PROF_END(&w, P_LSTEP);
+        }
         w.f = objective(&w, w.SR);
+        if (grew) { /* the c = 0 error-versus-rank curve */
+            res->curve_rank[res->n_curve] = w.p;
+            res->curve_obj[res->n_curve++] = w.f;
+        }
         if (c > 0) {
-            if ((st = sparse_step(&w, opts->structure, c)) != LRSC_OK) goto fail;
-            if ((st = cg_support(&w, LOOP_CG_ITERS)) != LRSC_OK) goto fail;
+            PROF_BEGIN;
+            if ((st = iht_step(&w, opts->structure, c)) != LRSC_OK) goto fail;
+            if ((st = cg_support(&w, opts->support_iters)) != LRSC_OK) goto fail;
+            PROF_END(&w, P_SSTEP);
         }
         if (!isfinite(w.f)) {
             st = lrsc_error_set(err, LRSC_ERR_NUMERIC, "solver: objective became non-finite");
@@ -633,10 +768,6 @@ lrsc_status lrsc_solver_fit(const float *W, int m, int n, const float *R, int k,
         }
         res->iterations++;
         res->history[res->n_history++] = w.f;
-        if (grew) {
-            res->curve_rank[res->n_curve] = w.p;
-            res->curve_obj[res->n_curve++] = w.f;
-        }
         if (w.f == 0.0) break;
         if (w.p == rt) {
             if (!grew && f_prev - w.f <= opts->tol * f_prev) break;
@@ -654,11 +785,14 @@ lrsc_status lrsc_solver_fit(const float *W, int m, int n, const float *R, int k,
             if (t1 - t0 > LRSC_SOLVER_ROWLS_MAX) small_rows = false;
             t0 = t1;
         }
+        PROF_BEGIN;
         st = small_rows ? rowls_support(&w) : cg_support(&w, opts->refit_iters);
+        PROF_END(&w, P_REFIT);
         if (st != LRSC_OK) goto fail;
         if (w.p > 0) {
-            if ((st = lstep(&w, opts->power_iters > 0 ? opts->power_iters : 1)) != LRSC_OK)
-                goto fail;
+            st = opts->svd_baseline ? lstep_svd(&w, w.p)
+                                    : lstep(&w, opts->power_iters > 0 ? opts->power_iters : 1);
+            if (st != LRSC_OK) goto fail;
             w.f = objective(&w, w.SR);
         }
 
@@ -717,6 +851,12 @@ finish:
         }
     }
     res->flops += w.flops;
+#ifdef LRSC_SOLVER_PROFILE
+    fprintf(stderr, "solver profile (s): gemmG %.2f sparseSR %.2f gather %.2f select %.2f lstep %.2f "
+            "obj %.2f grow %.2f refit %.2f sstep %.2f; iters %d\n", w.prof[P_GEMM_G], w.prof[P_SPARSE_SR],
+            w.prof[P_GATHER], w.prof[P_SELECT], w.prof[P_LSTEP], w.prof[P_OBJ], w.prof[P_GROW],
+            w.prof[P_REFIT], w.prof[P_SSTEP], res->iterations);
+#endif
     ws_free(&w);
     return LRSC_OK;
 

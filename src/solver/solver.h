@@ -58,13 +58,17 @@ typedef struct lrsc_solver_opts {
     int rank;                /* target rank r; clamped to min(m, n) */
     int64_t nnz;             /* budget c for S in entries (structured: whole columns*m / rows*n) */
     lrsc_sparse_structure structure;
-    int max_iter;            /* outer iterations once the target rank is reached (default 8) */
+    int max_iter;            /* outer iterations once the target rank is reached (default 12) */
     double tol;              /* stop when the relative objective decrease is below tol (1e-3) */
     uint64_t seed;           /* PRNG seed for the random growth blocks */
     int rank_step;           /* rank added per growth step; 0: ceil(r / 4) */
     int power_iters;         /* power iterations per growth block and U-steps per outer iteration (2) */
+    int support_iters;       /* conjugate-gradient iterations on the support after each sparse step (1) */
     int refit_iters;         /* conjugate-gradient iterations refitting S on its final support (6) */
     bool refit_bias;         /* compute b' = b + (W - L - S) mu (needs mu; R must be centred) */
+    bool svd_baseline;       /* reference mode for benchmarks: full rank from the start and every
+                                L-step a truncated LAPACK SVD of (W - S) R (O(m k min(m,k))),
+                                same sparse steps; slow, not SVD-free */
 } lrsc_solver_opts;
 
 /* Fills opts with the defaults above (rank 0, nnz 0, elementwise, seed 1). */
