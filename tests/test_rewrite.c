@@ -776,6 +776,18 @@ static void test_param_counts(void **state)
     assert_int_equal(pc.after, 8 * 2);
     assert_int_equal(pc.sparse_values, 8 * 9);
     assert_int_equal(pc.sparse_indices, 1);
+    /* AUTO: gather-reduce while the padded row length K is at most n / 200. */
+    assert_int_equal(lrsc_rewrite_resolve_form(&t, &f, LRSC_FORM_AUTO, 13),
+                     LRSC_FORM_GATHER_REDUCE);
+    t.n = 399;  /* K = 2 > 399 / 200 */
+    assert_int_equal(lrsc_rewrite_resolve_form(&t, &f, LRSC_FORM_AUTO, 13),
+                     LRSC_FORM_DENSE_REBUILT);
+    assert_int_equal(lrsc_rewrite_resolve_form(&t, &f, LRSC_FORM_GATHER_SCATTER, 15),
+                     LRSC_FORM_GATHER_REDUCE);
+    assert_int_equal(lrsc_rewrite_resolve_form(&t, &f, LRSC_FORM_GATHER_SCATTER, 16),
+                     LRSC_FORM_GATHER_SCATTER);
+    assert_int_equal(lrsc_rewrite_resolve_form(&tc, &f, LRSC_FORM_GATHER_REDUCE, 13),
+                     LRSC_FORM_DENSE_REBUILT);
     lrsc_sparse_form fm;
     assert_true(lrsc_sparse_form_parse("gather-scatter", &fm));
     assert_int_equal(fm, LRSC_FORM_GATHER_SCATTER);
