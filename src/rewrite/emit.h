@@ -68,4 +68,8 @@ int lrsc_graph_uses(const Onnx__GraphProto *g, const char *name);
  * an initializer, 0 if neither. The node's other inputs are left alone. */
 int lrsc_graph_remove_value(Onnx__GraphProto *g, const char *name);
 
+/* Stable topological sort of graph.node (file order kept where valid);
+ * changed tells whether anything moved. */
+lrsc_status lrsc_graph_sort_nodes(Onnx__GraphProto *g, bool *changed, lrsc_error *err);
+
 #endif

@@ -401,6 +401,8 @@ lrsc_status lrsc_rewrite_layer(lrsc_model *model, const lrsc_rewrite_target *t,
     }
     /* Only an allocation can fail here; the layer itself is already rewritten. */
     if (new_opset != opset) st = set_opset(mp, new_opset, err);
+    bool resorted = false;
+    if (st == LRSC_OK) st = lrsc_graph_sort_nodes(g, &resorted, err);
     if (info) {
         memset(info, 0, sizeof(*info));
         info->form = sp ? form : LRSC_FORM_AUTO;
@@ -409,6 +411,7 @@ lrsc_status lrsc_rewrite_layer(lrsc_model *model, const lrsc_rewrite_target *t,
         info->inits_removed = inits_removed;
         info->opset_before = opset;
         info->opset_after = new_opset;
+        info->resorted = resorted;
         lrsc_rewrite_count_params(t, f, form, &info->params);
     }
     free(base);
