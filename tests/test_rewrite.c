@@ -662,6 +662,47 @@ static void test_shared_weight_kept(void **state)
     lrsc_model_free(m);
 }
 
+/* A weight held by a Constant node: read through the node, node removed. */
+static void test_constant_node_weight(void **state)
+{
+    (void)state;
+    Onnx__ModelProto *mp = tb_model(8, 13);
+    Onnx__GraphProto *g = mp->graph;
+    int64_t xd[2] = {-1, 20}, yd[2] = {-1, 12}, bd[2] = {20, 12};
+    tb_io(g, true, "X", 2, xd);
+    tb_io(g, false, "Y", 2, yd);
+    float b[240];
+    for (int i = 0; i < 240; i++) b[i] = (float)i;
+    /* Build the tensor as an initializer, then move it into a Constant node. */
+    tb_init(g, "B", 1, 2, bd, b, 4);
+    Onnx__TensorProto *tp = g->initializer[--g->n_initializer];
+    Onnx__NodeProto *c = tb_node(g, "Constant", "const_B", NULL, NULL, NULL, "B");
+    tb_attr(c, "value", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR)->t = tp;
+    tb_node(g, "MatMul", "mm", "X", "B", NULL, "Y");
+    lrsc_model *m = tb_finish(mp);
+    lrsc_graph *gv;
+    lrsc_error err = {0};
+    assert_int_equal(lrsc_graph_build(m, &gv, &err), LRSC_OK);
+    lrsc_rewrite_targets ts;
+    const lrsc_rewrite_target *t = only_target(gv, &ts);
+    assert_false(t->skip);
+    lrsc_tensor w;
+    assert_int_equal(lrsc_rewrite_weight(gv, t, &w, NULL, &err), LRSC_OK);
+    const float *wd = w.data;  /* W = B^T */
+    for (int i = 0; i < 12; i++)
+        for (int j = 0; j < 20; j++) assert_true(wd[i * 20 + j] == b[j * 12 + i]);
+    lrsc_tensor_free(&w);
+    float U[24] = {0}, V[40] = {0};
+    lrsc_factors f = {.r = 2, .U = U, .V = V, .skind = LRSC_SPARSE_COO};
+    lrsc_rewrite_info info;
+    assert_int_equal(lrsc_rewrite_layer(m, t, &f, NULL, &info, &err), LRSC_OK);
+    assert_int_equal(info.nodes_removed, 2);
+    assert_int_equal(m->proto->graph->n_node, 2);
+    lrsc_rewrite_targets_free(&ts);
+    lrsc_graph_free(gv);
+    lrsc_model_free(m);
+}
+
 /* A file whose nodes are out of order comes out sorted, otherwise in place. */
 static void test_unsorted_graph_sorted(void **state)
 {
@@ -969,6 +1010,7 @@ int main(void)
         cmocka_unit_test(test_bad_factors_leave_model),
         cmocka_unit_test(test_shared_weight_kept),
         cmocka_unit_test(test_unsorted_graph_sorted),
+        cmocka_unit_test(test_constant_node_weight),
         cmocka_unit_test(test_names_and_cleanup),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_all_forms),

@@ -129,7 +129,7 @@ static int heap_pop(int *h, int *n)
     return top;
 }
 
-lrsc_status lrsc_graph_sort_nodes(Onnx__GraphProto *g, bool *changed, lrsc_error *err)
+lrsc_status lrsc_rewrite_sort_nodes(Onnx__GraphProto *g, bool *changed, lrsc_error *err)
 {
     *changed = false;
     size_t nn = g->n_node;
