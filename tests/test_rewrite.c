@@ -555,6 +555,7 @@ static void test_all_forms(void **state)
             if (fc == F_LOWRANK) assert_int_equal(info.form, LRSC_FORM_AUTO);
             if (fc == F_COLS || fc == F_ROWS) assert_int_equal(info.form, LRSC_FORM_STRUCTURED);
             assert_int_equal(info.opset_before, opset_of((kind)k));
+            assert_false(info.resorted);
             if (fc == F_GATHER_SCATTER && !conv)
                 assert_int_equal(info.form, opset_of((kind)k) >= 16 ? LRSC_FORM_GATHER_SCATTER
                                                                     : LRSC_FORM_GATHER_REDUCE);
@@ -656,6 +657,83 @@ static void test_shared_weight_kept(void **state)
     assert_int_equal(m->proto->graph->n_initializer, 4);
     assert_string_equal(m->proto->graph->node[1]->output[0], "Y");
     assert_string_equal(m->proto->graph->node[3]->output[0], "Z");
+    lrsc_rewrite_targets_free(&ts);
+    lrsc_graph_free(gv);
+    lrsc_model_free(m);
+}
+
+/* A weight held by a Constant node: read through the node, node removed. */
+static void test_constant_node_weight(void **state)
+{
+    (void)state;
+    Onnx__ModelProto *mp = tb_model(8, 13);
+    Onnx__GraphProto *g = mp->graph;
+    int64_t xd[2] = {-1, 20}, yd[2] = {-1, 12}, bd[2] = {20, 12};
+    tb_io(g, true, "X", 2, xd);
+    tb_io(g, false, "Y", 2, yd);
+    float b[240];
+    for (int i = 0; i < 240; i++) b[i] = (float)i;
+    /* Build the tensor as an initializer, then move it into a Constant node. */
+    tb_init(g, "B", 1, 2, bd, b, 4);
+    Onnx__TensorProto *tp = g->initializer[--g->n_initializer];
+    Onnx__NodeProto *c = tb_node(g, "Constant", "const_B", NULL, NULL, NULL, "B");
+    tb_attr(c, "value", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR)->t = tp;
+    tb_node(g, "MatMul", "mm", "X", "B", NULL, "Y");
+    lrsc_model *m = tb_finish(mp);
+    lrsc_graph *gv;
+    lrsc_error err = {0};
+    assert_int_equal(lrsc_graph_build(m, &gv, &err), LRSC_OK);
+    lrsc_rewrite_targets ts;
+    const lrsc_rewrite_target *t = only_target(gv, &ts);
+    assert_false(t->skip);
+    lrsc_tensor w;
+    assert_int_equal(lrsc_rewrite_weight(gv, t, &w, NULL, &err), LRSC_OK);
+    const float *wd = w.data;  /* W = B^T */
+    for (int i = 0; i < 12; i++)
+        for (int j = 0; j < 20; j++) assert_true(wd[i * 20 + j] == b[j * 12 + i]);
+    lrsc_tensor_free(&w);
+    float U[24] = {0}, V[40] = {0};
+    lrsc_factors f = {.r = 2, .U = U, .V = V, .skind = LRSC_SPARSE_COO};
+    lrsc_rewrite_info info;
+    assert_int_equal(lrsc_rewrite_layer(m, t, &f, NULL, &info, &err), LRSC_OK);
+    assert_int_equal(info.nodes_removed, 2);
+    assert_int_equal(m->proto->graph->n_node, 2);
+    lrsc_rewrite_targets_free(&ts);
+    lrsc_graph_free(gv);
+    lrsc_model_free(m);
+}
+
+/* A file whose nodes are out of order comes out sorted, otherwise in place. */
+static void test_unsorted_graph_sorted(void **state)
+{
+    (void)state;
+    Onnx__ModelProto *mp = tb_model(8, 13);
+    Onnx__GraphProto *g = mp->graph;
+    int64_t xd[2] = {-1, 20}, yd[2] = {-1, 12}, wd[2] = {12, 20};
+    tb_io(g, true, "X", 2, xd);
+    tb_io(g, false, "Z", 2, yd);
+    float w[240];
+    for (int i = 0; i < 240; i++) w[i] = (float)(i % 5) - 2.0f;
+    tb_init(g, "W", 1, 2, wd, w, 4);
+    tb_node(g, "Relu", "out", "Y", NULL, NULL, "Z");
+    tb_int(tb_node(g, "Gemm", "fc", "H", "W", NULL, "Y"), "transB", 1);
+    tb_node(g, "Relu", "in", "X", NULL, NULL, "H");
+    lrsc_model *m = tb_finish(mp);
+    lrsc_graph *gv;
+    lrsc_error err = {0};
+    assert_int_equal(lrsc_graph_build(m, &gv, &err), LRSC_OK);
+    lrsc_rewrite_targets ts;
+    const lrsc_rewrite_target *t = only_target(gv, &ts);
+    float U[24], V[40];
+    for (int i = 0; i < 24; i++) U[i] = 0.5f;
+    for (int i = 0; i < 40; i++) V[i] = 0.25f;
+    lrsc_factors f = {.r = 2, .U = U, .V = V, .skind = LRSC_SPARSE_COO};
+    lrsc_rewrite_info info;
+    assert_int_equal(lrsc_rewrite_layer(m, t, &f, NULL, &info, &err), LRSC_OK);
+    assert_true(info.resorted);
+    const char *want[] = {"in", "fc/lrsc_V", "fc/lrsc_U", "out"};
+    assert_int_equal(m->proto->graph->n_node, 4);
+    for (int i = 0; i < 4; i++) assert_string_equal(m->proto->graph->node[i]->name, want[i]);
     lrsc_rewrite_targets_free(&ts);
     lrsc_graph_free(gv);
     lrsc_model_free(m);
@@ -776,6 +854,18 @@ static void test_param_counts(void **state)
     assert_int_equal(pc.after, 8 * 2);
     assert_int_equal(pc.sparse_values, 8 * 9);
     assert_int_equal(pc.sparse_indices, 1);
+    /* AUTO: gather-reduce while the padded row length K is at most n / 200. */
+    assert_int_equal(lrsc_rewrite_resolve_form(&t, &f, LRSC_FORM_AUTO, 13),
+                     LRSC_FORM_GATHER_REDUCE);
+    t.n = 399;  /* K = 2 > 399 / 200 */
+    assert_int_equal(lrsc_rewrite_resolve_form(&t, &f, LRSC_FORM_AUTO, 13),
+                     LRSC_FORM_DENSE_REBUILT);
+    assert_int_equal(lrsc_rewrite_resolve_form(&t, &f, LRSC_FORM_GATHER_SCATTER, 15),
+                     LRSC_FORM_GATHER_REDUCE);
+    assert_int_equal(lrsc_rewrite_resolve_form(&t, &f, LRSC_FORM_GATHER_SCATTER, 16),
+                     LRSC_FORM_GATHER_SCATTER);
+    assert_int_equal(lrsc_rewrite_resolve_form(&tc, &f, LRSC_FORM_GATHER_REDUCE, 13),
+                     LRSC_FORM_DENSE_REBUILT);
     lrsc_sparse_form fm;
     assert_true(lrsc_sparse_form_parse("gather-scatter", &fm));
     assert_int_equal(fm, LRSC_FORM_GATHER_SCATTER);
@@ -919,6 +1009,8 @@ int main(void)
         cmocka_unit_test(test_skip_reasons),
         cmocka_unit_test(test_bad_factors_leave_model),
         cmocka_unit_test(test_shared_weight_kept),
+        cmocka_unit_test(test_unsorted_graph_sorted),
+        cmocka_unit_test(test_constant_node_weight),
         cmocka_unit_test(test_names_and_cleanup),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_all_forms),

@@ -410,7 +410,7 @@ static int uses_in(const Onnx__GraphProto *g, const char *name)
     return c;
 }
 
-int lrsc_graph_uses(const Onnx__GraphProto *g, const char *name)
+int lrsc_rewrite_uses(const Onnx__GraphProto *g, const char *name)
 {
     return uses_in(g, name);
 }
@@ -427,7 +427,7 @@ static void remove_value_info(Onnx__ValueInfoProto **arr, size_t *n, const char 
     *n = k;
 }
 
-int lrsc_graph_remove_value(Onnx__GraphProto *g, const char *name)
+int lrsc_rewrite_remove_value(Onnx__GraphProto *g, const char *name)
 {
     for (size_t i = 0; i < g->n_node; i++) {
         Onnx__NodeProto *n = g->node[i];

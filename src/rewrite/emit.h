@@ -62,10 +62,14 @@ lrsc_status lrsc_emit_commit(lrsc_emit *e, size_t at);
 
 /* Uses of a name as a node input in the graph, subgraphs included, plus one if
  * it is a graph output. */
-int lrsc_graph_uses(const Onnx__GraphProto *g, const char *name);
+int lrsc_rewrite_uses(const Onnx__GraphProto *g, const char *name);
 /* Removes and frees the node producing name, or the initializer called name
  * (and a graph input of that name shadowing it); returns 1 for a node, 2 for
  * an initializer, 0 if neither. The node's other inputs are left alone. */
-int lrsc_graph_remove_value(Onnx__GraphProto *g, const char *name);
+int lrsc_rewrite_remove_value(Onnx__GraphProto *g, const char *name);
+
+/* Stable topological sort of graph.node (file order kept where valid);
+ * changed tells whether anything moved. */
+lrsc_status lrsc_rewrite_sort_nodes(Onnx__GraphProto *g, bool *changed, lrsc_error *err);
 
 #endif

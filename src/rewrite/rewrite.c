@@ -394,13 +394,15 @@ lrsc_status lrsc_rewrite_layer(lrsc_model *model, const lrsc_rewrite_target *t,
     int nodes_removed = 1, inits_removed = 0;
     for (int i = 0; i < nc; i++) {
         /* A name may be listed twice (a weight reused as a shape): look again. */
-        if (lrsc_graph_uses(g, cand[i]) != 0) continue;
-        int k = lrsc_graph_remove_value(g, cand[i]);
+        if (lrsc_rewrite_uses(g, cand[i]) != 0) continue;
+        int k = lrsc_rewrite_remove_value(g, cand[i]);
         nodes_removed += k == 1;
         inits_removed += k == 2;
     }
     /* Only an allocation can fail here; the layer itself is already rewritten. */
     if (new_opset != opset) st = set_opset(mp, new_opset, err);
+    bool resorted = false;
+    if (st == LRSC_OK) st = lrsc_rewrite_sort_nodes(g, &resorted, err);
     if (info) {
         memset(info, 0, sizeof(*info));
         info->form = sp ? form : LRSC_FORM_AUTO;
@@ -409,6 +411,7 @@ lrsc_status lrsc_rewrite_layer(lrsc_model *model, const lrsc_rewrite_target *t,
         info->inits_removed = inits_removed;
         info->opset_before = opset;
         info->opset_after = new_opset;
+        info->resorted = resorted;
         lrsc_rewrite_count_params(t, f, form, &info->params);
     }
     free(base);

@@ -148,6 +148,7 @@ typedef struct lrsc_rewrite_info {
     int nodes_removed;       /* the layer plus the dead weight chain */
     int inits_removed;
     int64_t opset_before, opset_after; /* default domain; differ when raised */
+    bool resorted;           /* the model's nodes were not in topological order and now are */
     lrsc_param_count params;
 } lrsc_rewrite_info;
 
@@ -161,8 +162,10 @@ void lrsc_rewrite_count_params(const lrsc_rewrite_target *t, const lrsc_factors 
 lrsc_sparse_form lrsc_rewrite_resolve_form(const lrsc_rewrite_target *t, const lrsc_factors *f,
                                            lrsc_sparse_form requested, int64_t opset);
 
-/* Rewrites target t of model m in place. On failure the model is unchanged.
- * info may be NULL. */
+/* Rewrites target t of model m in place.  The new nodes take the layer's
+ * place in graph.node; a model whose nodes were not topologically sorted is
+ * sorted (stable) afterwards.  On failure the model is unchanged, except when
+ * memory runs out in that final sort or opset update.  info may be NULL. */
 lrsc_status lrsc_rewrite_layer(lrsc_model *m, const lrsc_rewrite_target *t,
                                const lrsc_factors *f, const lrsc_rewrite_opts *opts,
                                lrsc_rewrite_info *info, lrsc_error *err);

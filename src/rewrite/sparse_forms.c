@@ -26,11 +26,20 @@
 
 #include "onnx/attr.h"
 
+static int64_t max_row_count(const lrsc_factors *f);
+
+/* Measured with tools/bench_sparse_forms.py (ONNX Runtime 1.30, 2 threads,
+ * VGG-16 fc6 4096 x 25088, r 256; minimum ms batch 1 / batch 8 on a loaded
+ * machine): dense-rebuilt costs a dense layer whatever the density (148/95 at
+ * 1%, 91/82 at 0.1%); gather-reduce scales with its padded size m K (1%:
+ * 36/155, 0.3%: 8/69, 0.1%: 1.9/39); gather-scatter wins only at batch 8
+ * (1%: 62/131, 0.3%: 21/41, 0.1%: 2.8/28) and needs opset 16.  Gather-reduce
+ * is far ahead at batch 1 and breaks even with dense-rebuilt at batch 8 near
+ * 0.5% padded density, where its padding also starts to cost file size. */
 lrsc_sparse_form lrsc_sparse_default_form(const lrsc_rewrite_target *t, const lrsc_factors *f)
 {
     if (t->kind == LRSC_LAYER_CONV) return LRSC_FORM_DENSE_REBUILT;
-    (void)f;
-    return LRSC_FORM_GATHER_REDUCE;
+    return max_row_count(f) * 200 <= t->n ? LRSC_FORM_GATHER_REDUCE : LRSC_FORM_DENSE_REBUILT;
 }
 
 int64_t lrsc_sparse_min_opset(lrsc_sparse_form form)
