@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <libgen.h>
+#include <signal.h>
 
 #include "core/fileio.h"
 #include "onnx/wire.h"
@@ -756,13 +757,28 @@ lrsc_status lrsc_model_save(const lrsc_model *m, const char *path, const lrsc_sa
             st = lrsc_atomic_open(&f, path, err);
             if (!st) {
                 st = lrsc_atomic_write(&f, buf, packed, err);
-                /* The data file goes first: a model must never name data that is not there. */
+                /* The data file goes first: a model must never name data that is not there.
+                 * Interrupts wait until both are in place, and a data file whose model
+                 * could not follow it is removed again. */
+                sigset_t block, old;
+                bool two = sc.data_open;
+                if (two) {
+                    sigemptyset(&block);
+                    sigaddset(&block, SIGINT);
+                    sigaddset(&block, SIGTERM);
+                    sigaddset(&block, SIGHUP);
+                    sigprocmask(SIG_BLOCK, &block, &old);
+                }
+                bool data_done = false;
                 if (!st && sc.data_open) {
                     sc.data_open = false;
                     st = lrsc_atomic_commit(&sc.data_file, err);
+                    data_done = st == LRSC_OK;
                 }
                 if (!st) st = lrsc_atomic_commit(&f, err);
                 else lrsc_atomic_abort(&f);
+                if (st && data_done) unlink(data_path);
+                if (two) sigprocmask(SIG_SETMASK, &old, NULL);
             }
         }
         free(buf);
