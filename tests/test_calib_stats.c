@@ -99,7 +99,7 @@ static void conv_case(int64_t groups, int64_t block, lrsc_auto_pad ap)
     int64_t dims[4] = {B, C, H, W};
     lrsc_tensor t;
     float *x = random_tensor(&t, 4, dims, (unsigned)(groups * 7 + block));
-    lrsc_layer_geom g = {.kind = LRSC_LAYER_CONV, .spatial = 2, .channels = C, .groups = groups,
+    lrsc_layer_geom g = {.kind = LRSC_STATS_CONV, .spatial = 2, .channels = C, .groups = groups,
                          .kernel = {kh, kw}, .stride = {2, 1}, .dilation = {1, 2},
                          .pad_begin = {1, 0}, .pad_end = {1, 2}, .auto_pad = ap};
     g.n = C / groups * kh * kw;
@@ -154,7 +154,7 @@ static void test_gemm_matmul(void **state)
     /* Gemm, transA = 0: rows are columns of X. */
     int64_t d2[2] = {9, 5};
     float *x = random_tensor(&t, 2, d2, 3);
-    lrsc_layer_geom g = {.kind = LRSC_LAYER_GEMM, .n = 5};
+    lrsc_layer_geom g = {.kind = LRSC_STATS_GEMM, .n = 5};
     lrsc_stats_opts o = {.block_cols = 4};
     assert_int_equal(lrsc_layer_stats_init(&s, &g, &o, 1, "gemm", &err), 0);
     assert_int_equal(lrsc_layer_stats_add(&s, &t, 0, &err), 0);
@@ -189,7 +189,7 @@ static void test_gemm_matmul(void **state)
     /* MatMul [2, 3, 4] x [4, N]: 6 rows. */
     int64_t d3[3] = {2, 3, 4};
     x = random_tensor(&t, 3, d3, 4);
-    lrsc_layer_geom gm = {.kind = LRSC_LAYER_MATMUL, .n = 4};
+    lrsc_layer_geom gm = {.kind = LRSC_STATS_MATMUL, .n = 4};
     assert_int_equal(lrsc_layer_stats_init(&s, &gm, NULL, 2, "matmul", &err), 0);
     assert_int_equal(lrsc_layer_stats_add(&s, &t, 0, &err), 0);
     lrsc_layer_stats_finish(&s);
@@ -222,7 +222,7 @@ static void test_positions(void **state)
     int64_t dims[4] = {4, 2, 6, 6};
     lrsc_tensor t;
     float *x = random_tensor(&t, 4, dims, 9);
-    lrsc_layer_geom g = {.kind = LRSC_LAYER_CONV, .spatial = 2, .channels = 2, .groups = 1,
+    lrsc_layer_geom g = {.kind = LRSC_STATS_CONV, .spatial = 2, .channels = 2, .groups = 1,
                          .kernel = {3, 3}, .stride = {1, 1}, .dilation = {1, 1},
                          .pad_begin = {1, 1}, .pad_end = {1, 1}, .n = 18};
     /* Reservoir large enough to hold every column: it then keeps them in order. */
@@ -269,7 +269,7 @@ static void test_reservoir(void **state)
     int64_t d2[2] = {50, 6};
     lrsc_tensor t;
     float *x = random_tensor(&t, 2, d2, 5);
-    lrsc_layer_geom g = {.kind = LRSC_LAYER_GEMM, .n = 6};
+    lrsc_layer_geom g = {.kind = LRSC_STATS_GEMM, .n = 6};
     lrsc_stats_opts o = {.gram_max_n = 4, .reservoir_cols = 8, .seed = 7, .block_cols = 3};
     lrsc_layer_stats a, b;
     lrsc_error err = {0};

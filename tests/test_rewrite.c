@@ -365,7 +365,7 @@ static void make_factors(const layer *L, form_case fc, uint64_t seed, factors *F
     F->vals = malloc(sizeof(float) * (size_t)(m * n));
     F->sel = malloc(sizeof(int64_t) * (size_t)(m + n));
     F->block = malloc(sizeof(float) * (size_t)(m * n));
-    F->f.skind = LRSC_SPARSE_COO;
+    F->f.skind = LRSC_SKIND_COO;
     if (fc == F_GATHER_REDUCE || fc == F_GATHER_SCATTER || fc == F_DENSE_REBUILT ||
         fc == F_SPARSE_ONLY) {
         /* ~10% density, row 1 empty, row 2 heavy (padding in gather-reduce). */
@@ -388,7 +388,7 @@ static void make_factors(const layer *L, form_case fc, uint64_t seed, factors *F
         /* Conv: columns 0,1 share channel 0 and the last is in the last channel. */
         int64_t sel[3] = {0, 1, n - 1};
         if (L->k != K_CONV && L->k != K_CONV2) sel[1] = n / 2;
-        F->f.skind = LRSC_SPARSE_COLS;
+        F->f.skind = LRSC_SKIND_COLS;
         F->f.nsel = 3;
         memcpy(F->sel, sel, sizeof(sel));
         for (int64_t i = 0; i < m; i++)
@@ -400,7 +400,7 @@ static void make_factors(const layer *L, form_case fc, uint64_t seed, factors *F
         F->f.block = F->block;
     } else if (fc == F_ROWS) {
         int64_t sel[2] = {1, m - 1};
-        F->f.skind = LRSC_SPARSE_ROWS;
+        F->f.skind = LRSC_SKIND_ROWS;
         F->f.nsel = 2;
         memcpy(F->sel, sel, sizeof(sel));
         for (int64_t i = 0; i < 2; i++)
@@ -646,7 +646,7 @@ static void test_shared_weight_kept(void **state)
     assert_int_equal(lrsc_rewrite_find_targets(gv, &ts, &err), LRSC_OK);
     assert_int_equal(ts.count, 2);
     float U[24] = {0}, V[40] = {0};
-    lrsc_factors f = {.r = 2, .U = U, .V = V, .skind = LRSC_SPARSE_COO};
+    lrsc_factors f = {.r = 2, .U = U, .V = V, .skind = LRSC_SKIND_COO};
     lrsc_rewrite_info info;
     /* Both targets of one list can be rewritten in turn. */
     assert_int_equal(lrsc_rewrite_layer(m, &ts.items[0], &f, NULL, &info, &err), LRSC_OK);
@@ -693,7 +693,7 @@ static void test_constant_node_weight(void **state)
         for (int j = 0; j < 20; j++) assert_true(wd[i * 20 + j] == b[j * 12 + i]);
     lrsc_tensor_free(&w);
     float U[24] = {0}, V[40] = {0};
-    lrsc_factors f = {.r = 2, .U = U, .V = V, .skind = LRSC_SPARSE_COO};
+    lrsc_factors f = {.r = 2, .U = U, .V = V, .skind = LRSC_SKIND_COO};
     lrsc_rewrite_info info;
     assert_int_equal(lrsc_rewrite_layer(m, t, &f, NULL, &info, &err), LRSC_OK);
     assert_int_equal(info.nodes_removed, 2);
@@ -727,7 +727,7 @@ static void test_unsorted_graph_sorted(void **state)
     float U[24], V[40];
     for (int i = 0; i < 24; i++) U[i] = 0.5f;
     for (int i = 0; i < 40; i++) V[i] = 0.25f;
-    lrsc_factors f = {.r = 2, .U = U, .V = V, .skind = LRSC_SPARSE_COO};
+    lrsc_factors f = {.r = 2, .U = U, .V = V, .skind = LRSC_SKIND_COO};
     lrsc_rewrite_info info;
     assert_int_equal(lrsc_rewrite_layer(m, t, &f, NULL, &info, &err), LRSC_OK);
     assert_true(info.resorted);
@@ -807,7 +807,7 @@ static void test_bad_factors_leave_model(void **state)
     assert_int_equal(lrsc_rewrite_layer(m, t, &F.f, NULL, NULL, &err), LRSC_ERR_ARGS);
     assert_non_null(strstr(err.msg, "fc"));
     F.cols[0] = c;
-    lrsc_factors none = {.r = 0, .skind = LRSC_SPARSE_COO};
+    lrsc_factors none = {.r = 0, .skind = LRSC_SKIND_COO};
     lrsc_error_clear(&err);
     assert_int_equal(lrsc_rewrite_layer(m, t, &none, NULL, NULL, &err), LRSC_ERR_ARGS);
     uint8_t *after = pack(m, &l1);
@@ -828,7 +828,7 @@ static void test_param_counts(void **state)
     lrsc_rewrite_target t = {.kind = LRSC_LAYER_GEMM, .m = 4096, .n = 25088, .bias = "b"};
     float one = 1.0f;
     int64_t rows[3] = {0, 0, 5}, cols[3] = {1, 9, 2}, sel[2] = {3, 7};
-    lrsc_factors f = {.r = 256, .U = &one, .V = &one, .bias = &one, .skind = LRSC_SPARSE_COO,
+    lrsc_factors f = {.r = 256, .U = &one, .V = &one, .bias = &one, .skind = LRSC_SKIND_COO,
                       .nnz = 3, .rows = rows, .cols = cols, .vals = &one};
     lrsc_param_count pc;
     lrsc_rewrite_count_params(&t, &f, LRSC_FORM_GATHER_REDUCE, &pc);
@@ -842,7 +842,7 @@ static void test_param_counts(void **state)
     lrsc_rewrite_count_params(&t, &f, LRSC_FORM_DENSE_REBUILT, &pc);
     assert_int_equal(pc.sparse_values, 3);
     assert_int_equal(pc.sparse_indices, 3);
-    lrsc_factors fc = {.r = 0, .skind = LRSC_SPARSE_COLS, .nsel = 2, .sel = sel, .block = &one};
+    lrsc_factors fc = {.r = 0, .skind = LRSC_SKIND_COLS, .nsel = 2, .sel = sel, .block = &one};
     lrsc_rewrite_count_params(&t, &fc, LRSC_FORM_AUTO, &pc);
     assert_int_equal(pc.after, 4096 * 2);
     assert_int_equal(pc.sparse_indices, 2);
@@ -928,12 +928,12 @@ static void rewrite_real(const char *dir, const char *file, FILE *man, const cha
                 F->vals[p * n + q] = (float)acc;
             }
         F->f = (lrsc_factors){.r = r, .U = F->U, .V = F->V, .bias = F->bias,
-                              .skind = LRSC_SPARSE_COO, .nnz = mm * n, .rows = F->rows,
+                              .skind = LRSC_SKIND_COO, .nnz = mm * n, .rows = F->rows,
                               .cols = F->cols, .vals = F->vals};
         /* Structured: all columns (block = S row-major) or all rows. */
         if (i % 5 == 3 || i % 5 == 4) {
             for (int64_t k = 0; k < (i % 5 == 3 ? n : mm); k++) F->sel[k] = k;
-            F->f.skind = i % 5 == 3 ? LRSC_SPARSE_COLS : LRSC_SPARSE_ROWS;
+            F->f.skind = i % 5 == 3 ? LRSC_SKIND_COLS : LRSC_SKIND_ROWS;
             F->f.nsel = i % 5 == 3 ? n : mm;
             F->f.sel = F->sel;
             F->f.block = F->vals;

@@ -58,7 +58,7 @@ lrsc_status lrsc_calib_layer_geom(const lrsc_graph *g, int node, lrsc_layer_geom
                                   node_label(n, lbl, sizeof lbl));
         char ap[32];
         lrsc_attr_string(n->proto, "auto_pad", "NOTSET", ap, sizeof ap);
-        geom->kind = LRSC_LAYER_CONV;
+        geom->kind = LRSC_STATS_CONV;
         geom->spatial = sp;
         geom->groups = group;
         geom->channels = w->dims[1] * group;
@@ -87,14 +87,14 @@ lrsc_status lrsc_calib_layer_geom(const lrsc_graph *g, int node, lrsc_layer_geom
     } else if (!strcmp(n->op, "Gemm")) {
         if (w->ndim != 2 || w->dims[0] <= 0 || w->dims[1] <= 0)
             return LRSC_OK;
-        geom->kind = LRSC_LAYER_GEMM;
+        geom->kind = LRSC_STATS_GEMM;
         geom->trans_a = lrsc_attr_int(n->proto, "transA", 0) != 0;
         geom->n = lrsc_attr_int(n->proto, "transB", 0) ? w->dims[1] : w->dims[0];
         *is_target = true;
     } else if (!strcmp(n->op, "MatMul")) {
         if (w->ndim != 2 || w->dims[0] <= 0 || w->dims[1] <= 0)
             return LRSC_OK;
-        geom->kind = LRSC_LAYER_MATMUL;
+        geom->kind = LRSC_STATS_MATMUL;
         geom->n = w->dims[0];
         *is_target = true;
     }

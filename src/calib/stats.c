@@ -60,7 +60,7 @@ static lrsc_status check_geom(const lrsc_layer_geom *g, const char *name, lrsc_e
     if (g->n <= 0 || g->n > ((int64_t)1 << 31))
         return lrsc_error_set(err, LRSC_ERR_INVALID, "layer %s: bad feature count %lld", name,
                               (long long)g->n);
-    if (g->kind == LRSC_LAYER_CONV) {
+    if (g->kind == LRSC_STATS_CONV) {
         if (g->spatial != 1 && g->spatial != 2)
             return lrsc_error_set(err, LRSC_ERR_UNSUPPORTED,
                                   "layer %s: only 1-D and 2-D convolutions are calibrated", name);
@@ -77,7 +77,7 @@ static lrsc_status check_geom(const lrsc_layer_geom *g, const char *name, lrsc_e
             return lrsc_error_set(err, LRSC_ERR_INVALID,
                                   "layer %s: n = %lld does not match C/groups*kh*kw", name,
                                   (long long)g->n);
-    } else if (g->kind != LRSC_LAYER_GEMM && g->kind != LRSC_LAYER_MATMUL) {
+    } else if (g->kind != LRSC_STATS_GEMM && g->kind != LRSC_STATS_MATMUL) {
         return lrsc_error_set(err, LRSC_ERR_INVALID, "layer %s: unknown layer kind", name);
     }
     return LRSC_OK;
@@ -94,7 +94,7 @@ size_t lrsc_layer_stats_bytes(const lrsc_layer_geom *g, const lrsc_stats_opts *o
 {
     int64_t gmax, res, block;
     opts_get(opts, &gmax, &res, &block);
-    size_t groups = g->kind == LRSC_LAYER_CONV && g->groups > 0 ? (size_t)g->groups : 1;
+    size_t groups = g->kind == LRSC_STATS_CONV && g->groups > 0 ? (size_t)g->groups : 1;
     size_t n = (size_t)g->n, per;
     if (g->n > gmax)
         per = (size_t)res * n * sizeof(float) + n * sizeof(double);
@@ -120,7 +120,7 @@ lrsc_status lrsc_layer_stats_init(lrsc_layer_stats *s, const lrsc_layer_geom *ge
     s->node = node;
     s->geom = *geom;
     s->n = geom->n;
-    s->groups = geom->kind == LRSC_LAYER_CONV ? geom->groups : 1;
+    s->groups = geom->kind == LRSC_STATS_CONV ? geom->groups : 1;
     s->seed = opts ? opts->seed : 0;
     s->positions = opts && opts->positions_per_image > 0 ? opts->positions_per_image : 0;
     /* At most 2^20 doubles (8 MiB) of scratch per layer, at least 16 columns. */
@@ -361,7 +361,7 @@ static lrsc_status count_columns(const lrsc_layer_stats *s, const lrsc_tensor *x
                                  lrsc_error *err)
 {
     const lrsc_layer_geom *g = &s->geom;
-    if (g->kind == LRSC_LAYER_CONV) {
+    if (g->kind == LRSC_STATS_CONV) {
         int sp = g->spatial;
         if (x->ndim != 2 + sp || x->dims[1] != g->channels)
             return lrsc_error_set(err, LRSC_ERR_INVALID,
@@ -377,7 +377,7 @@ static lrsc_status count_columns(const lrsc_layer_stats *s, const lrsc_tensor *x
                                   "layer %s: input is smaller than the kernel", s->name);
         int64_t npos = OH * OW;
         *cols = x->dims[0] * (s->positions && s->positions < npos ? s->positions : npos);
-    } else if (g->kind == LRSC_LAYER_GEMM) {
+    } else if (g->kind == LRSC_STATS_GEMM) {
         if (x->ndim != 2 || x->dims[g->trans_a ? 0 : 1] != s->n)
             return lrsc_error_set(err, LRSC_ERR_INVALID,
                                   "layer %s: Gemm input must be 2-D with %lld features", s->name,
@@ -462,10 +462,10 @@ lrsc_status lrsc_layer_stats_add(lrsc_layer_stats *s, const lrsc_tensor *x, int6
     }
     int64_t samples = x->ndim > 0 ? x->dims[0] : 1;
     switch (s->geom.kind) {
-    case LRSC_LAYER_CONV:
+    case LRSC_STATS_CONV:
         st = add_conv(s, x, first_sample, blk, err);
         break;
-    case LRSC_LAYER_GEMM:
+    case LRSC_STATS_GEMM:
         if (s->geom.trans_a) {
             samples = x->dims[1];
             st = add_strided(s, x->data, x->dims[1], 1, (size_t)x->dims[1], blk, err);
@@ -473,7 +473,7 @@ lrsc_status lrsc_layer_stats_add(lrsc_layer_stats *s, const lrsc_tensor *x, int6
             st = add_strided(s, x->data, x->dims[0], n, 1, blk, err);
         }
         break;
-    case LRSC_LAYER_MATMUL:
+    case LRSC_STATS_MATMUL:
         samples = x->ndim >= 2 ? x->dims[0] : 1;
         st = add_strided(s, x->data, add, n, 1, blk, err);
         break;

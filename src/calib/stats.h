@@ -37,11 +37,11 @@
 #include "core/status.h"
 #include "core/tensor.h"
 
-typedef enum lrsc_layer_kind {
-    LRSC_LAYER_CONV = 1,
-    LRSC_LAYER_GEMM,
-    LRSC_LAYER_MATMUL
-} lrsc_layer_kind;
+typedef enum lrsc_stats_kind {
+    LRSC_STATS_CONV = 1,
+    LRSC_STATS_GEMM,
+    LRSC_STATS_MATMUL
+} lrsc_stats_kind;
 
 typedef enum lrsc_auto_pad {
     LRSC_PAD_NOTSET = 0,
@@ -52,7 +52,7 @@ typedef enum lrsc_auto_pad {
 
 /* Layer geometry; for 1-D convolution use index 1 (width) and kernel[0] = 1. */
 typedef struct lrsc_layer_geom {
-    lrsc_layer_kind kind;
+    lrsc_stats_kind kind;
     int64_t n;              /* features per column (per group for Conv) */
     bool trans_a;           /* Gemm */
     int spatial;            /* Conv: 1 or 2 */

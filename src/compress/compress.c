@@ -155,27 +155,18 @@ static lrsc_status job_factor(layer_job *j, const lrsc_layer_stats *s, bool cent
         j->mu[i] = (float)mud[i];
     }
     lrsc_status st;
-    if (s->reservoir) {
-        /* Columns are stored one after another (ncols x n); the solver wants n x ncols. */
-        int64_t N = s->ncols;
-        float *X = malloc(sizeof(float) * (size_t)(n * N));
-        if (!X) {
-            free(mud);
-            return lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory");
-        }
-        for (int64_t c = 0; c < N; c++)
-            for (int64_t i = 0; i < n; i++) X[i * N + c] = s->cols[c * n + i];
-        st = lrsc_solver_factor_samples(X, (int)n, (int)N, centred ? j->mu : NULL, &j->R, err);
+    if (s->mode != LRSC_STATS_GRAM) {
+        /* Raw columns (few samples, or a reservoir for very wide layers). */
+        float *X = NULL;
+        int64_t N = 0;
+        st = lrsc_layer_stats_columns(s, 0, &X, &N, err);
+        if (!st) st = lrsc_solver_factor_samples(X, (int)n, (int)N, centred ? j->mu : NULL, &j->R, err);
         free(X);
         j->k = (int)N;
     } else {
-        double *G = malloc(sizeof(double) * (size_t)(n * n));
-        if (!G) {
-            free(mud);
-            return lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory");
-        }
-        for (int64_t i = 0; i < n * n; i++) G[i] = s->gram[i] / (double)s->count;
-        st = lrsc_solver_factor_gram(G, (int)n, centred ? mud : NULL, &j->R, err);
+        double *G = NULL;
+        st = lrsc_layer_stats_moment(s, 0, &G, err);
+        if (!st) st = lrsc_solver_factor_gram(G, (int)n, centred ? mud : NULL, &j->R, err);
         free(G);
         j->k = (int)n;
     }

@@ -36,7 +36,7 @@ bool lrsc_sparse_form_parse(const char *s, lrsc_sparse_form *out)
 
 static bool has_sparse(const lrsc_factors *f)
 {
-    return f->skind == LRSC_SPARSE_COO ? f->nnz > 0 : f->nsel > 0;
+    return f->skind == LRSC_SKIND_COO ? f->nnz > 0 : f->nsel > 0;
 }
 
 /* Below opset 11 Gather has no negative axes, so the last axis must be known. */
@@ -50,7 +50,7 @@ lrsc_sparse_form lrsc_rewrite_resolve_form(const lrsc_rewrite_target *t, const l
 {
     if (!has_sparse(f)) return LRSC_FORM_AUTO;
     bool axis = last_axis_known(t, opset);
-    if (f->skind != LRSC_SPARSE_COO) return axis ? LRSC_FORM_STRUCTURED : LRSC_FORM_DENSE_REBUILT;
+    if (f->skind != LRSC_SKIND_COO) return axis ? LRSC_FORM_STRUCTURED : LRSC_FORM_DENSE_REBUILT;
     /* Conv has no im2col in standard ONNX, so its S is always rebuilt dense. */
     if (t->kind == LRSC_LAYER_CONV) return LRSC_FORM_DENSE_REBUILT;
     lrsc_sparse_form form = requested;
@@ -68,8 +68,8 @@ void lrsc_rewrite_count_params(const lrsc_rewrite_target *t, const lrsc_factors 
     int64_t m = t->m, n = t->n;
     out->before = m * n + (t->bias ? m : 0);
     int64_t s = 0;
-    if (f->skind == LRSC_SPARSE_COO) s = f->nnz;
-    else if (f->skind == LRSC_SPARSE_COLS) s = m * f->nsel;
+    if (f->skind == LRSC_SKIND_COO) s = f->nnz;
+    else if (f->skind == LRSC_SKIND_COLS) s = m * f->nsel;
     else s = f->nsel * n;
     out->after = f->r * (m + n) + s + (f->bias ? m : 0);
     lrsc_sparse_form used = lrsc_rewrite_resolve_form(t, f, form, INT64_MAX);
@@ -84,7 +84,7 @@ static lrsc_status check_factors(const lrsc_rewrite_target *t, const lrsc_factor
     if (f->r < 0 || (f->r > 0 && (!f->U || !f->V)))
         return lrsc_error_set(err, LRSC_ERR_ARGS, "%s: rank %lld without factors", t->name,
                               (long long)f->r);
-    if (f->skind == LRSC_SPARSE_COO) {
+    if (f->skind == LRSC_SKIND_COO) {
         if (f->nnz < 0 || (f->nnz > 0 && (!f->rows || !f->cols || !f->vals)))
             return lrsc_error_set(err, LRSC_ERR_ARGS, "%s: bad sparse part", t->name);
         for (int64_t k = 0; k < f->nnz; k++) {
@@ -99,8 +99,8 @@ static lrsc_status check_factors(const lrsc_rewrite_target *t, const lrsc_factor
                                       "%s: sparse entries not sorted row-major and unique at %lld",
                                       t->name, (long long)k);
         }
-    } else if (f->skind == LRSC_SPARSE_COLS || f->skind == LRSC_SPARSE_ROWS) {
-        int64_t lim = f->skind == LRSC_SPARSE_COLS ? t->n : t->m;
+    } else if (f->skind == LRSC_SKIND_COLS || f->skind == LRSC_SKIND_ROWS) {
+        int64_t lim = f->skind == LRSC_SKIND_COLS ? t->n : t->m;
         if (f->nsel < 0 || f->nsel > lim || (f->nsel > 0 && (!f->sel || !f->block)))
             return lrsc_error_set(err, LRSC_ERR_ARGS, "%s: bad structured sparse part", t->name);
         for (int64_t k = 0; k < f->nsel; k++)
@@ -121,7 +121,7 @@ static lrsc_status structured_to_coo(const lrsc_rewrite_target *t, const lrsc_fa
                                      lrsc_factors *out, int64_t **rows, int64_t **cols,
                                      float **vals, lrsc_error *err)
 {
-    bool bycol = f->skind == LRSC_SPARSE_COLS;
+    bool bycol = f->skind == LRSC_SKIND_COLS;
     int64_t other = bycol ? t->m : t->n, nnz = f->nsel * other;
     *rows = lrsc_malloc(sizeof(int64_t) * (size_t)nnz, err);
     *cols = lrsc_malloc(sizeof(int64_t) * (size_t)nnz, err);
@@ -151,7 +151,7 @@ static lrsc_status structured_to_coo(const lrsc_rewrite_target *t, const lrsc_fa
             }
     }
     *out = *f;
-    out->skind = LRSC_SPARSE_COO;
+    out->skind = LRSC_SKIND_COO;
     out->nnz = nnz;
     out->rows = *rows;
     out->cols = *cols;
@@ -321,7 +321,7 @@ lrsc_status lrsc_rewrite_layer(lrsc_model *model, const lrsc_rewrite_target *t,
     lrsc_factors coo;
     int64_t *crow = NULL, *ccol = NULL;
     float *cval = NULL;
-    if (form == LRSC_FORM_DENSE_REBUILT && f->skind != LRSC_SPARSE_COO) {
+    if (form == LRSC_FORM_DENSE_REBUILT && f->skind != LRSC_SKIND_COO) {
         if ((st = structured_to_coo(t, f, &coo, &crow, &ccol, &cval, err)) != LRSC_OK) return st;
         f = &coo;
     }

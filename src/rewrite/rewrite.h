@@ -86,9 +86,9 @@ lrsc_status lrsc_rewrite_weight(const lrsc_graph *g, const lrsc_rewrite_target *
 
 /* How S is kept. */
 typedef enum lrsc_sparse_kind {
-    LRSC_SPARSE_COO,   /* nnz entries (rows, cols, vals), sorted row-major, unique */
-    LRSC_SPARSE_COLS,  /* whole columns sel[nsel] ascending; block is m x nsel */
-    LRSC_SPARSE_ROWS   /* whole rows sel[nsel] ascending; block is nsel x n */
+    LRSC_SKIND_COO,   /* nnz entries (rows, cols, vals), sorted row-major, unique */
+    LRSC_SKIND_COLS,  /* whole columns sel[nsel] ascending; block is m x nsel */
+    LRSC_SKIND_ROWS   /* whole rows sel[nsel] ascending; block is nsel x n */
 } lrsc_sparse_kind;
 
 /* The solver's result for one layer: W ~ U V + S, new bias. Borrowed. */

@@ -109,7 +109,7 @@ void lrsc_sparse_storage(const lrsc_rewrite_target *t, const lrsc_factors *f,
                          lrsc_sparse_form form, int64_t *values, int64_t *indices)
 {
     *values = *indices = 0;
-    if (f->skind == LRSC_SPARSE_COO) {
+    if (f->skind == LRSC_SKIND_COO) {
         if (f->nnz == 0) return;
         if (form == LRSC_FORM_GATHER_REDUCE) {
             *values = *indices = t->m * max_row_count(f);
@@ -119,7 +119,7 @@ void lrsc_sparse_storage(const lrsc_rewrite_target *t, const lrsc_factors *f,
         } else {
             *values = *indices = f->nnz;
         }
-    } else if (f->nsel > 0 && f->skind == LRSC_SPARSE_COLS) {
+    } else if (f->nsel > 0 && f->skind == LRSC_SKIND_COLS) {
         if (t->kind == LRSC_LAYER_CONV) {
             int64_t *ch = malloc((size_t)f->nsel * sizeof(int64_t));
             int64_t nch = ch ? conv_channels(t, f, ch) : f->nsel;
@@ -477,8 +477,8 @@ static const char *structured_rows(lrsc_emit *e, const lrsc_rewrite_target *t,
 const char *lrsc_sparse_emit(lrsc_emit *e, const lrsc_rewrite_target *t, const lrsc_factors *f,
                              lrsc_sparse_form form, const char *x, const char *out)
 {
-    if (f->skind == LRSC_SPARSE_COLS) return structured_cols(e, t, f, x, out);
-    if (f->skind == LRSC_SPARSE_ROWS) return structured_rows(e, t, f, x, out);
+    if (f->skind == LRSC_SKIND_COLS) return structured_cols(e, t, f, x, out);
+    if (f->skind == LRSC_SKIND_ROWS) return structured_rows(e, t, f, x, out);
     switch (form) {
     case LRSC_FORM_GATHER_REDUCE: return gather_reduce(e, t, f, x, out);
     case LRSC_FORM_GATHER_SCATTER: return gather_scatter(e, t, f, x, out);
