@@ -50,7 +50,10 @@ static void usage(FILE *f)
             "  --sparse-form F     auto (default), gather-reduce, gather-scatter, dense-rebuilt:\n"
             "                      how an elementwise S is written in ONNX\n"
             "  --no-bias-refit     keep biases instead of refitting them to the mean input\n"
-            "  --no-sensitivity    allocate --target by layer error alone\n"
+            "  --sensitivity       weight --target's allocation by each layer's measured effect\n"
+            "                      on the model's outputs (default: by layer error alone)\n"
+            "  --independent       fit every layer on the original model's activations instead\n"
+            "                      of those of the layers already compressed before it\n"
             "\n"
             "output:\n"
             "  --report FILE.json  write the report as JSON too\n"
@@ -262,8 +265,10 @@ int lrsc_cli_compress(int argc, char **argv)
             }
         } else if (!strcmp(a, "--no-bias-refit")) {
             o.refit_bias = false;
-        } else if (!strcmp(a, "--no-sensitivity")) {
-            o.sensitivity = false;
+        } else if (!strcmp(a, "--sensitivity")) {
+            o.sensitivity = true;
+        } else if (!strcmp(a, "--independent")) {
+            o.sequential = false;
         } else if (!strcmp(a, "--report")) {
             if (!lrsc_cli_need_value(argc, argv, i)) goto out;
             report_json = argv[++i];

@@ -12,6 +12,7 @@
 #include "calib/calib.h"
 #include "compress/allocate.h"
 #include "compress/sensitivity.h"
+#include "compress/sequential.h"
 #include "interp/interp.h"
 #include "onnx/graph.h"
 #include "onnx/model.h"
@@ -56,7 +57,8 @@ void lrsc_compress_opts_default(lrsc_compress_opts *o)
     o->density = -1;
     o->rank_ratio = -1;
     o->refit_bias = true;
-    o->sensitivity = true;
+    o->sensitivity = false;
+    o->sequential = true;
     o->seed = 1;
     o->structure = LRSC_SPARSE_ELEMENTS;
     o->sparse_form = LRSC_FORM_AUTO;
@@ -318,6 +320,143 @@ static lrsc_status fit_budget(const lrsc_compress_opts *o, layer_job *j, int64_t
     }
     j->fitted = true;
     return LRSC_OK;
+}
+
+/* Rewrites one fitted layer into the model, filling its report row. */
+static lrsc_status rewrite_job(const lrsc_compress_opts *o, lrsc_model *m, layer_job *j, lrsc_report *r,
+                               lrsc_error *err)
+{
+    lrsc_factors f;
+    factor_tmp tmp;
+    lrsc_status st = to_factors(j, &f, &tmp, err);
+    if (st) {
+        factor_tmp_free(&tmp);
+        return st;
+    }
+    lrsc_param_count pc;
+    lrsc_rewrite_count_params(j->t, &f, o->sparse_form, &pc);
+    if (pc.after >= pc.before) {
+        snprintf(j->rep->reason, sizeof j->rep->reason, "rank %d + %lld non-zeros would not save parameters; kept",
+                 j->res.rank, (long long)j->res.nnz);
+        factor_tmp_free(&tmp);
+        return LRSC_OK;
+    }
+    lrsc_rewrite_opts ro = {.form = o->sparse_form};
+    lrsc_rewrite_info info;
+    st = lrsc_rewrite_layer(m, j->t, &f, &ro, &info, err);
+    if (!st) {
+        j->rep->rewritten = true;
+        j->rep->rank = j->res.rank;
+        j->rep->nnz = j->res.nnz;
+        j->rep->params_after = (uint64_t)pc.after;
+        j->rep->structure = j->structure == LRSC_SPARSE_ELEMENTS ? "elementwise"
+                            : j->structure == LRSC_SPARSE_COLUMNS ? "columns" : "rows";
+        j->rep->sparse_form = j->res.nnz ? lrsc_sparse_form_name(info.form) : NULL;
+        if (info.opset_after != info.opset_before)
+            append_note(r->notes, sizeof r->notes, "default-domain opset raised from %lld to %lld for %s",
+                        (long long)info.opset_before, (long long)info.opset_after, j->t->name);
+    }
+    factor_tmp_free(&tmp);
+    return st;
+}
+
+/* Reads the calibration part into memory, at most max_samples samples. */
+static lrsc_status load_batches(const lrsc_compress_opts *o, const lrsc_model *m, const lrsc_input_spec *spec,
+                                int64_t max_samples, lrsc_seq_batches *b, lrsc_error *err)
+{
+    memset(b, 0, sizeof *b);
+    lrsc_dataset_opts d = o->data;
+    if (!d.max_samples || d.max_samples > max_samples) d.max_samples = max_samples;
+    lrsc_dataset *ds = NULL;
+    lrsc_status st = lrsc_dataset_open(&d, m, spec, LRSC_DATASET_CALIB, &ds, err);
+    int cap = 0;
+    while (!st) {
+        lrsc_tensor t;
+        int64_t first, n;
+        st = lrsc_dataset_next(ds, &t, &first, &n, err);
+        if (st || n == 0) break;
+        if (b->count == cap) {
+            int nc = cap ? cap * 2 : 16;
+            lrsc_tensor *ni = realloc(b->items, sizeof *ni * (size_t)nc);
+            int64_t *nf = ni ? realloc(b->first, sizeof *nf * (size_t)nc) : NULL;
+            if (ni) b->items = ni;
+            if (nf) b->first = nf;
+            if (!ni || !nf) {
+                lrsc_tensor_free(&t);
+                st = lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory");
+                break;
+            }
+            cap = nc;
+        }
+        b->items[b->count] = t;
+        b->first[b->count++] = first;
+    }
+    if (ds) lrsc_dataset_close(ds);
+    if (st) lrsc_seq_batches_free(b);
+    return st;
+}
+
+/* Sequential fit of one layer: statistics of [x; x'] from the original
+ * model g0 and the partly rewritten model m, then the solver on the
+ * transferred target.  Falls back to the independent fit (already set up in
+ * j) when the stacked statistics would be too large. */
+static lrsc_status fit_sequential(const lrsc_compress_opts *o, layer_job *j, const lrsc_graph *g0, lrsc_model *m,
+                                  const lrsc_seq_batches *data, int64_t budget, bool *used, lrsc_error *err)
+{
+    *used = false;
+    lrsc_layer_geom geom;
+    bool is_target = false;
+    lrsc_status st = lrsc_calib_layer_geom(g0, j->t->node_index, &geom, &is_target, err);
+    if (st) return st;
+    if (getenv("LRSC_DEBUG_ALLOC")) fprintf(stderr, "seq %s node %d target %d groups %lld n %lld\n", j->t->name, j->t->node_index, is_target, (long long)geom.groups, (long long)geom.n);
+    if (!is_target || geom.groups > 1 || 2 * geom.n > 8192) return LRSC_OK;
+    lrsc_graph *g1 = NULL;
+    st = lrsc_graph_build(m, &g1, err);
+    if (st) return st;
+    lrsc_stats_opts so = {.positions_per_image = o->positions_per_image, .seed = o->seed, .gram_max_n = 8192};
+    lrsc_layer_stats stats;
+    st = lrsc_seq_pair_stats(g0, g1, j->t->node->input[0], &geom, &so, data, o->threads, &stats, err);
+    lrsc_graph_free(g1);
+    if (st) return st;
+    lrsc_seq_target tg;
+    st = lrsc_seq_target_make(&stats, j->W.data, (int)j->t->m, j->bias.data, o->refit_bias, &tg, err);
+    lrsc_layer_stats_free(&stats);
+    if (st) return st;
+    /* Fit the transferred target in place of W, under the new inputs' metric. */
+    layer_job tmp = *j;
+    lrsc_tensor T;
+    lrsc_tensor_init(&T, LRSC_DT_FLOAT, 2, (int64_t[]){j->t->m, j->t->n}, tg.T);
+    lrsc_tensor B;
+    lrsc_tensor_init(&B, LRSC_DT_FLOAT, 1, (int64_t[]){j->t->m}, tg.bias);
+    tmp.W = T;
+    tmp.bias = B;
+    tmp.R = tg.R;
+    tmp.k = tg.k;
+    tmp.mu = tg.mu;
+    memset(&tmp.res, 0, sizeof tmp.res);
+    tmp.fitted = false;
+    if (j->rank >= 0 && budget < 0) {
+        st = fit_config(o, &tmp, j->rank, j->nnz, j->structure, &tmp.res, err);
+        tmp.fitted = !st;
+    } else {
+        st = fit_budget(o, &tmp, budget, err);
+    }
+    if (!st) {
+        /* The solver's error is relative to the transferred target; the true
+         * one adds what no function of x' can reproduce. */
+        double resid = tmp.res.objective + tg.ref_energy - tg.t_energy;
+        tmp.res.rel_error = tg.ref_energy > 0 ? sqrt((resid > 0 ? resid : 0) / tg.ref_energy) : 0;
+        lrsc_solver_result_free(&j->res);
+        j->res = tmp.res;
+        j->rank = tmp.rank;
+        j->nnz = tmp.nnz;
+        j->fitted = true;
+        *used = true;
+    } else {
+        lrsc_solver_result_free(&tmp.res);
+    }
+    lrsc_seq_target_free(&tg);
+    return st;
 }
 
 /* ---- validation ------------------------------------------------------- */
@@ -624,6 +763,12 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
             al[nal].max_rank = maxr;
             al[nal].weight = j->sensitivity;
             al[nal].user = i;
+            if (getenv("LRSC_DEBUG_ALLOC")) {
+                fprintf(stderr, "alloc %s m=%lld n=%lld k=%d sens=%.4g maxr=%d err:", j->t->name, (long long)m_,
+                        (long long)n_, j->k, j->sensitivity, maxr);
+                for (int r = 0; r <= maxr && r <= 40; r += (r < 10 ? 1 : 5)) fprintf(stderr, " r%d=%.3f", r, j->profile[r]);
+                fputc('\n', stderr);
+            }
             nal++;
         }
         double want_total = (double)r->params_before / target;
@@ -654,8 +799,20 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
     }
     progress(&o, LRSC_PHASE_FIT, 0, njobs, NULL);
 
-    /* Fit. */
-    int fitted = 0;
+    /* Fit, and rewrite: in sequential mode each layer right after its fit, so
+     * the next one is fitted on the compressed model's activations. */
+    lrsc_model *orig0 = NULL;
+    lrsc_graph *g0 = NULL;
+    lrsc_seq_batches batches = {0};
+    int fitted = 0, nseq = 0;
+    double t_rw = 0;
+    if (o.sequential) {
+        int64_t cap = o.sequential_samples > 0 ? o.sequential_samples : 512;
+        st = lrsc_model_load(o.input, &lo, &orig0, err);
+        if (!st) st = lrsc_graph_build(orig0, &g0, err);
+        if (!st) st = load_batches(&o, m, &spec, cap, &batches, err);
+        if (st) goto fit_out;
+    }
     for (int i = 0; i < njobs; i++) {
         layer_job *j = &jobs[i];
         if (!j->active) continue;
@@ -676,6 +833,7 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
         }
         if (rank > rmax) rank = rmax;
         if (nnz > mn) nnz = mn;
+        int64_t budget = -1;
         if (rank >= 0 || nnz >= 0) {
             if (rank < 0) rank = 0;
             if (nnz < 0) nnz = 0;
@@ -684,63 +842,55 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
                 j->active = false;
                 continue;
             }
-            st = fit_config(&o, j, rank, nnz, j->structure, &j->res, err);
-            if (st) goto out;
             j->rank = rank;
             j->nnz = nnz;
-            j->fitted = true;
         } else if (j->keep_dense) {
             snprintf(j->rep->reason, sizeof j->rep->reason, "kept dense by the allocation");
             j->active = false;
             continue;
         } else {
-            st = fit_budget(&o, j, param_cost(j, j->rank, 0), err);
-            if (st) goto out;
+            budget = param_cost(j, j->rank, 0);
+        }
+        bool seq = false;
+        if (o.sequential && (fitted > 0 || getenv("LRSC_SEQ_ALL"))) {
+            st = fit_sequential(&o, j, g0, m, &batches, budget, &seq, err);
+            if (st) goto fit_out;
+            nseq += seq;
+        }
+        if (!seq) {
+            if (budget < 0) {
+                st = fit_config(&o, j, rank, nnz, j->structure, &j->res, err);
+                j->fitted = !st;
+            } else {
+                st = fit_budget(&o, j, budget, err);
+            }
+            if (st) goto fit_out;
         }
         j->rep->seconds = now_s() - tl;
         j->rep->rel_error_calib = j->res.rel_error;
         fitted++;
         progress(&o, LRSC_PHASE_FIT, fitted, njobs, j->t->name);
-    }
-    r->t_fit = now_s() - t;
-
-    /* Rewrite. */
-    t = now_s();
-    lrsc_rewrite_opts ro = {.form = o.sparse_form};
-    for (int i = 0; i < njobs; i++) {
-        layer_job *j = &jobs[i];
-        if (!j->fitted) continue;
-        lrsc_factors f;
-        factor_tmp tmp;
-        st = to_factors(j, &f, &tmp, err);
-        lrsc_param_count pc;
-        if (!st) {
-            lrsc_rewrite_count_params(j->t, &f, o.sparse_form, &pc);
-            if (pc.after >= pc.before) {
-                snprintf(j->rep->reason, sizeof j->rep->reason,
-                         "rank %d + %lld non-zeros would not save parameters; kept", j->res.rank, (long long)j->res.nnz);
-                factor_tmp_free(&tmp);
-                continue;
-            }
-            lrsc_rewrite_info info;
-            st = lrsc_rewrite_layer(m, j->t, &f, &ro, &info, err);
-            if (!st) {
-                j->rep->rewritten = true;
-                j->rep->rank = j->res.rank;
-                j->rep->nnz = j->res.nnz;
-                j->rep->params_after = (uint64_t)pc.after;
-                j->rep->structure = j->structure == LRSC_SPARSE_ELEMENTS ? "elementwise"
-                                    : j->structure == LRSC_SPARSE_COLUMNS ? "columns" : "rows";
-                j->rep->sparse_form = j->res.nnz ? lrsc_sparse_form_name(info.form) : NULL;
-                if (info.opset_after != info.opset_before)
-                    append_note(r->notes, sizeof r->notes, "default-domain opset raised from %lld to %lld for %s",
-                                (long long)info.opset_before, (long long)info.opset_after, j->t->name);
-            }
+        if (o.sequential) {
+            double tr = now_s();
+            st = rewrite_job(&o, m, j, r, err);
+            t_rw += now_s() - tr;
+            if (st) goto fit_out;
         }
-        factor_tmp_free(&tmp);
-        if (st) goto out;
     }
-    r->t_rewrite = now_s() - t;
+    r->t_fit = now_s() - t - t_rw;
+    t = now_s();
+    if (!o.sequential)
+        for (int i = 0; !st && i < njobs; i++)
+            if (jobs[i].fitted) st = rewrite_job(&o, m, &jobs[i], r, err);
+    if (o.sequential)
+        append_note(r->settings, sizeof r->settings, "sequential fitting (%d layers on compressed-model inputs)", nseq);
+fit_out:
+    lrsc_seq_batches_free(&batches);
+    lrsc_graph_free(g0);
+    lrsc_model_free(orig0);
+    if (st) goto out;
+    r->t_rewrite = t_rw + now_s() - t;
+
     for (int i = 0; i < njobs; i++) {
         r->layer_params_before += jobs[i].rep->rewritten ? jobs[i].rep->params_before : 0;
         r->layer_params_after += jobs[i].rep->rewritten ? jobs[i].rep->params_after : 0;

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cblas.h>
+
 #include "interp/interp.h"
 
 typedef struct noise_hook {
@@ -25,23 +27,61 @@ static double uniform(uint64_t *s)
     return ((double)(splitmix(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
 }
 
+/* The perturbation mixes the layer's output channels with a random matrix M:
+ * y += eps * |y| / |M y| * M y.  That is the effect of a weight error M W,
+ * correlated with the signal the way a low-rank or sparse approximation's
+ * error is, which isotropic noise is not (later layers filter most of that). */
 static lrsc_status perturb(void *user, const lrsc_node *node, const lrsc_tensor *const *in, int nin,
                            lrsc_tensor *const *out, int nout, lrsc_error *err)
 {
     noise_hook *h = user;
-    if (node->index != h->target || nout < 1 || !out[0] || out[0]->dtype != LRSC_DT_FLOAT) return LRSC_OK;
-    float *y = out[0]->data;
-    int64_t n = lrsc_tensor_numel(out[0]);
-    double e2 = 0;
-    for (int64_t i = 0; i < n; i++) e2 += (double)y[i] * y[i];
-    double sigma = h->eps * sqrt(e2 / (double)(n ? n : 1));
-    uint64_t s = h->seed ^ (0x51ed2701ull * (uint64_t)(node->index + 1));
-    for (int64_t i = 0; i + 1 < n; i += 2) {
-        double u1 = uniform(&s), u2 = uniform(&s), rad = sqrt(-2.0 * log(u1));
-        y[i] += (float)(sigma * rad * cos(6.283185307179586 * u2));
-        y[i + 1] += (float)(sigma * rad * sin(6.283185307179586 * u2));
+    if (node->index != h->target || nout < 1 || !out[0] || out[0]->dtype != LRSC_DT_FLOAT || out[0]->ndim < 2)
+        return LRSC_OK;
+    lrsc_tensor *t = out[0];
+    bool conv = strcmp(node->op, "Conv") == 0;
+    /* Channels: axis 1 for Conv (NCHW), the last axis otherwise. */
+    int64_t C = conv ? t->dims[1] : t->dims[t->ndim - 1];
+    int64_t outer = 1, inner = 1;
+    if (conv) {
+        outer = t->dims[0];
+        for (int d = 2; d < t->ndim; d++) inner *= t->dims[d];
+    } else {
+        for (int d = 0; d < t->ndim - 1; d++) outer *= t->dims[d];
     }
-    if (n % 2) y[n - 1] += (float)(sigma * sqrt(-2.0 * log(uniform(&s))) * cos(6.283185307179586 * uniform(&s)));
+    float *M = malloc(sizeof(float) * (size_t)(C * C));
+    float *buf = malloc(sizeof(float) * (size_t)(C * inner));
+    if (!M || !buf) {
+        free(M);
+        free(buf);
+        return lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory");
+    }
+    uint64_t s = h->seed ^ (0x51ed2701ull * (uint64_t)(node->index + 1));
+    for (int64_t i = 0; i < C * C; i++) {
+        double u1 = uniform(&s), u2 = uniform(&s);
+        M[i] = (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2) / sqrt((double)C));
+    }
+    float *y = t->data;
+    double y2 = 0, d2 = 0;
+    int64_t n = lrsc_tensor_numel(t);
+    for (int64_t i = 0; i < n; i++) y2 += (double)y[i] * y[i];
+    /* First pass: |M y|; second: add the scaled perturbation. */
+    for (int pass = 0; pass < 2; pass++) {
+        double scale = pass == 0 ? 0 : (d2 > 0 ? h->eps * sqrt(y2 / d2) : 0);
+        for (int64_t o = 0; o < outer; o++) {
+            float *yo = y + o * C * inner;
+            if (conv)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)C, (int)inner, (int)C, 1.0f, M,
+                            (int)C, yo, (int)inner, 0.0f, buf, (int)inner);
+            else
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)C, (int)C, 1.0f, M, (int)C, yo, 1, 0.0f, buf, 1);
+            for (int64_t i = 0; i < C * inner; i++) {
+                if (pass == 0) d2 += (double)buf[i] * buf[i];
+                else yo[i] += (float)(scale * buf[i]);
+            }
+        }
+    }
+    free(M);
+    free(buf);
     return LRSC_OK;
 }
 

@@ -7,6 +7,11 @@
 
 #include "solver/solver.h"
 
+/* Ridge towards W, relative to the mean input variance. */
+#ifndef LRSC_SEQ_RIDGE
+#define LRSC_SEQ_RIDGE 0.05
+#endif
+
 /* LAPACK (inside OpenBLAS); Debian ships no lapacke.h. */
 void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info);
 void dpotrs_(const char *uplo, const int *n, const int *nrhs, const double *a, const int *lda, double *b,
@@ -187,17 +192,21 @@ lrsc_status lrsc_seq_target_make(const lrsc_layer_stats *stats, const float *W, 
         tr += Syy[(size_t)i * n + i];
     }
     for (size_t i = 0; i < (size_t)m * n; i++) Wd[i] = W[i];
-    /* B = W Sxx' (m x n): the right-hand side, row-major, of T Sx'x' = W Sxx'. */
+    /* The moments come from a finite sample, often of fewer columns than
+     * features, so T is regularised towards W: it minimises
+     * ||W X - T X'||^2 + lambda ||T - W||^2, i.e.
+     * T (Sx'x' + lambda I) = W (Sxx' + lambda I).  Directions the data never
+     * excite keep W's behaviour instead of an arbitrary fit. */
+    double lambda = LRSC_SEQ_RIDGE * (tr > 0 ? tr / n : 1.0);
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, n, 1.0, Wd, n, G + n, n2, 0.0, B, n);
-    /* A small ridge keeps the solve stable when some new inputs never vary. */
+    for (size_t i = 0; i < (size_t)m * n; i++) B[i] += lambda * Wd[i];
     double *A = malloc(sizeof(double) * (size_t)n * n);
     if (!A) {
         st = lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory");
         goto done;
     }
     memcpy(A, Syy, sizeof(double) * (size_t)n * n);
-    double ridge = 1e-7 * (tr > 0 ? tr / n : 1.0);
-    for (int i = 0; i < n; i++) A[(size_t)i * n + i] += ridge;
+    for (int i = 0; i < n; i++) A[(size_t)i * n + i] += lambda;
     int info = 0, nn = n, nrhs = m;
     char uplo = 'L';
     dpotrf_(&uplo, &nn, A, &nn, &info);
