@@ -145,6 +145,30 @@ static void test_conv(void **state)
     conv_case(1, 11, LRSC_PAD_SAME_UPPER);
 }
 
+/* 1-D convolution: [B, C, W] is the 2-D case with H = 1 and kh = 1. */
+static void test_conv1d(void **state)
+{
+    (void)state;
+    int64_t dims[3] = {2, 3, 11};
+    lrsc_tensor t;
+    float *x = random_tensor(&t, 3, dims, 21);
+    lrsc_layer_geom g = {.kind = LRSC_LAYER_CONV, .spatial = 1, .channels = 3, .groups = 1,
+                         .kernel = {1, 3}, .stride = {1, 2}, .dilation = {1, 1},
+                         .pad_begin = {0, 1}, .pad_end = {0, 0}, .n = 9};
+    lrsc_layer_stats s;
+    lrsc_error err = {0};
+    assert_int_equal(lrsc_layer_stats_init(&s, &g, NULL, 0, "conv1d", &err), 0);
+    assert_int_equal(lrsc_layer_stats_add(&s, &t, 0, &err), 0);
+    lrsc_layer_stats_finish(&s);
+    int64_t ncols;
+    double *X = naive_patches(x, 2, 3, 1, 11, 1, 0, 1, 3, 1, 2, 1, 1, 0, 0, 1, 0, &ncols);
+    assert_int_equal(ncols, 2 * 5); /* (11 + 1 - 3) / 2 + 1 = 5 positions per sample */
+    compare(&s, 0, X, ncols);
+    free(X);
+    lrsc_layer_stats_free(&s);
+    lrsc_tensor_free(&t);
+}
+
 static void test_gemm_matmul(void **state)
 {
     (void)state;
@@ -307,6 +331,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv),
+        cmocka_unit_test(test_conv1d),
         cmocka_unit_test(test_gemm_matmul),
         cmocka_unit_test(test_positions),
         cmocka_unit_test(test_reservoir),

@@ -274,13 +274,7 @@ static lrsc_status add_conv(lrsc_layer_stats *s, const lrsc_tensor *x, int64_t f
                             double *blk, lrsc_error *err)
 {
     const lrsc_layer_geom *g = &s->geom;
-    int sp = g->spatial;
-    if (x->ndim != 2 + sp || x->dims[1] != g->channels)
-        return lrsc_error_set(err, LRSC_ERR_INVALID,
-                              "layer %s: input has rank %d / %lld channels, expected rank %d "
-                              "with %lld channels",
-                              s->name, x->ndim, (long long)(x->ndim > 1 ? x->dims[1] : -1),
-                              2 + sp, (long long)g->channels);
+    int sp = g->spatial; /* rank and channels were checked by count_columns */
     int64_t B = x->dims[0], C = x->dims[1];
     int64_t H = sp == 2 ? x->dims[2] : 1, W = x->dims[1 + sp];
     int64_t pt = 0, pb_ = 0, pl = 0, pr = 0;
