@@ -236,7 +236,7 @@ static layer layer_of(kind k)
 static int64_t opset_of(kind k)
 {
     switch (k) {
-    case K_GEMM_TB1: case K_MATMUL: return 16;
+    case K_GEMM_TB0: case K_MATMUL: return 16;
     case K_MATMUL_CHAIN: return 10;
     case K_GEMM_OP9: return 9;
     case K_GEMM_IR3: return 8;
@@ -522,6 +522,12 @@ static lrsc_model *rewrite_case(kind k, form_case fc, lrsc_model **orig,
         assert_non_null(strstr(nm, "/lrsc_"));
     }
     for (size_t i = 0; i < gp->n_node; i++) assert_non_null(strstr(gp->node[i]->name, "/lrsc_"));
+    /* S stays compact: no stored tensor is as large as the dense weight. */
+    for (size_t i = 0; i < gp->n_initializer; i++) {
+        int64_t numel = 1;
+        for (size_t d = 0; d < gp->initializer[i]->n_dims; d++) numel *= gp->initializer[i]->dims[d];
+        assert_true(numel < L.m * L.n);
+    }
     if (info_out) *info_out = info;
     free_factors(&F);
     return m;

@@ -18,7 +18,11 @@
  * result.  The last node keeps the layer's output name; new node and tensor
  * names are "<layer>/lrsc_<part>".  Everything allocated here uses the system
  * allocator so that onnx__model_proto__free_unpacked(model, NULL) frees the
- * edited tree. */
+ * edited tree.
+ *
+ * Typical use: build the graph view, lrsc_rewrite_find_targets, then for each
+ * target not skipped lrsc_rewrite_weight (and fit); free the view; then
+ * lrsc_rewrite_layer for each fitted target of that same list. */
 #ifndef LRSC_REWRITE_REWRITE_H
 #define LRSC_REWRITE_REWRITE_H
 
@@ -143,7 +147,7 @@ typedef struct lrsc_param_count {
 } lrsc_param_count;
 
 typedef struct lrsc_rewrite_info {
-    lrsc_sparse_form form;   /* the form used (NONE-like AUTO when no sparse branch) */
+    lrsc_sparse_form form;   /* the form used; AUTO when there is no sparse branch */
     int nodes_added;
     int nodes_removed;       /* the layer plus the dead weight chain */
     int inits_removed;

@@ -35,7 +35,8 @@ static int64_t max_row_count(const lrsc_factors *f);
  * 36/155, 0.3%: 8/69, 0.1%: 1.9/39); gather-scatter wins only at batch 8
  * (1%: 62/131, 0.3%: 21/41, 0.1%: 2.8/28) and needs opset 16.  Gather-reduce
  * is far ahead at batch 1 and breaks even with dense-rebuilt at batch 8 near
- * 0.5% padded density, where its padding also starts to cost file size. */
+ * 0.5% padded density, where its padding also starts to cost file size.
+ * A second run ranked the forms the same way. */
 lrsc_sparse_form lrsc_sparse_default_form(const lrsc_rewrite_target *t, const lrsc_factors *f)
 {
     if (t->kind == LRSC_LAYER_CONV) return LRSC_FORM_DENSE_REBUILT;
@@ -255,17 +256,20 @@ static const char *gather_scatter(lrsc_emit *e, const lrsc_rewrite_target *t,
     const char *nrow = emit_index(e, "S_rows", 2, d2, f->rows, nnz, true);
     const char *nval = lrsc_emit_init_f32(e, "S_val", 2, d2, vals);
     free(vals);
+    /* Gemm with transA=1 already has A as (n x B): gather its rows directly. */
+    bool ta = t->kind == LRSC_LAYER_GEMM && lrsc_attr_int(t->node, "transA", 0);
+    int64_t bstart = ta ? 1 : 0, bend = bstart + 1;
     const char *nm = lrsc_emit_init_i64(e, "S_m", 1, &one, &mv);
-    const char *n0 = lrsc_emit_init_i64(e, "S_start", 1, &one, &zero);
-    const char *n1 = lrsc_emit_init_i64(e, "S_end", 1, &one, &one);
-    const char *x2 = matrix_input(e, t, x);
+    const char *n0 = lrsc_emit_init_i64(e, "S_start", 1, &one, &bstart);
+    const char *n1 = lrsc_emit_init_i64(e, "S_end", 1, &one, &bend);
+    const char *x2 = x;
     if (flat && x2) {
         const char *fs = lrsc_emit_init_i64(e, "S_flat_shape", 1, &two, flat_shape);
         const char *xf = lrsc_emit_name(e, "S_x2d");
         if (fs && xf) node2(e, "Reshape", "S_flatten", x2, fs, xf);
         x2 = xf;
     }
-    const char *xt = lrsc_emit_name(e, "S_xT");
+    const char *xt = ta ? x : lrsc_emit_name(e, "S_xT");
     const char *g = lrsc_emit_name(e, "S_gathered");
     const char *p = lrsc_emit_name(e, "S_products");
     const char *sh = lrsc_emit_name(e, "S_x_shape");
@@ -275,8 +279,10 @@ static const char *gather_scatter(lrsc_emit *e, const lrsc_rewrite_target *t,
     const char *sc = lrsc_emit_name(e, "S_scattered");
     const char *y2 = flat ? lrsc_emit_name(e, "S_y2d") : out;
     if (e->failed || !ncol || !nrow || !nval || !nm || !n0 || !n1 || !x2 || !y2) return NULL;
-    Onnx__NodeProto *nt = node1(e, "Transpose", "S_transpose", x2, xt);
-    lrsc_emit_attr_ints(e, nt, "perm", perm, 2);
+    if (!ta) {
+        Onnx__NodeProto *nt = node1(e, "Transpose", "S_transpose", x2, xt);
+        lrsc_emit_attr_ints(e, nt, "perm", perm, 2);
+    }
     Onnx__NodeProto *ng = node2(e, "Gather", "S_gather", xt, ncol, g);
     lrsc_emit_attr_int(e, ng, "axis", 0);
     node2(e, "Mul", "S_mul", g, nval, p);
