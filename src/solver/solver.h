@@ -21,18 +21,24 @@
  * without the refit R must factor the RAW second moment X X^T / N.
  *
  * Algorithm (SVD-free greedy bilateral decomposition): the rank grows in
- * steps of rank_step, each new block taken from the current residual
- * (W - L - S) R by a few power/QR iterations; between growth steps the
- * solver alternates closed-form updates: with U orthonormal the V-step is
- * V = U^T (W - S) (exact, the weighting acts on the right), the U-step is the
- * least-squares U = (W - S) C V^T (V C V^T)^{-1} (C = R R^T), formed as
- * (W - S) R (V R)^T and re-orthonormalised by QR; the sparse step is a
- * gradient step of size 1 / lambda_max(C) followed by hard thresholding to
- * the c largest magnitudes (radix selection, ties broken by lower index).
- * Every step costs O(m n k) or less through sgemm.  After the outer loop the
- * values of S on its final support are refitted exactly (conjugate gradient
- * on the support, or per-row least squares when every row keeps at most
- * LRSC_SOLVER_ROWLS_MAX entries), jointly optimal with V for the fixed U.
+ * steps of rank_step (default two steps), each new block taken from the
+ * current residual (W - L - S) R by a few power/QR iterations; every outer
+ * iteration then alternates closed-form updates: with U orthonormal the
+ * V-step is V = U^T (W - S) (exact: the weighting acts on the right), the
+ * U-step is the least-squares U = (W - S) C V^T (V C V^T)^{-1} (C = R R^T),
+ * formed as (W - S) R (V R)^T and re-orthonormalised by QR; the sparse step
+ * is a gradient step followed by hard thresholding to the c largest
+ * magnitudes (radix selection, ties broken by lower index).  Its length is
+ * the exact line search along the gradient restricted to the current
+ * support (normalised IHT; with correlated inputs the textbook 1/lambda_max(C)
+ * step is orders of magnitude shorter and freezes the support), halved back
+ * towards 1/lambda_max(C) whenever the objective would rise, so the objective
+ * never increases.  Every step costs O(m n k) or less (sgemm; products of S
+ * with R are sparse below 1/16 density).  After the outer loop the values of
+ * S on its final support are refitted (conjugate gradient on the support,
+ * jointly optimal with V for the fixed U; or exact per-row least squares
+ * with C restricted to the support when every row keeps at most
+ * LRSC_SOLVER_ROWLS_MAX entries, e.g. pruning with r = 0).
  *
  * Results are deterministic for a given seed and BLAS thread count.  No
  * global state; the solver is reentrant. */
