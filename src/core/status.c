@@ -25,7 +25,12 @@ void lrsc_error_prefix(lrsc_error *err, const char *fmt, ...)
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s%s", prefix, old);
+    /* Truncation is fine here: the message is for people and stays one line. */
+    size_t pl = strnlen(prefix, sizeof err->msg - 1);
+    memcpy(err->msg, prefix, pl);
+    size_t ol = strnlen(old, sizeof err->msg - 1 - pl);
+    memcpy(err->msg + pl, old, ol);
+    err->msg[pl + ol] = '\0';
 }
 
 void lrsc_error_clear(lrsc_error *err)
