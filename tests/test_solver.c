@@ -585,8 +585,77 @@ static void test_determinism(void **state)
     free(R);
 }
 
-int main(void)
+/* Driver for the numpy cross-check (tests/solver_ref.py):
+ *   test_solver --fit DIR m n N rank nnz
+ * reads DIR/W.bin (m x n) and DIR/X.bin (n x N) as raw float32, fits with
+ * R = X / sqrt(N) and writes U.bin, V.bin, S_row.bin, S_col.bin (int32),
+ * S_val.bin and info.txt (rank nnz rel_error). */
+static int read_raw(const char *dir, const char *name, void *buf, size_t bytes)
 {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    size_t got = fread(buf, 1, bytes, f);
+    fclose(f);
+    return got == bytes ? 0 : -1;
+}
+static int write_raw(const char *dir, const char *name, const void *buf, size_t bytes)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    size_t put = bytes ? fwrite(buf, 1, bytes, f) : 0;
+    fclose(f);
+    return put == bytes ? 0 : -1;
+}
+static int fit_driver(int argc, char **argv)
+{
+    if (argc != 8) {
+        fprintf(stderr, "usage: %s --fit DIR m n N rank nnz\n", argv[0]);
+        return 2;
+    }
+    const char *dir = argv[2];
+    int m = atoi(argv[3]), n = atoi(argv[4]), N = atoi(argv[5]);
+    if (m <= 0 || n <= 0 || N <= 0 || m > 4096 || n > 4096 || N > 100000) return 2;
+    float *W = malloc((size_t)m * n * sizeof(float)), *X = malloc((size_t)n * N * sizeof(float));
+    if (!W || !X || read_raw(dir, "W.bin", W, (size_t)m * n * sizeof(float)) ||
+        read_raw(dir, "X.bin", X, (size_t)n * N * sizeof(float))) {
+        fprintf(stderr, "fit driver: cannot read inputs in %s\n", dir);
+        return 1;
+    }
+    lrsc_error err = {0};
+    float *R = NULL;
+    lrsc_solver_opts o;
+    lrsc_solver_opts_default(&o);
+    o.rank = atoi(argv[6]);
+    o.nnz = atoll(argv[7]);
+    lrsc_solver_result res;
+    if (lrsc_solver_factor_samples(X, n, N, NULL, &R, &err) != LRSC_OK ||
+        lrsc_solver_fit(W, m, n, R, N, NULL, NULL, &o, &res, &err) != LRSC_OK) {
+        fprintf(stderr, "fit driver: %s\n", err.msg);
+        return 1;
+    }
+    char info[256];
+    int len = snprintf(info, sizeof info, "%d %lld %.9g\n", res.rank, (long long)res.nnz,
+                       res.rel_error);
+    int bad = write_raw(dir, "U.bin", res.U, (size_t)m * res.rank * sizeof(float)) ||
+              write_raw(dir, "V.bin", res.V, (size_t)res.rank * n * sizeof(float)) ||
+              write_raw(dir, "S_row.bin", res.S_row, (size_t)res.nnz * sizeof(int32_t)) ||
+              write_raw(dir, "S_col.bin", res.S_col, (size_t)res.nnz * sizeof(int32_t)) ||
+              write_raw(dir, "S_val.bin", res.S_val, (size_t)res.nnz * sizeof(float)) ||
+              write_raw(dir, "info.txt", info, (size_t)len);
+    lrsc_solver_result_free(&res);
+    free(W);
+    free(X);
+    free(R);
+    return bad ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && !strcmp(argv[1], "--fit")) return fit_driver(argc, argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_recovery),
         cmocka_unit_test(test_monotone),

@@ -22,15 +22,18 @@
 /* safety factor on the power-iteration estimate of lambda_max(C) */
 #define LAMBDA_MARGIN 1.05
 
-#ifdef LRSC_SOLVER_PROFILE
-#include <stdio.h>
 #include <time.h>
-static double prof_now(void)
+
+static double wall_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
+
+#ifdef LRSC_SOLVER_PROFILE
+#include <stdio.h>
+#define prof_now wall_now
 #define PROF_BEGIN double prof_t0_ = prof_now()
 #define PROF_END(w, slot) ((w)->prof[slot] += prof_now() - prof_t0_)
 #else
@@ -65,12 +68,12 @@ void lrsc_solver_opts_default(lrsc_solver_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->structure = LRSC_SPARSE_ELEMENTS;
-    o->max_iter = 12;
-    o->tol = 1e-3;
+    o->max_iter = 20;
+    o->tol = 1e-4;
     o->seed = 1;
     o->rank_step = 0;
     o->power_iters = 2;
-    o->support_iters = 1;
+    o->support_iters = 0;
     o->refit_iters = 6;
     o->refit_bias = false;
 }
@@ -629,7 +632,7 @@ lrsc_status lrsc_solver_fit(const float *W, int m, int n, const float *R, int k,
     size_t c = (uint64_t)opts->nnz < mn ? (size_t)opts->nnz : mn;
     if (opts->structure == LRSC_SPARSE_COLUMNS) c = (c / m) * (size_t)m;
     if (opts->structure == LRSC_SPARSE_ROWS) c = (c / n) * (size_t)n;
-    int dr = opts->rank_step > 0 ? opts->rank_step : (rt + 3) / 4;
+    int dr = opts->rank_step > 0 ? opts->rank_step : (rt + 1) / 2;
     if (dr < 1) dr = 1;
     int growth_steps = rt > 0 ? (rt + dr - 1) / dr : 0;
     int hist_cap = growth_steps + opts->max_iter + 4;
@@ -732,6 +735,7 @@ lrsc_status lrsc_solver_fit(const float *W, int m, int n, const float *R, int k,
     for (;;) {
         double f_prev = w.f;
         bool grew = false;
+        double t_l = wall_now();
         if (opts->svd_baseline && rt > 0) {
             PROF_BEGIN;
             if ((st = lstep_svd(&w, rt)) != LRSC_OK) goto fail;
@@ -752,14 +756,17 @@ lrsc_status lrsc_solver_fit(const float *W, int m, int n, const float *R, int k,
             PROF_END(&w, P_LSTEP);
         }
         w.f = objective(&w, w.SR);
-        if (grew) { /* the c = 0 error-versus-rank curve */
+        res->time_lowrank += wall_now() - t_l;
+        if (grew) { /* the error-versus-rank curve */
             res->curve_rank[res->n_curve] = w.p;
             res->curve_obj[res->n_curve++] = w.f;
         }
         if (c > 0) {
             PROF_BEGIN;
+            double t_s = wall_now();
             if ((st = iht_step(&w, opts->structure, c)) != LRSC_OK) goto fail;
             if ((st = cg_support(&w, opts->support_iters)) != LRSC_OK) goto fail;
+            res->time_sparse += wall_now() - t_s;
             PROF_END(&w, P_SSTEP);
         }
         if (!isfinite(w.f)) {
@@ -786,14 +793,18 @@ lrsc_status lrsc_solver_fit(const float *W, int m, int n, const float *R, int k,
             t0 = t1;
         }
         PROF_BEGIN;
+        double t_s = wall_now();
         st = small_rows ? rowls_support(&w) : cg_support(&w, opts->refit_iters);
+        res->time_sparse += wall_now() - t_s;
         PROF_END(&w, P_REFIT);
         if (st != LRSC_OK) goto fail;
         if (w.p > 0) {
+            double t_l = wall_now();
             st = opts->svd_baseline ? lstep_svd(&w, w.p)
                                     : lstep(&w, opts->power_iters > 0 ? opts->power_iters : 1);
             if (st != LRSC_OK) goto fail;
             w.f = objective(&w, w.SR);
+            res->time_lowrank += wall_now() - t_l;
         }
 
         res->history[res->n_history++] = w.f;

@@ -21,18 +21,24 @@
  * without the refit R must factor the RAW second moment X X^T / N.
  *
  * Algorithm (SVD-free greedy bilateral decomposition): the rank grows in
- * steps of rank_step, each new block taken from the current residual
- * (W - L - S) R by a few power/QR iterations; between growth steps the
- * solver alternates closed-form updates: with U orthonormal the V-step is
- * V = U^T (W - S) (exact, the weighting acts on the right), the U-step is the
- * least-squares U = (W - S) C V^T (V C V^T)^{-1} (C = R R^T), formed as
- * (W - S) R (V R)^T and re-orthonormalised by QR; the sparse step is a
- * gradient step of size 1 / lambda_max(C) followed by hard thresholding to
- * the c largest magnitudes (radix selection, ties broken by lower index).
- * Every step costs O(m n k) or less through sgemm.  After the outer loop the
- * values of S on its final support are refitted exactly (conjugate gradient
- * on the support, or per-row least squares when every row keeps at most
- * LRSC_SOLVER_ROWLS_MAX entries), jointly optimal with V for the fixed U.
+ * steps of rank_step (default two steps), each new block taken from the
+ * current residual (W - L - S) R by a few power/QR iterations; every outer
+ * iteration then alternates closed-form updates: with U orthonormal the
+ * V-step is V = U^T (W - S) (exact: the weighting acts on the right), the
+ * U-step is the least-squares U = (W - S) C V^T (V C V^T)^{-1} (C = R R^T),
+ * formed as (W - S) R (V R)^T and re-orthonormalised by QR; the sparse step
+ * is a gradient step followed by hard thresholding to the c largest
+ * magnitudes (radix selection, ties broken by lower index).  Its length is
+ * the exact line search along the gradient restricted to the current
+ * support (normalised IHT; with correlated inputs the textbook 1/lambda_max(C)
+ * step is orders of magnitude shorter and freezes the support), halved back
+ * towards 1/lambda_max(C) whenever the objective would rise, so the objective
+ * never increases.  Every step costs O(m n k) or less (sgemm; products of S
+ * with R are sparse below 1/16 density).  After the outer loop the values of
+ * S on its final support are refitted (conjugate gradient on the support,
+ * jointly optimal with V for the fixed U; or exact per-row least squares
+ * with C restricted to the support when every row keeps at most
+ * LRSC_SOLVER_ROWLS_MAX entries, e.g. pruning with r = 0).
  *
  * Results are deterministic for a given seed and BLAS thread count.  No
  * global state; the solver is reentrant. */
@@ -58,12 +64,13 @@ typedef struct lrsc_solver_opts {
     int rank;                /* target rank r; clamped to min(m, n) */
     int64_t nnz;             /* budget c for S in entries (structured: whole columns*m / rows*n) */
     lrsc_sparse_structure structure;
-    int max_iter;            /* outer iterations once the target rank is reached (default 12) */
-    double tol;              /* stop when the relative objective decrease is below tol (1e-3) */
+    int max_iter;            /* outer iterations once the target rank is reached (default 20) */
+    double tol;              /* stop when the relative objective decrease is below tol (1e-4) */
     uint64_t seed;           /* PRNG seed for the random growth blocks */
-    int rank_step;           /* rank added per growth step; 0: ceil(r / 4) */
+    int rank_step;           /* rank added per growth step; 0: ceil(r / 2) */
     int power_iters;         /* power iterations per growth block and U-steps per outer iteration (2) */
-    int support_iters;       /* conjugate-gradient iterations on the support after each sparse step (1) */
+    int support_iters;       /* conjugate-gradient iterations on the support after each sparse
+                                step (0: measured to converge better without; see bench) */
     int refit_iters;         /* conjugate-gradient iterations refitting S on its final support (6) */
     bool refit_bias;         /* compute b' = b + (W - L - S) mu (needs mu; R must be centred) */
     bool svd_baseline;       /* reference mode for benchmarks: full rank from the start and every
@@ -86,14 +93,17 @@ typedef struct lrsc_solver_result {
     float *bias;           /* m entries: refitted bias, or a copy of the given bias; NULL if none */
     double *history;       /* objective ||(W-L-S)R||^2: [0] for L = S = 0, then after each outer iteration */
     int n_history;
-    int *curve_rank;       /* error-versus-rank curve from the greedy growth: */
-    double *curve_obj;     /* objective after the step that reached curve_rank[i] (S fitted too) */
+    int *curve_rank;       /* error-versus-rank curve from the greedy growth: objective */
+    double *curve_obj;     /* after the U-steps of the step reaching curve_rank[i] (S as fitted
+                              so far, i.e. at budget c); see also lrsc_solver_rank_profile */
     int n_curve;
     double objective;      /* final ||(W - L - S) R||_F^2 */
     double ref_energy;     /* ||W R||_F^2 */
     double rel_error;      /* sqrt(objective / ref_energy): relative output reconstruction error */
     int iterations;        /* outer iterations run */
     double flops;          /* floating-point operations spent (approximate, for GFLOP/s) */
+    double time_lowrank;   /* wall seconds in growth and U-steps (SVDs in baseline mode) */
+    double time_sparse;    /* wall seconds in sparse steps and the final refit */
 } lrsc_solver_result;
 
 /* Fits L = U V and S for W (m x n, row-major) given R (n x k, row-major).

@@ -10,8 +10,10 @@
  *   svd-1   - one LAPACK SVD of W R: time, and the error of the pure low-rank
  *             fit using the whole parameter budget as rank.
  * Errors are relative output errors ||(W - L - S) X|| / ||W X|| recomputed
- * densely for every method (lrsc_solver_eval).  Also prints the solver's
- * GFLOP/s next to the sgemm rate of this machine.
+ * densely for every method (lrsc_solver_eval).  L_s / S_s split each fit's
+ * time into low-rank (growth + U-steps, or SVDs) and sparse steps; L_speed is
+ * the ratio of the low-rank parts.  Also prints the greedy solver's GFLOP/s
+ * next to the sgemm rate of this machine on the layer's m x n x k product.
  *
  * usage: bench_solver [--quick] [--only NAME] [--sparse-frac F] [--seed S] [--max-iter N] [--tol T] [--support-iters N] [--refit-iters N] [--rank-step N]
  * Run with OPENBLAS_NUM_THREADS set (e.g. 2) on a shared machine. */
@@ -211,8 +213,9 @@ int main(int argc, char **argv)
     printf("# budgets: 10x fewer parameters, c ~ %.0f%% of m n / 10, r (m+n) the rest\n",
            100 * sparse_frac);
     printf("# errors are ||(W-L-S)X|| / ||WX|| on the fitted data; times in seconds\n");
-    printf("%-16s %5s %9s | %9s %8s | %9s %8s | %9s %8s %5s | %7s %8s %8s\n", "layer", "r", "c",
-           "greedy_s", "err", "svdalt_s", "err", "svd1_s", "err", "r1", "speedup", "GF/s", "sgemm");
+    printf("%-16s %4s %8s | %8s %7s %7s %8s | %8s %7s %8s | %6s %8s %4s | %7s %7s | %6s %6s\n",
+           "layer", "r", "c", "greedy_s", "L_s", "S_s", "err", "svdalt_s", "L_s", "err", "svd1_s",
+           "err", "r1", "speedup", "L_speed", "GF/s", "sgemm");
     for (int li = 0; li < 4; li++) {
         if (only && !strstr(L[li].name, only)) continue;
         int m = L[li].m, n = L[li].n, N = L[li].N, k;
@@ -262,9 +265,11 @@ int main(int argc, char **argv)
         double e_svd = sqrt(tail / tot);
 
         double gf = g.flops / t_greedy * 1e-9, peak = sgemm_rate(m, n, k);
-        printf("%-16s %5d %9zu | %9.2f %8.5f | %9.2f %8.5f | %9.2f %8.5f %5d | %6.1fx %8.1f %8.1f\n",
-               L[li].name, r, c, t_greedy, e_greedy, t_alt, e_alt, t_svd, e_svd, r1,
-               t_alt / t_greedy, gf, peak);
+        printf("%-16s %4d %8zu | %8.2f %7.2f %7.2f %8.5f | %8.2f %7.2f %8.5f | %6.2f %8.5f %4d | "
+               "%6.1fx %6.1fx | %6.1f %6.1f\n",
+               L[li].name, r, c, t_greedy, g.time_lowrank, g.time_sparse, e_greedy, t_alt,
+               b.time_lowrank, e_alt, t_svd, e_svd, r1, t_alt / t_greedy,
+               b.time_lowrank / (g.time_lowrank > 0 ? g.time_lowrank : 1e-9), gf, peak);
         fflush(stdout);
         lrsc_solver_result_free(&g);
         lrsc_solver_result_free(&b);
