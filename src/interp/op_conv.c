@@ -10,6 +10,7 @@
  * ConvTranspose is the adjoint: col = W_g^T X_g, then col is scattered back
  * ("col2im") onto the output. */
 #include <cblas.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -625,6 +626,8 @@ static lrsc_status convt_exec(lrsc_op_ctx *c, lrsc_error *err)
         lrsc_pool_for(c->pool, N * M, 16, fill_bias, &fj);
     }
     if (Pin == 0) return LRSC_OK;
+    if (R > INT_MAX || Pin > INT_MAX || Cg > INT_MAX)
+        return lrsc_error_set(err, LRSC_ERR_LIMIT, "ConvTranspose: matrices too large for BLAS");
     size_t nfloat;
     if (!lrsc_mul_size((size_t)R, (size_t)Pin, &nfloat) ||
         !lrsc_mul_size(nfloat, sizeof(float), &nfloat))
