@@ -353,6 +353,10 @@ static void test_conv_variants(void **state)
         {1, 3, 12, 12, 9, 3, 3, 1, 2, 2, 1, 2, 1, 0, 3, 3, true}, /* depthwise x3 multiplier, dilated */
         {1, 8, 7, 13, 4, 2, 5, 3, 2, 2, 1, 1, 2, 0, 1, 2, false}, /* grouped, odd everything */
         {1, 2, 5, 5, 3, 5, 5, 1, 1, 1, 1, 4, 4, 4, 4, 1, true},   /* windows mostly in padding */
+        /* few positions, many channels: computed as the transposed product */
+        {2, 16, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
+        {1, 32, 7, 7, 128, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, true},
+        {1, 24, 14, 14, 64, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1, false},
         /* a wide image: several im2col row slices (K * width > 8M floats per slice) */
         {1, 64, 40, 600, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
     };
@@ -826,10 +830,10 @@ static void test_passthrough_outputs(void **state)
 static void test_determinism(void **state)
 {
     (void)state;
-    conv_case k = {2, 16, 20, 20, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true};
+    conv_case k = {2, 16, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true};
     builder b = {0};
-    int64_t xd[4] = {2, 16, 20, 20}, wd[4] = {24, 16, 3, 3}, bd[1] = {24};
-    float *w = rand_buf(24 * 16 * 9), *bias = rand_buf(24), *xv = rand_buf(2 * 16 * 400);
+    int64_t xd[4] = {2, 16, 7, 7}, wd[4] = {64, 16, 3, 3}, bd[1] = {64};
+    float *w = rand_buf(64 * 16 * 9), *bias = rand_buf(64), *xv = rand_buf(2 * 16 * 49);
     bvalue(&b, true, "x", LRSC_DT_FLOAT, 4, xd);
     bvalue(&b, false, "y", LRSC_DT_FLOAT, -1, NULL);
     binit(&b, "w", 4, wd, w);

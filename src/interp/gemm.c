@@ -291,6 +291,17 @@ bool lrsc_sgemm_bt_small(lrsc_pool *p, int64_t M, int64_t N, int64_t K, float al
 }
 #endif
 
+bool lrsc_sgemm_prefers_transposed(const lrsc_pool *p, int64_t M, int64_t N)
+{
+#ifdef HAVE_AVX512_PATH
+    int64_t sn = (N + NR - 1) / NR, sm = (M + NR - 1) / NR;
+    return p && N >= 24 && N * 8 < sn * NR * 7 && M * 8 >= sm * NR * 7 && cpu_has_avx512();
+#else
+    (void)p, (void)M, (void)N;
+    return false;
+#endif
+}
+
 lrsc_status lrsc_sgemm(lrsc_pool *p, int64_t M, int64_t N, int64_t K, const float *A,
                        int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc,
                        bool accumulate, lrsc_error *err)

@@ -253,6 +253,12 @@ lrsc_status lrsc_geom_parse(lrsc_geom *g, const lrsc_node *node, lrsc_error *err
         g->has_pads = n > 0;
         if (!g->nsp) g->nsp = n / 2;
     }
+    /* Larger values are never meaningful and would overflow the size arithmetic. */
+    for (int i = 0; i < LRSC_MAX_SPATIAL; i++)
+        if (g->kernel[i] > INT32_MAX || g->stride[i] > INT32_MAX || g->dil[i] > INT32_MAX ||
+            g->pad[i] > INT32_MAX || g->pad[LRSC_MAX_SPATIAL + i] > INT32_MAX)
+            return lrsc_error_set(err, LRSC_ERR_LIMIT, "%s: kernel_shape, strides, dilations "
+                                  "or pads value too large", LABEL(node));
     char buf[32];
     const char *ap = lrsc_attr_string(np, "auto_pad", "NOTSET", buf, sizeof buf);
     if (!strcmp(ap, "NOTSET") || !ap[0]) g->auto_pad = LRSC_PAD_NOTSET;

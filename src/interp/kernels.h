@@ -30,7 +30,7 @@ void lrsc_pool_for(lrsc_pool *p, int64_t n, int64_t min_chunk, lrsc_par_fn fn, v
  * interpreter (nodes run one at a time), so large temporaries are not
  * re-faulted in at every call.  Contents are undefined; valid until the next
  * call.  NULL (with err set) on allocation failure. */
-#define LRSC_SCRATCH_SLOTS 4
+#define LRSC_SCRATCH_SLOTS 5
 void *lrsc_pool_scratch(lrsc_pool *p, int slot, size_t bytes, lrsc_error *err);
 
 /* C[M x N] = A[M x K] * B[K x N] (+ C when accumulate), all row-major with
@@ -48,6 +48,10 @@ lrsc_status lrsc_sgemm(lrsc_pool *p, int64_t M, int64_t N, int64_t K, const floa
 bool lrsc_sgemm_bt_small(lrsc_pool *p, int64_t M, int64_t N, int64_t K, float alpha,
                          const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                          float *C, int64_t ldc);
+
+/* Whether C[M x N] = A B is better computed as C^T = B^T A^T (N narrow for
+ * the column panels, M wide). */
+bool lrsc_sgemm_prefers_transposed(const lrsc_pool *p, int64_t M, int64_t N);
 
 /* The same in two steps, so that one A (a weight) is packed once for many
  * products.  The packed form lives in scratch slot 1 until the next pack. */

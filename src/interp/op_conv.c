@@ -10,6 +10,7 @@
  * ConvTranspose is the adjoint: col = W_g^T X_g, then col is scattered back
  * ("col2im") onto the output. */
 #include <cblas.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +32,9 @@ typedef struct conv_state {
     lrsc_geom bound;
     int64_t in_sp[LRSC_MAX_SPATIAL], out_sp[LRSC_MAX_SPATIAL];
     int64_t pb[LRSC_MAX_SPATIAL], pe[LRSC_MAX_SPATIAL];
+    /* transposed constant weight for narrow products, kept between runs */
+    float *wt;
+    const void *wt_src;
 } conv_state;
 
 static lrsc_status conv_init(lrsc_op_ctx *c, lrsc_error *err)
@@ -79,6 +83,8 @@ static lrsc_status conv_init(lrsc_op_ctx *c, lrsc_error *err)
 
 static void conv_fini(lrsc_op_ctx *c)
 {
+    conv_state *s = c->state;
+    if (s) free(s->wt);
     free(c->state);
     c->state = NULL;
 }
@@ -400,6 +406,63 @@ static void fill_bias(void *arg, int64_t p0, int64_t p1)
     }
 }
 
+/* W_g^T [K x Mg] for every group: kept in the state when the weight is a
+ * graph constant (its data never changes), else rebuilt in scratch. */
+static const float *weight_t(lrsc_op_ctx *c, conv_state *s, const float *W, int64_t G,
+                             int64_t Mg, int64_t K, lrsc_error *err)
+{
+    int wv = c->node->ninputs > 1 ? c->node->inputs[1] : -1;
+    bool constant = wv >= 0 && c->graph->values[wv].kind == LRSC_VALUE_CONSTANT;
+    if (constant && s->wt && s->wt_src == W) return s->wt;
+    size_t n;
+    if (!lrsc_mul_size((size_t)(G * Mg), (size_t)K, &n) || !lrsc_mul_size(n, sizeof(float), &n)) {
+        lrsc_error_set(err, LRSC_ERR_LIMIT, "Conv: weight too large");
+        return NULL;
+    }
+    float *wt;
+    if (constant) {
+        free(s->wt);
+        s->wt = NULL;
+        wt = lrsc_malloc(n, err);
+    } else {
+        wt = lrsc_pool_scratch(c->pool, 4, n, err);
+    }
+    if (!wt) return NULL;
+    for (int64_t g = 0; g < G; g++)
+        for (int64_t m = 0; m < Mg; m++) {
+            const float *src = W + (g * Mg + m) * K;
+            float *dst = wt + g * K * Mg + m;
+            for (int64_t k = 0; k < K; k++) dst[k * Mg] = src[k];
+        }
+    if (constant) {
+        s->wt = wt;
+        s->wt_src = W;
+    }
+    return wt;
+}
+
+/* Few output positions and many channels: Y_g^T [P x Mg] = col^T W_g^T,
+ * so that the channels fill the product's column panels; then added into
+ * Y_g (which holds the bias or zeros). */
+static lrsc_status narrow_product(lrsc_op_ctx *c, const float *wt_g, int64_t Mg, int64_t K,
+                                  int64_t P, const float *col, float *yg, lrsc_error *err)
+{
+    size_t n1, n2, n;
+    if (!lrsc_mul_size((size_t)P, (size_t)K, &n1) || !lrsc_mul_size((size_t)P, (size_t)Mg, &n2) ||
+        !lrsc_add_size(n1, n2, &n) || !lrsc_mul_size(n, sizeof(float), &n))
+        return lrsc_error_set(err, LRSC_ERR_LIMIT, "Conv: product too large");
+    float *colt = lrsc_pool_scratch(c->pool, 3, n, err);
+    if (!colt) return LRSC_ERR_NOMEM;
+    float *ct = colt + n1;
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t p = 0; p < P; p++) colt[p * K + k] = col[k * P + p];
+    lrsc_status st = lrsc_sgemm(c->pool, P, Mg, K, colt, K, wt_g, Mg, ct, Mg, false, err);
+    if (st) return st;
+    for (int64_t m = 0; m < Mg; m++)
+        for (int64_t p = 0; p < P; p++) yg[m * P + p] += ct[p * Mg + m];
+    return LRSC_OK;
+}
+
 static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
 {
     conv_state *s = c->state;
@@ -429,6 +492,20 @@ static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
         if (L.k[i] != 1 || L.s[i] != 1 || s->pb[i] || s->pe[i]) pointwise = false;
     lrsc_status st;
     lrsc_packed_a pa;
+    const float *wt = NULL;
+    if (lrsc_sgemm_prefers_transposed(c->pool, Mg, P)) {
+        wt = weight_t(c, s, W, G, Mg, K, err);
+        if (!wt) return err && err->code ? err->code : LRSC_ERR_NOMEM;
+    }
+    if (pointwise && wt) {
+        for (int64_t g = 0; g < G; g++)
+            for (int64_t n = 0; n < N; n++)
+                if ((st = narrow_product(c, wt + g * K * Mg, Mg, K, P,
+                                         X + (n * C + g * Cg) * L.in_plane,
+                                         Y + (n * M + g * Mg) * P, err)))
+                    return st;
+        return LRSC_OK;
+    }
     if (pointwise) {
         for (int64_t g = 0; g < G; g++) {
             if ((st = lrsc_sgemm_pack(c->pool, Mg, Cg, W + g * Mg * K, K, &pa, err))) return st;
@@ -455,6 +532,12 @@ static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
         for (int64_t n = 0; n < N; n++) {
             const float *xg = X + (n * C + g * Cg) * L.in_plane;
             float *yg = Y + (n * M + g * Mg) * P;
+            if (wt && rows == outer) {
+                im2col_job j = {&L, xg, col, 0, outer};
+                lrsc_pool_for(c->pool, K, min_rows, im2col_rows, &j);
+                if ((st = narrow_product(c, wt + g * K * Mg, Mg, K, P, col, yg, err))) return st;
+                continue;
+            }
             for (int64_t r0 = 0; r0 < outer; r0 += rows) {
                 int64_t nr = outer - r0 < rows ? outer - r0 : rows;
                 im2col_job j = {&L, xg, col, r0, nr};
@@ -543,6 +626,8 @@ static lrsc_status convt_exec(lrsc_op_ctx *c, lrsc_error *err)
         lrsc_pool_for(c->pool, N * M, 16, fill_bias, &fj);
     }
     if (Pin == 0) return LRSC_OK;
+    if (R > INT_MAX || Pin > INT_MAX || Cg > INT_MAX)
+        return lrsc_error_set(err, LRSC_ERR_LIMIT, "ConvTranspose: matrices too large for BLAS");
     size_t nfloat;
     if (!lrsc_mul_size((size_t)R, (size_t)Pin, &nfloat) ||
         !lrsc_mul_size(nfloat, sizeof(float), &nfloat))
