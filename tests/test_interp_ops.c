@@ -609,6 +609,35 @@ static void test_sigmoid_softmax_accuracy(void **unused)
     free(x);
 }
 
+static void test_int_overflow_wraps(void **unused)
+{
+    (void)unused;
+    /* int32 arithmetic wraps like two's complement hardware instead of being
+     * undefined: MAX + 1 = MIN, MIN / -1 = MIN, Neg(MIN) = MIN, x / 0 = 0 */
+    int32_t a[3] = {INT32_MAX, INT32_MIN, 5}, b[3] = {1, -1, 0};
+    int64_t d[1] = {3};
+    lrsc_tensor ta, tb, out;
+    lrsc_tensor_init(&ta, LRSC_DT_INT32, 1, d, a);
+    lrsc_tensor_init(&tb, LRSC_DT_INT32, 1, d, b);
+    const lrsc_tensor *in[2] = {&ta, &tb};
+    lrsc_error err = {0};
+    mini_node m;
+    mini_init(&m, "Add", 14);
+    assert_int_equal(run_node(&m.node, NULL, in, 2, &out, 1, &err), LRSC_OK);
+    assert_int_equal(((int32_t *)out.data)[0], INT32_MIN);
+    lrsc_tensor_free(&out);
+    mini_init(&m, "Div", 14);
+    assert_int_equal(run_node(&m.node, NULL, in, 2, &out, 1, &err), LRSC_OK);
+    assert_int_equal(((int32_t *)out.data)[1], INT32_MIN);
+    assert_int_equal(((int32_t *)out.data)[2], 0);
+    lrsc_tensor_free(&out);
+    mini_init(&m, "Neg", 13);
+    assert_int_equal(run_node(&m.node, NULL, in, 1, &out, 1, &err), LRSC_OK);
+    assert_int_equal(((int32_t *)out.data)[0], -INT32_MAX);
+    assert_int_equal(((int32_t *)out.data)[1], INT32_MIN);
+    lrsc_tensor_free(&out);
+}
+
 /* ---- randomised cases against naive per-index references --------------- */
 
 static uint64_t rng_state = 88172645463325252ull;
@@ -1162,6 +1191,7 @@ int main(void)
         cmocka_unit_test(test_resize10_nearest_downsample),
         cmocka_unit_test(test_dropout_inference_mask),
         cmocka_unit_test(test_sigmoid_softmax_accuracy),
+        cmocka_unit_test(test_int_overflow_wraps),
         cmocka_unit_test(test_random_broadcast_binary),
         cmocka_unit_test(test_random_transpose_slice),
         cmocka_unit_test(test_random_reduce_pad),

@@ -101,20 +101,26 @@ IPOW(uint8_t) IPOW(uint16_t) IPOW(uint32_t) IPOW(uint64_t)
 #define BSAME(OP, SUF, T, E) BIN(OP, SUF, T, T, E)
 #define BBOOL(OP, SUF, T, E) BIN(OP, SUF, T, uint8_t, E)
 
-INTS(BSAME, add, x + y) FLTS(BSAME, add, x + y)
-INTS(BSAME, sub, x - y) FLTS(BSAME, sub, x - y)
-INTS(BSAME, mul, x * y) FLTS(BSAME, mul, x * y)
-/* integer division truncates; a zero divisor gives 0 rather than a trap */
-INTS(BSAME, div, y ? x / y : 0) FLTS(BSAME, div, x / y)
+/* Integer arithmetic wraps (two's complement) instead of overflowing: done
+ * in uint64_t, whose low bits are the wrapped result for every width. */
+#define WRAP(x, OP, y) ((uint64_t)(x) OP (uint64_t)(y))
+INTS(BSAME, add, WRAP(x, +, y)) FLTS(BSAME, add, x + y)
+INTS(BSAME, sub, WRAP(x, -, y)) FLTS(BSAME, sub, x - y)
+INTS(BSAME, mul, WRAP(x, *, y)) FLTS(BSAME, mul, x * y)
+/* integer division truncates; a zero divisor gives 0 rather than a trap, and
+ * MIN / -1 wraps */
+SINTS(BSAME, div, y == 0 ? 0 : (y == -1 ? WRAP(0, -, x) : (uint64_t)(x / y)))
+UINTS(BSAME, div, y ? x / y : 0) FLTS(BSAME, div, x / y)
 INTS(BSAME, max, x > y ? x : y) FLTS(BSAME, max, (x > y || x != x) ? x : y)
 INTS(BSAME, min, x < y ? x : y) FLTS(BSAME, min, (x < y || x != x) ? x : y)
 FLTS(BSAME, pow, pow(x, y))
 INTS(BSAME, pow, IPOW_G(x, y))
 /* Mod with fmod=0: the sign follows the divisor (Python); fmod=1: C remainder */
-SINTS(BSAME, mod, y ? (x % y != 0 && ((x % y < 0) != (y < 0)) ? x % y + y : x % y) : 0)
+SINTS(BSAME, mod, (y == 0 || y == -1) ? 0 : (x % y != 0 && ((x % y < 0) != (y < 0)) ? x % y + y : x % y))
 UINTS(BSAME, mod, y ? x % y : 0)
-INTS(BSAME, fmod, y ? x % y : 0) FLTS(BSAME, fmod, fmod(x, y))
-FLTS(BSAME, prelu, x < 0 ? x * y : x) SINTS(BSAME, prelu, x < 0 ? x * y : x)
+SINTS(BSAME, fmod, (y == 0 || y == -1) ? 0 : x % y)
+UINTS(BSAME, fmod, y ? x % y : 0) FLTS(BSAME, fmod, fmod(x, y))
+FLTS(BSAME, prelu, x < 0 ? x * y : x) SINTS(BSAME, prelu, x < 0 ? WRAP(x, *, y) : (uint64_t)x)
 UINTS(BSAME, shl, y >= 8 * sizeof(x) ? 0 : x << y)
 UINTS(BSAME, shr, y >= 8 * sizeof(x) ? 0 : x >> y)
 INTS(BBOOL, eq, x == y) FLTS(BBOOL, eq, x == y)
@@ -147,8 +153,8 @@ BIN(eq, b, uint8_t, uint8_t, (!x) == (!y))
     }
 
 #define ONE ((__typeof__(x))1)
-SINTS(UN, neg, -x) FLTS(UN, neg, -x)
-SINTS(UN, abs, x < 0 ? -x : x) UINTS(UN, abs, x) FLTS(UN, abs, fabs(x))
+SINTS(UN, neg, WRAP(0, -, x)) FLTS(UN, neg, -x)
+SINTS(UN, abs, x < 0 ? WRAP(0, -, x) : (uint64_t)x) UINTS(UN, abs, x) FLTS(UN, abs, fabs(x))
 SINTS(UN, sign, (x > 0) - (x < 0)) UINTS(UN, sign, x > 0) FLTS(UN, sign, (x > 0) - (x < 0))
 SINTS(UN, relu, x > 0 ? x : 0) FLTS(UN, relu, x > 0 ? x : 0)
 FLTS(UN, sqrt, sqrt(x))
