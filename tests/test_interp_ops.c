@@ -638,6 +638,29 @@ static void test_int_overflow_wraps(void **unused)
     lrsc_tensor_free(&out);
 }
 
+static void test_gelu_both_forms(void **unused)
+{
+    (void)unused;
+    /* expected values from Python's math module (double):
+     *   0.5*x*(1+erf(x/sqrt(2)))  and  0.5*x*(1+tanh(sqrt(2/pi)*(x+0.044715*x^3))) */
+    float x[4] = {-2.0f, -0.5f, 1.0f, 3.0f};
+    float want_erf[4] = {-0.0455002639f, -0.154268769f, 0.841344746f, 2.99595031f};
+    float want_tanh[4] = {-0.0454023059f, -0.15428599f, 0.841191991f, 2.99636261f};
+    int64_t d[1] = {4};
+    lrsc_tensor tx, out;
+    tf(&tx, 1, d, x);
+    const lrsc_tensor *in[1] = {&tx};
+    lrsc_error err = {0};
+    for (int k = 0; k < 2; k++) {
+        mini_node m;
+        mini_init(&m, "Gelu", 20);
+        if (k) mini_string(&m, "approximate", "tanh");
+        assert_int_equal(run_node(&m.node, NULL, in, 1, &out, 1, &err), LRSC_OK);
+        expect_floats(&out, k ? want_tanh : want_erf, 4, 1e-6);
+        lrsc_tensor_free(&out);
+    }
+}
+
 /* ---- randomised cases against naive per-index references --------------- */
 
 static uint64_t rng_state = 88172645463325252ull;
@@ -1192,6 +1215,7 @@ int main(void)
         cmocka_unit_test(test_dropout_inference_mask),
         cmocka_unit_test(test_sigmoid_softmax_accuracy),
         cmocka_unit_test(test_int_overflow_wraps),
+        cmocka_unit_test(test_gelu_both_forms),
         cmocka_unit_test(test_random_broadcast_binary),
         cmocka_unit_test(test_random_transpose_slice),
         cmocka_unit_test(test_random_reduce_pad),

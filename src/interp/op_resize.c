@@ -372,7 +372,7 @@ static lrsc_status rs_exec(lrsc_op_ctx *c, lrsc_error *err)
 }
 
 const lrsc_op_def lrsc_ops_resize[] = {
-    {"Resize", 10, 18, rs_init, rs_reshape, rs_exec, rs_fini},
+    {"Resize", 10, 22, rs_init, rs_reshape, rs_exec, rs_fini},
     {"Upsample", 7, 9, rs_init, rs_reshape, rs_exec, rs_fini},
     {NULL, 0, 0, NULL, NULL, NULL, NULL},
 };
