@@ -609,6 +609,282 @@ static void test_sigmoid_softmax_accuracy(void **unused)
     free(x);
 }
 
+static void test_int_overflow_wraps(void **unused)
+{
+    (void)unused;
+    /* int32 arithmetic wraps like two's complement hardware instead of being
+     * undefined: MAX + 1 = MIN, MIN / -1 = MIN, Neg(MIN) = MIN, x / 0 = 0 */
+    int32_t a[3] = {INT32_MAX, INT32_MIN, 5}, b[3] = {1, -1, 0};
+    int64_t d[1] = {3};
+    lrsc_tensor ta, tb, out;
+    lrsc_tensor_init(&ta, LRSC_DT_INT32, 1, d, a);
+    lrsc_tensor_init(&tb, LRSC_DT_INT32, 1, d, b);
+    const lrsc_tensor *in[2] = {&ta, &tb};
+    lrsc_error err = {0};
+    mini_node m;
+    mini_init(&m, "Add", 14);
+    assert_int_equal(run_node(&m.node, NULL, in, 2, &out, 1, &err), LRSC_OK);
+    assert_int_equal(((int32_t *)out.data)[0], INT32_MIN);
+    lrsc_tensor_free(&out);
+    mini_init(&m, "Div", 14);
+    assert_int_equal(run_node(&m.node, NULL, in, 2, &out, 1, &err), LRSC_OK);
+    assert_int_equal(((int32_t *)out.data)[1], INT32_MIN);
+    assert_int_equal(((int32_t *)out.data)[2], 0);
+    lrsc_tensor_free(&out);
+    mini_init(&m, "Neg", 13);
+    assert_int_equal(run_node(&m.node, NULL, in, 1, &out, 1, &err), LRSC_OK);
+    assert_int_equal(((int32_t *)out.data)[0], -INT32_MAX);
+    assert_int_equal(((int32_t *)out.data)[1], INT32_MIN);
+    lrsc_tensor_free(&out);
+}
+
+static void test_gelu_both_forms(void **unused)
+{
+    (void)unused;
+    /* expected values from Python's math module (double):
+     *   0.5*x*(1+erf(x/sqrt(2)))  and  0.5*x*(1+tanh(sqrt(2/pi)*(x+0.044715*x^3))) */
+    float x[4] = {-2.0f, -0.5f, 1.0f, 3.0f};
+    float want_erf[4] = {-0.0455002639f, -0.154268769f, 0.841344746f, 2.99595031f};
+    float want_tanh[4] = {-0.0454023059f, -0.15428599f, 0.841191991f, 2.99636261f};
+    int64_t d[1] = {4};
+    lrsc_tensor tx, out;
+    tf(&tx, 1, d, x);
+    const lrsc_tensor *in[1] = {&tx};
+    lrsc_error err = {0};
+    for (int k = 0; k < 2; k++) {
+        mini_node m;
+        mini_init(&m, "Gelu", 20);
+        if (k) mini_string(&m, "approximate", "tanh");
+        assert_int_equal(run_node(&m.node, NULL, in, 1, &out, 1, &err), LRSC_OK);
+        expect_floats(&out, k ? want_tanh : want_erf, 4, 1e-6);
+        lrsc_tensor_free(&out);
+    }
+}
+
+/* ---- randomised cases against naive per-index references --------------- */
+
+static uint64_t rng_state = 88172645463325252ull;
+
+static uint32_t rnd(uint32_t n)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state % n);
+}
+
+/* flat index of coordinate idx in dims (row-major) */
+static int64_t flat(const int64_t *idx, const int64_t *dims, int nd)
+{
+    int64_t f = 0;
+    for (int i = 0; i < nd; i++) f = f * dims[i] + idx[i];
+    return f;
+}
+
+static bool next_index(int64_t *idx, const int64_t *dims, int nd)
+{
+    for (int i = nd - 1; i >= 0; i--) {
+        if (++idx[i] < dims[i]) return true;
+        idx[i] = 0;
+    }
+    return false;
+}
+
+static void test_random_broadcast_binary(void **unused)
+{
+    (void)unused;
+    /* Sub with random shapes (rank 0..5, dims 1..4, random size-1 and missing
+     * leading dims): out[idx] = a[idx mod a's dims] - b[idx mod b's dims] */
+    for (int trial = 0; trial < 300; trial++) {
+        int nd = (int)rnd(6);
+        int64_t od[8], ad[8], bd[8];
+        for (int i = 0; i < nd; i++) od[i] = 1 + rnd(4);
+        int na = nd - (int)rnd((uint32_t)nd + 1), nb = nd - (int)rnd((uint32_t)nd + 1);
+        if (rnd(2)) na = nd; else nb = nd;
+        for (int i = 0; i < na; i++) ad[i] = rnd(3) ? od[nd - na + i] : 1;
+        for (int i = 0; i < nb; i++) bd[i] = rnd(3) ? od[nd - nb + i] : 1;
+        lrsc_tensor ta, tb, out;
+        lrsc_error err = {0};
+        lrsc_tensor_alloc(&ta, LRSC_DT_FLOAT, na, ad, &err);
+        lrsc_tensor_alloc(&tb, LRSC_DT_FLOAT, nb, bd, &err);
+        for (int64_t i = 0; i < lrsc_tensor_numel(&ta); i++) ((float *)ta.data)[i] = (float)rnd(1000);
+        for (int64_t i = 0; i < lrsc_tensor_numel(&tb); i++) ((float *)tb.data)[i] = (float)rnd(1000);
+        const lrsc_tensor *in[2] = {&ta, &tb};
+        mini_node m;
+        mini_init(&m, "Sub", 14);
+        assert_int_equal(run_node(&m.node, NULL, in, 2, &out, 1, &err), LRSC_OK);
+        int64_t full[8];
+        for (int i = 0; i < nd; i++) {
+            full[i] = 1;
+            if (i >= nd - na) full[i] = ad[i - (nd - na)];
+            if (i >= nd - nb && bd[i - (nd - nb)] > full[i]) full[i] = bd[i - (nd - nb)];
+        }
+        assert_int_equal(out.ndim, nd);
+        for (int i = 0; i < nd; i++) assert_int_equal(out.dims[i], full[i]);
+        int64_t idx[8] = {0}, ia[8], ib[8];
+        do {
+            for (int i = 0; i < na; i++) ia[i] = idx[nd - na + i] % ad[i];
+            for (int i = 0; i < nb; i++) ib[i] = idx[nd - nb + i] % bd[i];
+            float want = ((float *)ta.data)[flat(ia, ad, na)] - ((float *)tb.data)[flat(ib, bd, nb)];
+            assert_true(((float *)out.data)[flat(idx, full, nd)] == want);
+        } while (nd > 0 && next_index(idx, full, nd));
+        lrsc_tensor_free(&ta);
+        lrsc_tensor_free(&tb);
+        lrsc_tensor_free(&out);
+    }
+}
+
+static void test_random_transpose_slice(void **unused)
+{
+    (void)unused;
+    for (int trial = 0; trial < 200; trial++) {
+        int nd = 1 + (int)rnd(5);
+        int64_t d[8], perm[8], starts[8], ends[8], axes[8], steps[8];
+        for (int i = 0; i < nd; i++) d[i] = 1 + rnd(5);
+        lrsc_tensor tx, out;
+        lrsc_error err = {0};
+        lrsc_tensor_alloc(&tx, LRSC_DT_INT32, nd, d, &err);
+        for (int64_t i = 0; i < lrsc_tensor_numel(&tx); i++) ((int32_t *)tx.data)[i] = (int32_t)i;
+        /* Transpose by a random permutation: out[idx] = x[idx composed with perm^-1] */
+        for (int i = 0; i < nd; i++) perm[i] = i;
+        for (int i = nd - 1; i > 0; i--) {
+            int j = (int)rnd((uint32_t)i + 1);
+            int64_t t = perm[i];
+            perm[i] = perm[j];
+            perm[j] = t;
+        }
+        const lrsc_tensor *in[1] = {&tx};
+        mini_node m;
+        mini_init(&m, "Transpose", 13);
+        mini_ints(&m, "perm", perm, nd);
+        assert_int_equal(run_node(&m.node, NULL, in, 1, &out, 1, &err), LRSC_OK);
+        int64_t idx[8] = {0}, src[8];
+        do {
+            for (int i = 0; i < nd; i++) src[perm[i]] = idx[i];
+            assert_int_equal(((int32_t *)out.data)[flat(idx, out.dims, nd)],
+                             ((int32_t *)tx.data)[flat(src, d, nd)]);
+        } while (next_index(idx, out.dims, nd));
+        lrsc_tensor_free(&out);
+
+        /* Slice-13 with random starts/ends/steps (negative, out of range) on every axis */
+        for (int i = 0; i < nd; i++) {
+            axes[i] = i;
+            steps[i] = rnd(2) ? 1 + rnd(3) : -(int64_t)(1 + rnd(3));
+            starts[i] = (int64_t)rnd(15) - 7;
+            ends[i] = (int64_t)rnd(15) - 7;
+        }
+        int64_t one[1] = {nd};
+        lrsc_tensor ts, te, ta, tp;
+        lrsc_tensor_init(&ts, LRSC_DT_INT64, 1, one, starts);
+        lrsc_tensor_init(&te, LRSC_DT_INT64, 1, one, ends);
+        lrsc_tensor_init(&ta, LRSC_DT_INT64, 1, one, axes);
+        lrsc_tensor_init(&tp, LRSC_DT_INT64, 1, one, steps);
+        const lrsc_tensor *sin[5] = {&tx, &ts, &te, &ta, &tp};
+        mini_init(&m, "Slice", 13);
+        assert_int_equal(run_node(&m.node, NULL, sin, 5, &out, 1, &err), LRSC_OK);
+        /* reference: the clamping rules of Slice-13's text, range built element by element */
+        int64_t sel[8][16], cnt[8];
+        for (int i = 0; i < nd; i++) {
+            int64_t lo = starts[i], hi = ends[i], st = steps[i], n = d[i];
+            if (lo < 0) lo += n;
+            if (hi < 0) hi += n;
+            if (st > 0) {
+                lo = lo < 0 ? 0 : (lo > n ? n : lo);
+                hi = hi < 0 ? 0 : (hi > n ? n : hi);
+            } else {
+                /* the spec clamps a negative-step start into [0, dim-1] (unlike Python) */
+                lo = lo < 0 ? 0 : (lo > n - 1 ? n - 1 : lo);
+                hi = hi < -1 ? -1 : (hi > n - 1 ? n - 1 : hi);
+            }
+            cnt[i] = 0;
+            for (int64_t k = lo; st > 0 ? k < hi : k > hi; k += st) sel[i][cnt[i]++] = k;
+            assert_int_equal(out.dims[i], cnt[i]);
+        }
+        if (lrsc_tensor_numel(&out) > 0) {
+            memset(idx, 0, sizeof idx);
+            do {
+                for (int i = 0; i < nd; i++) src[i] = sel[i][idx[i]];
+                assert_int_equal(((int32_t *)out.data)[flat(idx, cnt, nd)],
+                                 ((int32_t *)tx.data)[flat(src, d, nd)]);
+            } while (next_index(idx, cnt, nd));
+        }
+        lrsc_tensor_free(&out);
+        lrsc_tensor_free(&tx);
+    }
+}
+
+static void test_random_reduce_pad(void **unused)
+{
+    (void)unused;
+    for (int trial = 0; trial < 150; trial++) {
+        int nd = 1 + (int)rnd(4);
+        int64_t d[8], axes[8], pads[16];
+        int na = 0;
+        bool red[8];
+        for (int i = 0; i < nd; i++) {
+            d[i] = 1 + rnd(4);
+            red[i] = rnd(2);
+            if (red[i]) axes[na++] = rnd(2) ? i : i - nd;
+        }
+        lrsc_tensor tx, out;
+        lrsc_error err = {0};
+        lrsc_tensor_alloc(&tx, LRSC_DT_FLOAT, nd, d, &err);
+        for (int64_t i = 0; i < lrsc_tensor_numel(&tx); i++) ((float *)tx.data)[i] = (float)rnd(100);
+        const lrsc_tensor *in[1] = {&tx};
+        /* ReduceSum-11 (keepdims) over random axes: integers sum exactly in float */
+        mini_node m;
+        mini_init(&m, "ReduceSum", 11);
+        if (na) mini_ints(&m, "axes", axes, na);
+        else for (int i = 0; i < nd; i++) red[i] = true; /* no axes: all */
+        assert_int_equal(run_node(&m.node, NULL, in, 1, &out, 1, &err), LRSC_OK);
+        float *want = calloc((size_t)lrsc_tensor_numel(&out), sizeof *want);
+        int64_t idx[8] = {0}, o[8];
+        do {
+            for (int i = 0; i < nd; i++) o[i] = red[i] ? 0 : idx[i];
+            want[flat(o, out.dims, nd)] += ((float *)tx.data)[flat(idx, d, nd)];
+        } while (next_index(idx, d, nd));
+        expect_floats(&out, want, lrsc_tensor_numel(&out), 0);
+        free(want);
+        lrsc_tensor_free(&out);
+
+        /* Pad-13 edge/reflect/constant with random pads (reflect pads < dim) */
+        static const char *modes[3] = {"constant", "edge", "reflect"};
+        int mode = (int)rnd(3);
+        for (int i = 0; i < nd; i++) {
+            int64_t lim = mode == 2 ? d[i] - 1 : 3;
+            pads[i] = lim > 0 ? rnd((uint32_t)lim + 1) : 0;
+            pads[nd + i] = lim > 0 ? rnd((uint32_t)lim + 1) : 0;
+        }
+        int64_t pn[1] = {2 * nd};
+        float cv = -1;
+        lrsc_tensor tp, tc;
+        lrsc_tensor_init(&tp, LRSC_DT_INT64, 1, pn, pads);
+        lrsc_tensor_init(&tc, LRSC_DT_FLOAT, 0, NULL, &cv);
+        const lrsc_tensor *pin[3] = {&tx, &tp, &tc};
+        mini_init(&m, "Pad", 13);
+        mini_string(&m, "mode", modes[mode]);
+        assert_int_equal(run_node(&m.node, NULL, pin, 3, &out, 1, &err), LRSC_OK);
+        memset(idx, 0, sizeof idx);
+        do {
+            bool outside = false;
+            int64_t src[8];
+            for (int i = 0; i < nd; i++) {
+                int64_t j = idx[i] - pads[i];
+                if (j < 0 || j >= d[i]) {
+                    if (mode == 0) outside = true;
+                    else if (mode == 1) j = j < 0 ? 0 : d[i] - 1;
+                    else j = j < 0 ? -j : 2 * (d[i] - 1) - j;
+                }
+                src[i] = j;
+            }
+            float w = outside ? cv : ((float *)tx.data)[flat(src, d, nd)];
+            assert_true(((float *)out.data)[flat(idx, out.dims, nd)] == w);
+        } while (next_index(idx, out.dims, nd));
+        lrsc_tensor_free(&out);
+        lrsc_tensor_free(&tx);
+    }
+}
+
 /* ---- ONNX backend node tests ------------------------------------------ */
 
 static uint8_t *slurp(const char *path, size_t *len)
@@ -938,6 +1214,11 @@ int main(void)
         cmocka_unit_test(test_resize10_nearest_downsample),
         cmocka_unit_test(test_dropout_inference_mask),
         cmocka_unit_test(test_sigmoid_softmax_accuracy),
+        cmocka_unit_test(test_int_overflow_wraps),
+        cmocka_unit_test(test_gelu_both_forms),
+        cmocka_unit_test(test_random_broadcast_binary),
+        cmocka_unit_test(test_random_transpose_slice),
+        cmocka_unit_test(test_random_reduce_pad),
         cmocka_unit_test(test_onnx_node_cases),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,7 +20,7 @@
 #include "interp/op.h"
 #include "onnx/attr.h"
 
-#define LRSC_BC_MAX_IN 8
+#define LRSC_BC_MAX_IN 32 /* inputs of a variadic op (Sum, Max, ...) */
 
 static inline const char *lrsc_opu_name(const lrsc_op_ctx *c)
 {
@@ -40,16 +40,6 @@ static inline const char *lrsc_opu_op(const lrsc_op_ctx *c)
 #define OPERR(c, err, code, fmt, ...)                                                          \
     lrsc_error_set(err, code, "node '%s' (%s): " fmt, lrsc_opu_name(c), lrsc_opu_op(c),     \
                    ##__VA_ARGS__)
-
-static inline const Onnx__NodeProto *lrsc_opu_proto(const lrsc_op_ctx *c)
-{
-    return c->node->proto;
-}
-
-static inline int64_t lrsc_opu_opset(const lrsc_op_ctx *c)
-{
-    return c->node ? c->node->opset : 0;
-}
 
 /* Input k if present (not omitted), else NULL. */
 static inline const lrsc_tensor *lrsc_opu_in(const lrsc_op_ctx *c, int k)

@@ -101,20 +101,26 @@ IPOW(uint8_t) IPOW(uint16_t) IPOW(uint32_t) IPOW(uint64_t)
 #define BSAME(OP, SUF, T, E) BIN(OP, SUF, T, T, E)
 #define BBOOL(OP, SUF, T, E) BIN(OP, SUF, T, uint8_t, E)
 
-INTS(BSAME, add, x + y) FLTS(BSAME, add, x + y)
-INTS(BSAME, sub, x - y) FLTS(BSAME, sub, x - y)
-INTS(BSAME, mul, x * y) FLTS(BSAME, mul, x * y)
-/* integer division truncates; a zero divisor gives 0 rather than a trap */
-INTS(BSAME, div, y ? x / y : 0) FLTS(BSAME, div, x / y)
+/* Integer arithmetic wraps (two's complement) instead of overflowing: done
+ * in uint64_t, whose low bits are the wrapped result for every width. */
+#define WRAP(x, OP, y) ((uint64_t)(x) OP (uint64_t)(y))
+INTS(BSAME, add, WRAP(x, +, y)) FLTS(BSAME, add, x + y)
+INTS(BSAME, sub, WRAP(x, -, y)) FLTS(BSAME, sub, x - y)
+INTS(BSAME, mul, WRAP(x, *, y)) FLTS(BSAME, mul, x * y)
+/* integer division truncates; a zero divisor gives 0 rather than a trap, and
+ * MIN / -1 wraps */
+SINTS(BSAME, div, y == 0 ? 0 : (y == -1 ? WRAP(0, -, x) : (uint64_t)(x / y)))
+UINTS(BSAME, div, y ? x / y : 0) FLTS(BSAME, div, x / y)
 INTS(BSAME, max, x > y ? x : y) FLTS(BSAME, max, (x > y || x != x) ? x : y)
 INTS(BSAME, min, x < y ? x : y) FLTS(BSAME, min, (x < y || x != x) ? x : y)
 FLTS(BSAME, pow, pow(x, y))
 INTS(BSAME, pow, IPOW_G(x, y))
 /* Mod with fmod=0: the sign follows the divisor (Python); fmod=1: C remainder */
-SINTS(BSAME, mod, y ? (x % y != 0 && ((x % y < 0) != (y < 0)) ? x % y + y : x % y) : 0)
+SINTS(BSAME, mod, (y == 0 || y == -1) ? 0 : (x % y != 0 && ((x % y < 0) != (y < 0)) ? x % y + y : x % y))
 UINTS(BSAME, mod, y ? x % y : 0)
-INTS(BSAME, fmod, y ? x % y : 0) FLTS(BSAME, fmod, fmod(x, y))
-FLTS(BSAME, prelu, x < 0 ? x * y : x) SINTS(BSAME, prelu, x < 0 ? x * y : x)
+SINTS(BSAME, fmod, (y == 0 || y == -1) ? 0 : x % y)
+UINTS(BSAME, fmod, y ? x % y : 0) FLTS(BSAME, fmod, fmod(x, y))
+FLTS(BSAME, prelu, x < 0 ? x * y : x) SINTS(BSAME, prelu, x < 0 ? WRAP(x, *, y) : (uint64_t)x)
 UINTS(BSAME, shl, y >= 8 * sizeof(x) ? 0 : x << y)
 UINTS(BSAME, shr, y >= 8 * sizeof(x) ? 0 : x >> y)
 INTS(BBOOL, eq, x == y) FLTS(BBOOL, eq, x == y)
@@ -147,8 +153,8 @@ BIN(eq, b, uint8_t, uint8_t, (!x) == (!y))
     }
 
 #define ONE ((__typeof__(x))1)
-SINTS(UN, neg, -x) FLTS(UN, neg, -x)
-SINTS(UN, abs, x < 0 ? -x : x) UINTS(UN, abs, x) FLTS(UN, abs, fabs(x))
+SINTS(UN, neg, WRAP(0, -, x)) FLTS(UN, neg, -x)
+SINTS(UN, abs, x < 0 ? WRAP(0, -, x) : (uint64_t)x) UINTS(UN, abs, x) FLTS(UN, abs, fabs(x))
 SINTS(UN, sign, (x > 0) - (x < 0)) UINTS(UN, sign, x > 0) FLTS(UN, sign, (x > 0) - (x < 0))
 SINTS(UN, relu, x > 0 ? x : 0) FLTS(UN, relu, x > 0 ? x : 0)
 FLTS(UN, sqrt, sqrt(x))
@@ -192,6 +198,8 @@ FLTS(UN, celu, fmax((__typeof__(x))0, x) + fmin((__typeof__(x))0, A * expm1(x / 
 FLTS(UN, shrink, x < -B ? x + A : (x > B ? x - A : 0))
 FLTS(UN, mish, x * tanh(log1p(exp(x))))
 FLTS(UN, gelu, x * (__typeof__(x))0.5 * (ONE + erf(x * (__typeof__(x))0.70710678118654752440)))
+FLTS(UN, gelutanh, x * (__typeof__(x))0.5 *
+     (ONE + tanh((__typeof__(x))0.79788456080286535588 * (x + (__typeof__(x))0.044715 * x * x * x))))
 FLTS(UNB, isnan, x != x)
 FLTS(UNB, isinf, isinf(x) && ((x > 0 && p->fb) || (x < 0 && p->fa)))
 UN(not, b, uint8_t, !x)
@@ -239,6 +247,7 @@ typedef struct ew_desc {
     un_fn un[NDT];
     bin_fn bin[NDT];
     bin_fn bin2[NDT];         /* alternative kernels (Mod fmod=1, BitShift RIGHT) */
+    un_fn un2[NDT];           /* alternative kernels (Gelu approximate=tanh) */
 } ew_desc;
 
 #define UNOP(NAME, FN, ...) {NAME, EW_UNARY, P_NONE, 0, 0, false, .un = {__VA_ARGS__}}
@@ -280,7 +289,7 @@ static const ew_desc ew_descs[] = {
     {"Elu", EW_UNARY, P_ALPHA, 1.0f, 0, false, .un = {TF(elu)}},
     {"Celu", EW_UNARY, P_ALPHA, 1.0f, 0, false, .un = {TF(celu)}},
     {"ThresholdedRelu", EW_UNARY, P_ALPHA, 1.0f, 0, false, .un = {TF(thresholdedrelu)}},
-    {"Gelu", EW_UNARY, P_NONE, 0, 0, false, .un = {TF(gelu)}},
+    {"Gelu", EW_UNARY, P_NONE, 0, 0, false, .un = {TF(gelu)}, .un2 = {TF(gelutanh)}},
     {"Selu", EW_UNARY, P_SELU, 1.67326319217681884765625f, 1.05070102214813232421875f, false,
      .un = {TF(selu)}},
     {"HardSigmoid", EW_UNARY, P_ALPHA_BETA, 0.2f, 0.5f, false, .un = {TF(hardsigmoid)}},
@@ -311,17 +320,18 @@ static const ew_desc ew_descs[] = {
     {"Mean", EW_VARIADIC, P_MEAN, 0, 0, false, .bin = {TAB_FLTS(bin_, add)}},
     {"Max", EW_VARIADIC, P_NONE, 0, 0, false, .bin = {TAB_ALL(bin_, max)}},
     {"Min", EW_VARIADIC, P_NONE, 0, 0, false, .bin = {TAB_ALL(bin_, min)}},
-    {"Where", EW_WHERE, P_NONE, 0, 0, false, {0}, {0}, {0}},
-    {"Identity", EW_COPY, P_NONE, 0, 0, false, {0}, {0}, {0}},
-    {"Dropout", EW_DROPOUT, P_NONE, 0, 0, false, {0}, {0}, {0}},
-    {"Cast", EW_CAST, P_NONE, 0, 0, false, {0}, {0}, {0}},
-    {"CastLike", EW_CASTLIKE, P_NONE, 0, 0, false, {0}, {0}, {0}},
+    {"Where", EW_WHERE, P_NONE, 0, 0, false, {0}, {0}, {0}, {0}},
+    {"Identity", EW_COPY, P_NONE, 0, 0, false, {0}, {0}, {0}, {0}},
+    {"Dropout", EW_DROPOUT, P_NONE, 0, 0, false, {0}, {0}, {0}, {0}},
+    {"Cast", EW_CAST, P_NONE, 0, 0, false, {0}, {0}, {0}, {0}},
+    {"CastLike", EW_CASTLIKE, P_NONE, 0, 0, false, {0}, {0}, {0}, {0}},
 };
 
 typedef struct ew_state {
     const ew_desc *d;
     un_par par;
-    const bin_fn *bin;        /* kernel table in use */
+    const bin_fn *bin;        /* kernel tables in use */
+    const un_fn *un;
     lrsc_dtype cast_to;
     float ratio;              /* Dropout (attribute form) */
 } ew_state;
@@ -438,6 +448,7 @@ static lrsc_status ew_init(lrsc_op_ctx *c, lrsc_error *err)
     c->state = s;
     s->d = d;
     s->bin = d->bin;
+    s->un = d->un;
     const Onnx__NodeProto *np = c->node->proto;
     int64_t opset = c->node->opset;
     char buf[32];
@@ -476,6 +487,13 @@ static lrsc_status ew_init(lrsc_op_ctx *c, lrsc_error *err)
         break;
     }
     default: break;
+    }
+    if (strcmp(d->op, "Gelu") == 0) {
+        const char *ap = lrsc_attr_string(np, "approximate", "none", buf, sizeof buf);
+        if (strcmp(ap, "tanh") == 0) s->un = d->un2;
+        else if (strcmp(ap, "none") != 0)
+            return OPERR(c, err, LRSC_ERR_UNSUPPORTED,
+                         "attribute 'approximate' = '%s' is not supported", ap);
     }
     if (d->kind == EW_CLIP && opset < 11) {
         s->par.fa = s->par.fb = 1;
@@ -575,7 +593,7 @@ static lrsc_status ew_reshape(lrsc_op_ctx *c, lrsc_error *err)
         return OPERR(c, err, LRSC_ERR_UNSUPPORTED, "unknown element type %d", (int)x->dtype);
     switch (d->kind) {
     case EW_UNARY: case EW_CLIP:
-        if ((st = check_kernel(c, (const void *)d->un[kdt], x->dtype, err))) return st;
+        if ((st = check_kernel(c, (const void *)s->un[kdt], x->dtype, err))) return st;
         if (d->kind == EW_CLIP)
             for (int k = 1; k < c->nin && k < 3; k++)
                 if (c->in[k] && c->in[k]->dtype != x->dtype)
@@ -738,7 +756,7 @@ static lrsc_status ew_exec_core(lrsc_op_ctx *c, lrsc_error *err)
         return LRSC_OK;
     }
     case EW_UNARY:
-        if (n) d->un[x->dtype](x->data, o->data, n, &s->par);
+        if (n) s->un[x->dtype](x->data, o->data, n, &s->par);
         return LRSC_OK;
     case EW_BINARY: {
         lrsc_tensor bview;
@@ -856,21 +874,21 @@ static lrsc_status ew_exec(lrsc_op_ctx *c, lrsc_error *err)
 #define E(OP, LO, HI) {OP, LO, HI, ew_init, ew_reshape, ew_exec, ew_fini}
 
 const lrsc_op_def lrsc_ops_elementwise[] = {
-    E("Neg", 1, 18), E("Abs", 1, 18), E("Sign", 9, 18), E("Relu", 1, 18), E("Sqrt", 1, 18),
-    E("Exp", 1, 18), E("Log", 1, 18), E("Reciprocal", 1, 18), E("Floor", 1, 18),
-    E("Ceil", 1, 18), E("Round", 11, 18), E("Erf", 9, 18), E("Sin", 7, 18), E("Cos", 7, 18),
-    E("Tan", 7, 18), E("Asin", 7, 18), E("Acos", 7, 18), E("Atan", 7, 18), E("Sinh", 9, 18),
-    E("Cosh", 9, 18), E("Asinh", 9, 18), E("Acosh", 9, 18), E("Atanh", 9, 18),
-    E("Tanh", 1, 18), E("Sigmoid", 1, 18), E("Softplus", 1, 18), E("Softsign", 1, 18),
-    E("HardSwish", 14, 18), E("Mish", 18, 18), E("Gelu", 20, 20), E("IsNaN", 9, 18),
-    E("IsInf", 10, 18), E("Not", 1, 18), E("LeakyRelu", 1, 18), E("Elu", 1, 18),
-    E("Celu", 12, 18), E("ThresholdedRelu", 10, 18), E("Selu", 1, 18), E("HardSigmoid", 1, 18),
-    E("Shrink", 9, 18), E("Clip", 1, 18), E("Add", 1, 18), E("Sub", 1, 18), E("Mul", 1, 18),
-    E("Div", 1, 18), E("Pow", 1, 18), E("Mod", 10, 18), E("PRelu", 1, 18),
-    E("BitShift", 11, 18), E("Equal", 1, 18), E("Less", 1, 18), E("Greater", 1, 18),
-    E("LessOrEqual", 12, 18), E("GreaterOrEqual", 12, 18), E("And", 1, 18), E("Or", 1, 18),
-    E("Xor", 1, 18), E("Sum", 1, 18), E("Mean", 1, 18), E("Max", 1, 18), E("Min", 1, 18),
-    E("Where", 9, 18), E("Identity", 1, 18), E("Dropout", 1, 18), E("Cast", 1, 18),
-    E("CastLike", 15, 18),
+    E("Neg", 1, 22), E("Abs", 1, 22), E("Sign", 9, 22), E("Relu", 1, 22), E("Sqrt", 1, 22),
+    E("Exp", 1, 22), E("Log", 1, 22), E("Reciprocal", 1, 22), E("Floor", 1, 22),
+    E("Ceil", 1, 22), E("Round", 11, 22), E("Erf", 9, 22), E("Sin", 7, 22), E("Cos", 7, 22),
+    E("Tan", 7, 22), E("Asin", 7, 22), E("Acos", 7, 22), E("Atan", 7, 22), E("Sinh", 9, 22),
+    E("Cosh", 9, 22), E("Asinh", 9, 22), E("Acosh", 9, 22), E("Atanh", 9, 22),
+    E("Tanh", 1, 22), E("Sigmoid", 1, 22), E("Softplus", 1, 22), E("Softsign", 1, 22),
+    E("HardSwish", 14, 22), E("Mish", 18, 22), E("Gelu", 20, 22), E("IsNaN", 9, 22),
+    E("IsInf", 10, 22), E("Not", 1, 22), E("LeakyRelu", 1, 22), E("Elu", 1, 22),
+    E("Celu", 12, 22), E("ThresholdedRelu", 10, 22), E("Selu", 1, 22), E("HardSigmoid", 1, 22),
+    E("Shrink", 9, 22), E("Clip", 1, 22), E("Add", 1, 22), E("Sub", 1, 22), E("Mul", 1, 22),
+    E("Div", 1, 22), E("Pow", 1, 22), E("Mod", 10, 22), E("PRelu", 1, 22),
+    E("BitShift", 11, 22), E("Equal", 1, 22), E("Less", 1, 22), E("Greater", 1, 22),
+    E("LessOrEqual", 12, 22), E("GreaterOrEqual", 12, 22), E("And", 1, 22), E("Or", 1, 22),
+    E("Xor", 1, 22), E("Sum", 1, 22), E("Mean", 1, 22), E("Max", 1, 22), E("Min", 1, 22),
+    E("Where", 9, 22), E("Identity", 1, 22), E("Dropout", 1, 22), E("Cast", 1, 22),
+    E("CastLike", 15, 22),
     {NULL, 0, 0, NULL, NULL, NULL, NULL},
 };

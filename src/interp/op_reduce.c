@@ -573,13 +573,13 @@ static lrsc_status topk_exec(lrsc_op_ctx *c, lrsc_error *err)
 #define SM(OP, LO, HI) {OP, LO, HI, rd_init, sm_reshape, sm_exec, rd_fini}
 
 const lrsc_op_def lrsc_ops_reduce[] = {
-    RD("ReduceSum", 1, 18), RD("ReduceMean", 1, 18), RD("ReduceMax", 1, 18),
-    RD("ReduceMin", 1, 18), RD("ReduceProd", 1, 18), RD("ReduceL1", 1, 18),
-    RD("ReduceL2", 1, 18), RD("ReduceSumSquare", 1, 18), RD("ReduceLogSum", 1, 18),
-    RD("ReduceLogSumExp", 1, 18),
-    {"ArgMax", 1, 18, rd_init, arg_reshape, arg_exec, rd_fini},
-    {"ArgMin", 1, 18, rd_init, arg_reshape, arg_exec, rd_fini},
-    SM("Softmax", 1, 18), SM("LogSoftmax", 1, 18), SM("Hardmax", 1, 18),
-    {"TopK", 1, 18, rd_init, topk_reshape, topk_exec, rd_fini},
+    RD("ReduceSum", 1, 22), RD("ReduceMean", 1, 22), RD("ReduceMax", 1, 22),
+    RD("ReduceMin", 1, 22), RD("ReduceProd", 1, 22), RD("ReduceL1", 1, 18),
+    RD("ReduceL2", 1, 18), RD("ReduceSumSquare", 1, 22), RD("ReduceLogSum", 1, 22),
+    RD("ReduceLogSumExp", 1, 22),
+    {"ArgMax", 1, 22, rd_init, arg_reshape, arg_exec, rd_fini},
+    {"ArgMin", 1, 22, rd_init, arg_reshape, arg_exec, rd_fini},
+    SM("Softmax", 1, 22), SM("LogSoftmax", 1, 22), SM("Hardmax", 1, 22),
+    {"TopK", 1, 22, rd_init, topk_reshape, topk_exec, rd_fini},
     {NULL, 0, 0, NULL, NULL, NULL, NULL},
 };

@@ -280,9 +280,16 @@ static void axis_taps(const rs_state *s, int64_t in, int64_t out, double scale, 
 static void axis_pass(const float *src, float *dst, int64_t outer, int64_t in, int64_t out,
                       int64_t inner, const rs_tap *taps, float extrap)
 {
+    bool taps_one = true; /* nearest, no extrapolation: a plain gather */
+    for (int64_t x = 0; x < out; x++)
+        if (taps[x].n != 1) taps_one = false;
     for (int64_t o = 0; o < outer; o++) {
         const float *sb = src + o * in * inner;
         float *db = dst + o * out * inner;
+        if (inner == 1 && taps_one) {
+            for (int64_t x = 0; x < out; x++) db[x] = sb[taps[x].idx[0]];
+            continue;
+        }
         if (inner == 1) {
             for (int64_t x = 0; x < out; x++) {
                 const rs_tap *t = &taps[x];
@@ -365,7 +372,7 @@ static lrsc_status rs_exec(lrsc_op_ctx *c, lrsc_error *err)
 }
 
 const lrsc_op_def lrsc_ops_resize[] = {
-    {"Resize", 10, 18, rs_init, rs_reshape, rs_exec, rs_fini},
+    {"Resize", 10, 22, rs_init, rs_reshape, rs_exec, rs_fini},
     {"Upsample", 7, 9, rs_init, rs_reshape, rs_exec, rs_fini},
     {NULL, 0, 0, NULL, NULL, NULL, NULL},
 };

@@ -1390,30 +1390,391 @@ static lrsc_status d2s_exec(lrsc_op_ctx *c, lrsc_error *err)
     return LRSC_OK;
 }
 
+/* ---- Trilu ------------------------------------------------------------- */
+
+static lrsc_status trilu_reshape(lrsc_op_ctx *c, lrsc_error *err)
+{
+    lrsc_status st = need(c, 0, err);
+    if (st || (st = need_size(c, c->in[0], err))) return st;
+    const lrsc_tensor *x = c->in[0], *k = lrsc_opu_in(c, 1);
+    if (x->ndim < 2) return OPERR(c, err, LRSC_ERR_INVALID, "input rank %d is below 2", x->ndim);
+    if (k && lrsc_tensor_numel(k) != 1)
+        return OPERR(c, err, LRSC_ERR_INVALID, "k must hold one value");
+    return set_out(c, 0, x->dtype, x->ndim, x->dims, err);
+}
+
+static lrsc_status trilu_exec(lrsc_op_ctx *c, lrsc_error *err)
+{
+    const lrsc_tensor *x = c->in[0], *kt = lrsc_opu_in(c, 1);
+    lrsc_tensor *o = c->out[0];
+    int64_t k = kt ? lrsc_opu_get_i64(kt, 0) : 0, n = lrsc_tensor_numel(o);
+    if (n == 0) return LRSC_OK;
+    bool upper = lrsc_attr_int(c->node->proto, "upper", 1) != 0;
+    int64_t rows = x->dims[x->ndim - 2], cols = x->dims[x->ndim - 1], mats = n / (rows * cols);
+    size_t es = lrsc_dtype_size(x->dtype);
+    memcpy(o->data, x->data, (size_t)n * es);
+    char *d = o->data;
+    for (int64_t m = 0; m < mats; m++)
+        for (int64_t i = 0; i < rows; i++) {
+            char *row = d + ((m * rows + i) * cols) * (int64_t)es;
+            /* upper keeps j - i >= k, lower keeps j - i <= k; zero the rest */
+            int64_t lo = upper ? 0 : i + k + 1, hi = upper ? i + k : cols;
+            lo = lo < 0 ? 0 : (lo > cols ? cols : lo);
+            hi = hi < 0 ? 0 : (hi > cols ? cols : hi);
+            if (hi > lo) memset(row + lo * (int64_t)es, 0, (size_t)(hi - lo) * es);
+        }
+    return LRSC_OK;
+}
+
+/* ---- CumSum ------------------------------------------------------------ */
+
+static lrsc_status cumsum_axis(const lrsc_op_ctx *c, int *a, lrsc_error *err)
+{
+    const lrsc_tensor *t = lrsc_opu_in(c, 1);
+    if (!t || lrsc_tensor_numel(t) != 1 ||
+        (t->dtype != LRSC_DT_INT32 && t->dtype != LRSC_DT_INT64))
+        return OPERR(c, err, LRSC_ERR_INVALID, "axis must be one int32 or int64 value");
+    return lrsc_opu_axis(c, lrsc_opu_get_i64(t, 0), c->in[0]->ndim, a, err);
+}
+
+static lrsc_status cumsum_reshape(lrsc_op_ctx *c, lrsc_error *err)
+{
+    lrsc_status st = need(c, 0, err);
+    if (st) return st;
+    const lrsc_tensor *x = c->in[0];
+    lrsc_dtype dt = x->dtype;
+    if (dt != LRSC_DT_FLOAT && dt != LRSC_DT_DOUBLE && dt != LRSC_DT_INT32 &&
+        dt != LRSC_DT_INT64 && dt != LRSC_DT_UINT32 && dt != LRSC_DT_UINT64)
+        return OPERR(c, err, LRSC_ERR_UNSUPPORTED, "element type %s is not supported",
+                     lrsc_dtype_name(dt));
+    int a = 0;
+    if ((st = cumsum_axis(c, &a, err))) return st;
+    return set_out(c, 0, dt, x->ndim, x->dims, err);
+}
+
+#define CUMSUM_LOOP(T)                                                                         \
+    do {                                                                                       \
+        const T *xs = c->in[0]->data;                                                          \
+        T *ys = c->out[0]->data;                                                               \
+        for (int64_t b = 0; b < outer; b++)                                                    \
+            for (int64_t i = 0; i < inner; i++) {                                              \
+                T acc = 0;                                                                     \
+                for (int64_t r = 0; r < R; r++) {                                              \
+                    int64_t rr = reverse ? R - 1 - r : r, at = (b * R + rr) * inner + i;       \
+                    if (exclusive) { ys[at] = acc; acc = (T)(acc + xs[at]); }                  \
+                    else { acc = (T)(acc + xs[at]); ys[at] = acc; }                            \
+                }                                                                              \
+            }                                                                                  \
+    } while (0)
+
+static lrsc_status cumsum_exec(lrsc_op_ctx *c, lrsc_error *err)
+{
+    const lrsc_tensor *x = c->in[0];
+    int a = 0;
+    lrsc_status st = cumsum_axis(c, &a, err);
+    if (st) return st;
+    bool exclusive = lrsc_attr_int(c->node->proto, "exclusive", 0) != 0;
+    bool reverse = lrsc_attr_int(c->node->proto, "reverse", 0) != 0;
+    int64_t outer = 1, R = x->dims[a], inner = 1;
+    for (int i = 0; i < a; i++) outer *= x->dims[i];
+    for (int i = a + 1; i < x->ndim; i++) inner *= x->dims[i];
+    switch (x->dtype) {
+    case LRSC_DT_FLOAT: CUMSUM_LOOP(float); break;
+    case LRSC_DT_DOUBLE: CUMSUM_LOOP(double); break;
+    case LRSC_DT_INT32: CUMSUM_LOOP(uint32_t); break; /* wraps like two's complement */
+    case LRSC_DT_UINT32: CUMSUM_LOOP(uint32_t); break;
+    default: CUMSUM_LOOP(uint64_t); break;
+    }
+    return LRSC_OK;
+}
+
+/* ---- GatherND / ScatterND ---------------------------------------------- */
+
+/* Shared geometry: b batch dims, k index length, slice = elements per index. */
+typedef struct nd_geom {
+    int64_t b, k, batches, per_batch, slice;
+} nd_geom;
+
+static lrsc_status nd_geom_of(const lrsc_op_ctx *c, int64_t b, nd_geom *g, lrsc_error *err)
+{
+    const lrsc_tensor *x = c->in[0], *idx = c->in[1];
+    if (idx->dtype != LRSC_DT_INT64)
+        return OPERR(c, err, LRSC_ERR_INVALID, "indices must be int64");
+    if (idx->ndim < 1 || b < 0 || b >= idx->ndim || b >= x->ndim)
+        return OPERR(c, err, LRSC_ERR_INVALID, "indices rank %d / batch_dims %lld do not fit",
+                     idx->ndim, (long long)b);
+    int64_t k = idx->dims[idx->ndim - 1];
+    if (k < 1 || b + k > x->ndim)
+        return OPERR(c, err, LRSC_ERR_INVALID, "index length %lld exceeds data rank %d",
+                     (long long)k, x->ndim);
+    g->b = b;
+    g->k = k;
+    g->batches = 1;
+    for (int i = 0; i < b; i++) {
+        if (idx->dims[i] != x->dims[i])
+            return OPERR(c, err, LRSC_ERR_INVALID, "batch dimension %d differs", i);
+        g->batches *= x->dims[i];
+    }
+    g->per_batch = 1;
+    for (int i = (int)b; i < idx->ndim - 1; i++) g->per_batch *= idx->dims[i];
+    g->slice = 1;
+    for (int i = (int)(b + k); i < x->ndim; i++) g->slice *= x->dims[i];
+    return LRSC_OK;
+}
+
+/* Element offset (within one batch of data) of index tuple t, or -1 if out of range. */
+static int64_t nd_offset(const lrsc_tensor *x, const nd_geom *g, const int64_t *t)
+{
+    int64_t off = 0;
+    for (int64_t j = 0; j < g->k; j++) {
+        int64_t dim = x->dims[g->b + j], v = t[j];
+        if (v < -dim || v >= dim) return -1;
+        if (v < 0) v += dim;
+        off = off * dim + v;
+    }
+    return off * g->slice;
+}
+
+static lrsc_status gather_nd_reshape(lrsc_op_ctx *c, lrsc_error *err)
+{
+    lrsc_status st = need(c, 0, err);
+    if (st || (st = need(c, 1, err)) || (st = need_size(c, c->in[0], err))) return st;
+    nd_geom g;
+    int64_t b = lrsc_attr_int(c->node->proto, "batch_dims", 0);
+    if ((st = nd_geom_of(c, b, &g, err))) return st;
+    const lrsc_tensor *x = c->in[0], *idx = c->in[1];
+    int64_t d[MAXD];
+    int n = 0;
+    for (int i = 0; i < idx->ndim - 1; i++) d[n++] = idx->dims[i];
+    for (int i = (int)(b + g.k); i < x->ndim; i++) {
+        if (n >= MAXD) return OPERR(c, err, LRSC_ERR_UNSUPPORTED, "output rank exceeds %d", MAXD);
+        d[n++] = x->dims[i];
+    }
+    return set_out(c, 0, x->dtype, n, d, err);
+}
+
+static lrsc_status gather_nd_exec(lrsc_op_ctx *c, lrsc_error *err)
+{
+    const lrsc_tensor *x = c->in[0], *idx = c->in[1];
+    nd_geom g;
+    lrsc_status st = nd_geom_of(c, lrsc_attr_int(c->node->proto, "batch_dims", 0), &g, err);
+    if (st) return st;
+    size_t es = lrsc_dtype_size(x->dtype), blk = (size_t)g.slice * es;
+    int64_t data_batch = lrsc_tensor_numel(x) / (g.batches ? g.batches : 1);
+    const int64_t *t = idx->data;
+    char *o = c->out[0]->data;
+    for (int64_t bi = 0; bi < g.batches; bi++)
+        for (int64_t p = 0; p < g.per_batch; p++, t += g.k, o += blk) {
+            int64_t off = nd_offset(x, &g, t);
+            if (off < 0) return OPERR(c, err, LRSC_ERR_INVALID, "index out of range");
+            if (blk) memcpy(o, (const char *)x->data + (size_t)(bi * data_batch + off) * es, blk);
+        }
+    return LRSC_OK;
+}
+
+static lrsc_status scatter_nd_reshape(lrsc_op_ctx *c, lrsc_error *err)
+{
+    sh_state *s = c->state;
+    lrsc_status st = need(c, 0, err);
+    if (st || (st = need(c, 1, err)) || (st = need(c, 2, err)) || (st = need_size(c, c->in[0], err)))
+        return st;
+    nd_geom g;
+    if ((st = nd_geom_of(c, 0, &g, err))) return st;
+    const lrsc_tensor *x = c->in[0], *idx = c->in[1], *u = c->in[2];
+    int64_t want = g.per_batch * g.slice;
+    if (u->dtype != x->dtype || lrsc_tensor_numel(u) != want)
+        return OPERR(c, err, LRSC_ERR_INVALID, "updates do not match indices and data");
+    (void)idx;
+    if (s->reduction && x->dtype != LRSC_DT_FLOAT && x->dtype != LRSC_DT_DOUBLE &&
+        x->dtype != LRSC_DT_INT32 && x->dtype != LRSC_DT_INT64)
+        return OPERR(c, err, LRSC_ERR_UNSUPPORTED, "reduction on %s is not supported",
+                     lrsc_dtype_name(x->dtype));
+    return set_out(c, 0, x->dtype, x->ndim, x->dims, err);
+}
+
+static lrsc_status scatter_nd_exec(lrsc_op_ctx *c, lrsc_error *err)
+{
+    sh_state *s = c->state;
+    const lrsc_tensor *x = c->in[0], *idx = c->in[1];
+    nd_geom g;
+    lrsc_status st = nd_geom_of(c, 0, &g, err);
+    if (st) return st;
+    exec_copy(c, err);
+    gel_ctx gc = {c->in[2]->data, c->out[0]->data, lrsc_dtype_size(x->dtype), s->reduction,
+                  x->dtype};
+    const int64_t *t = idx->data;
+    for (int64_t p = 0; p < g.per_batch; p++, t += g.k) {
+        int64_t off = nd_offset(x, &g, t);
+        if (off < 0) return OPERR(c, err, LRSC_ERR_INVALID, "index out of range");
+        for (int64_t e = 0; e < g.slice; e++) gel_scatter(&gc, p * g.slice + e, off + e);
+    }
+    return LRSC_OK;
+}
+
+/* ---- OneHot ------------------------------------------------------------ */
+
+static lrsc_status onehot_reshape(lrsc_op_ctx *c, lrsc_error *err)
+{
+    lrsc_status st = need(c, 0, err);
+    if (st || (st = need(c, 1, err)) || (st = need(c, 2, err))) return st;
+    const lrsc_tensor *idx = c->in[0], *depth = c->in[1], *vals = c->in[2];
+    if (lrsc_tensor_numel(depth) != 1 || lrsc_tensor_numel(vals) != 2 || !lrsc_dtype_size(vals->dtype))
+        return OPERR(c, err, LRSC_ERR_INVALID, "depth must be a scalar and values hold 2 elements");
+    if (idx->dtype == LRSC_DT_FLOAT16 || idx->dtype == LRSC_DT_BFLOAT16 || !lrsc_dtype_size(idx->dtype))
+        return OPERR(c, err, LRSC_ERR_UNSUPPORTED, "indices type %s is not supported",
+                     lrsc_dtype_name(idx->dtype));
+    int64_t dep = (int64_t)lrsc_opu_get_f64(depth, 0);
+    if (dep < 1) return OPERR(c, err, LRSC_ERR_INVALID, "depth %lld is below 1", (long long)dep);
+    int r = idx->ndim + 1, a = 0;
+    if (r > MAXD) return OPERR(c, err, LRSC_ERR_UNSUPPORTED, "output rank exceeds %d", MAXD);
+    if ((st = lrsc_opu_axis(c, lrsc_attr_int(c->node->proto, "axis", -1), r, &a, err))) return st;
+    int64_t d[MAXD];
+    for (int i = 0, j = 0; i < r; i++) d[i] = i == a ? dep : idx->dims[j++];
+    return set_out(c, 0, vals->dtype, r, d, err);
+}
+
+static lrsc_status onehot_exec(lrsc_op_ctx *c, lrsc_error *err)
+{
+    const lrsc_tensor *idx = c->in[0], *vals = c->in[2];
+    lrsc_tensor *o = c->out[0];
+    int64_t n = lrsc_tensor_numel(o);
+    if (n == 0) return LRSC_OK;
+    int a = 0;
+    lrsc_status st = lrsc_opu_axis(c, lrsc_attr_int(c->node->proto, "axis", -1), o->ndim, &a, err);
+    if (st) return st;
+    size_t es = lrsc_dtype_size(o->dtype);
+    const char *off = vals->data, *on = (const char *)vals->data + es;
+    char *d = o->data;
+    for (int64_t i = 0; i < n; i++) memcpy(d + i * (int64_t)es, off, es);
+    int64_t dep = o->dims[a], outer = 1, inner = 1;
+    for (int i = 0; i < a; i++) outer *= o->dims[i];
+    for (int i = a + 1; i < o->ndim; i++) inner *= o->dims[i];
+    for (int64_t b = 0; b < outer; b++)
+        for (int64_t i = 0; i < inner; i++) {
+            double v = lrsc_opu_get_f64(idx, b * inner + i);
+            int64_t j = (int64_t)v;
+            if (j < 0) j += dep;
+            if (j < 0 || j >= dep) continue; /* out of range: all off */
+            memcpy(d + ((b * dep + j) * inner + i) * (int64_t)es, on, es);
+        }
+    return LRSC_OK;
+}
+
+/* ---- EyeLike ----------------------------------------------------------- */
+
+static lrsc_status eyelike_reshape(lrsc_op_ctx *c, lrsc_error *err)
+{
+    lrsc_status st = need(c, 0, err);
+    if (st) return st;
+    const lrsc_tensor *x = c->in[0];
+    if (x->ndim != 2) return OPERR(c, err, LRSC_ERR_INVALID, "input must be 2-D");
+    lrsc_dtype dt = (lrsc_dtype)lrsc_attr_int(c->node->proto, "dtype", x->dtype);
+    if (dt != LRSC_DT_FLOAT && dt != LRSC_DT_DOUBLE && dt != LRSC_DT_BOOL && !lrsc_opu_is_int(dt))
+        return OPERR(c, err, LRSC_ERR_UNSUPPORTED, "attribute 'dtype' = %s is not supported",
+                     lrsc_dtype_name(dt));
+    return set_out(c, 0, dt, 2, x->dims, err);
+}
+
+static lrsc_status eyelike_exec(lrsc_op_ctx *c, lrsc_error *err)
+{
+    lrsc_tensor *o = c->out[0];
+    int64_t k = lrsc_attr_int(c->node->proto, "k", 0), rows = o->dims[0], cols = o->dims[1];
+    size_t es = lrsc_dtype_size(o->dtype);
+    char one[8] = {0};
+    if (o->dtype == LRSC_DT_FLOAT) { float v = 1; memcpy(one, &v, 4); }
+    else if (o->dtype == LRSC_DT_DOUBLE) { double v = 1; memcpy(one, &v, 8); }
+    else one[0] = 1; /* little-endian integers and bool */
+    for (int64_t i = 0; i < rows; i++) {
+        int64_t j = i + k;
+        if (j >= 0 && j < cols) memcpy((char *)o->data + (i * cols + j) * (int64_t)es, one, es);
+    }
+    return LRSC_OK;
+}
+
+/* ---- Compress ---------------------------------------------------------- */
+
+static lrsc_status compress_reshape(lrsc_op_ctx *c, lrsc_error *err)
+{
+    lrsc_status st = need(c, 0, err);
+    if (st || (st = need(c, 1, err)) || (st = need_size(c, c->in[0], err))) return st;
+    const lrsc_tensor *x = c->in[0], *cond = c->in[1];
+    if (cond->dtype != LRSC_DT_BOOL || cond->ndim != 1)
+        return OPERR(c, err, LRSC_ERR_INVALID, "condition must be a 1-D bool tensor");
+    bool has_axis = lrsc_attr_has(c->node->proto, "axis");
+    int a = 0;
+    int64_t dim = lrsc_tensor_numel(x);
+    if (has_axis) {
+        if ((st = lrsc_opu_axis(c, lrsc_attr_int(c->node->proto, "axis", 0), x->ndim, &a, err)))
+            return st;
+        dim = x->dims[a];
+    }
+    int64_t nc = lrsc_tensor_numel(cond), cnt = 0;
+    if (nc > dim) return OPERR(c, err, LRSC_ERR_INVALID, "condition is longer than the axis");
+    for (int64_t i = 0; i < nc; i++) cnt += ((const uint8_t *)cond->data)[i] != 0;
+    if (!has_axis) return set_out(c, 0, x->dtype, 1, &cnt, err);
+    int64_t d[MAXD];
+    memcpy(d, x->dims, sizeof d);
+    d[a] = cnt;
+    return set_out(c, 0, x->dtype, x->ndim, d, err);
+}
+
+static lrsc_status compress_exec(lrsc_op_ctx *c, lrsc_error *err)
+{
+    const lrsc_tensor *x = c->in[0], *cond = c->in[1];
+    bool has_axis = lrsc_attr_has(c->node->proto, "axis");
+    int a = 0;
+    int64_t outer = 1, dim = lrsc_tensor_numel(x), inner = 1;
+    if (has_axis) {
+        lrsc_status st = lrsc_opu_axis(c, lrsc_attr_int(c->node->proto, "axis", 0), x->ndim, &a, err);
+        if (st) return st;
+        dim = x->dims[a];
+        for (int i = 0; i < a; i++) outer *= x->dims[i];
+        for (int i = a + 1; i < x->ndim; i++) inner *= x->dims[i];
+    }
+    size_t es = lrsc_dtype_size(x->dtype), blk = (size_t)inner * es;
+    int64_t nc = lrsc_tensor_numel(cond);
+    const uint8_t *cd = cond->data;
+    char *o = c->out[0]->data;
+    for (int64_t b = 0; b < outer; b++)
+        for (int64_t i = 0; i < nc && i < dim; i++)
+            if (cd[i] && blk) {
+                memcpy(o, (const char *)x->data + (size_t)(b * dim + i) * blk, blk);
+                o += blk;
+            }
+    return LRSC_OK;
+}
+
 /* ---- table ------------------------------------------------------------- */
 
 const lrsc_op_def lrsc_ops_shape[] = {
-    {"Reshape", 1, 18, reshape_init, reshape_reshape, exec_copy, sh_fini},
-    {"Flatten", 1, 18, NULL, flatten_reshape, exec_copy, NULL},
-    {"Squeeze", 1, 18, axes_init, squeeze_reshape, exec_copy, sh_fini},
-    {"Unsqueeze", 1, 18, axes_init, unsqueeze_reshape, exec_copy, sh_fini},
-    {"Transpose", 1, 18, perm_init, transpose_reshape, transpose_exec, sh_fini},
-    {"Concat", 4, 18, sh_init_state, concat_reshape, concat_exec, sh_fini},
-    {"Split", 2, 18, split_init, split_reshape, split_exec, sh_fini},
-    {"Slice", 1, 18, slice_init, slice_reshape, slice_exec, sh_fini},
-    {"Gather", 1, 18, axis_init, gather_reshape, gather_exec, sh_fini},
-    {"GatherElements", 11, 18, axis_init, gather_el_reshape, gather_el_exec, sh_fini},
-    {"ScatterElements", 11, 18, axis_init, scatter_el_reshape, scatter_el_exec, sh_fini},
-    {"Shape", 1, 18, NULL, shape_reshape, shape_exec, NULL},
-    {"Size", 1, 18, NULL, size_reshape, size_exec, NULL},
-    {"Expand", 8, 18, NULL, expand_reshape, expand_exec, NULL},
-    {"Tile", 6, 18, NULL, tile_reshape, tile_exec, NULL},
-    {"Pad", 1, 18, pad_init, pad_reshape, pad_exec, sh_fini},
-    {"Constant", 1, 18, constant_init, constant_reshape, constant_exec, sh_fini},
-    {"ConstantOfShape", 9, 18, cos_init, cos_reshape, cos_exec, sh_fini},
-    {"Range", 11, 18, NULL, range_reshape, range_exec, NULL},
-    {"NonZero", 9, 18, NULL, nonzero_reshape, nonzero_exec, NULL},
-    {"DepthToSpace", 1, 18, d2s_init, d2s_reshape, d2s_exec, sh_fini},
-    {"SpaceToDepth", 1, 18, d2s_init, d2s_reshape, d2s_exec, sh_fini},
+    {"Reshape", 1, 22, reshape_init, reshape_reshape, exec_copy, sh_fini},
+    {"Flatten", 1, 22, NULL, flatten_reshape, exec_copy, NULL},
+    {"Squeeze", 1, 22, axes_init, squeeze_reshape, exec_copy, sh_fini},
+    {"Unsqueeze", 1, 22, axes_init, unsqueeze_reshape, exec_copy, sh_fini},
+    {"Transpose", 1, 22, perm_init, transpose_reshape, transpose_exec, sh_fini},
+    {"Concat", 4, 22, sh_init_state, concat_reshape, concat_exec, sh_fini},
+    {"Split", 2, 22, split_init, split_reshape, split_exec, sh_fini},
+    {"Slice", 1, 22, slice_init, slice_reshape, slice_exec, sh_fini},
+    {"Gather", 1, 22, axis_init, gather_reshape, gather_exec, sh_fini},
+    {"GatherElements", 11, 22, axis_init, gather_el_reshape, gather_el_exec, sh_fini},
+    {"ScatterElements", 11, 22, axis_init, scatter_el_reshape, scatter_el_exec, sh_fini},
+    {"Shape", 1, 22, NULL, shape_reshape, shape_exec, NULL},
+    {"Size", 1, 22, NULL, size_reshape, size_exec, NULL},
+    {"Expand", 8, 22, NULL, expand_reshape, expand_exec, NULL},
+    {"Tile", 6, 22, NULL, tile_reshape, tile_exec, NULL},
+    {"Pad", 1, 22, pad_init, pad_reshape, pad_exec, sh_fini},
+    {"Constant", 1, 22, constant_init, constant_reshape, constant_exec, sh_fini},
+    {"ConstantOfShape", 9, 22, cos_init, cos_reshape, cos_exec, sh_fini},
+    {"Range", 11, 22, NULL, range_reshape, range_exec, NULL},
+    {"NonZero", 9, 22, NULL, nonzero_reshape, nonzero_exec, NULL},
+    {"DepthToSpace", 1, 22, d2s_init, d2s_reshape, d2s_exec, sh_fini},
+    {"SpaceToDepth", 1, 22, d2s_init, d2s_reshape, d2s_exec, sh_fini},
+    {"Trilu", 14, 22, NULL, trilu_reshape, trilu_exec, NULL},
+    {"CumSum", 11, 22, NULL, cumsum_reshape, cumsum_exec, NULL},
+    {"GatherND", 11, 22, NULL, gather_nd_reshape, gather_nd_exec, NULL},
+    {"ScatterND", 11, 22, axis_init, scatter_nd_reshape, scatter_nd_exec, sh_fini},
+    {"OneHot", 9, 22, NULL, onehot_reshape, onehot_exec, NULL},
+    {"EyeLike", 9, 22, NULL, eyelike_reshape, eyelike_exec, NULL},
+    {"Compress", 9, 22, NULL, compress_reshape, compress_exec, NULL},
     {NULL, 0, 0, NULL, NULL, NULL, NULL},
 };
