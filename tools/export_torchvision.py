@@ -4,8 +4,11 @@
 usage: /usr/bin/python3 tools/export_torchvision.py [--out DIR] [--threads N] [NAME ...]
 NAME in: alexnet vgg16 googlenet resnet18 mobilenet_v2 squeezenet1_1 (default: all).
 Files are DIR/<name>.onnx (default DIR: build/models); existing files are kept.
-Weights are torchvision's own random initialisation under a fixed seed, the model
-is in eval mode, opset 13, input "input" N x 3 x 224 x 224 with a dynamic batch
+Weights are random under a fixed seed, drawn so that activations keep their scale
+through the network (He-normal Conv/Gemm weights, non-trivial BatchNorm statistics):
+torchvision's own initialisation shrinks them layer by layer until GoogLeNet's
+logits are just the last bias, which would make agreement checks vacuous. The
+model is in eval mode, opset 13, input "input" N x 3 x 224 x 224 with a dynamic batch
 axis, output "logits" N x 1000.
 """
 import os
@@ -30,9 +33,28 @@ MODELS = {
 }
 
 
+def reinit(net):
+    linears = [m for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+                fan_in = m.weight[0].numel()
+                gain = 1.0 if m is linears[-1] else 2.0  # ReLU follows all but the classifier
+                m.weight.normal_(0.0, (gain / fan_in) ** 0.5)
+                if m.bias is not None:
+                    m.bias.uniform_(-0.1, 0.1)
+            elif isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0.0, 0.1)
+                m.running_mean.normal_(0.0, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+
+
 def export(name, path, seed):
     torch.manual_seed(seed)
-    net = MODELS[name]().eval()
+    net = MODELS[name]()
+    reinit(net)
+    net.eval()
     tmp = path + ".tmp"
     with torch.no_grad():
         torch.onnx.export(net, torch.zeros(1, 3, 224, 224), tmp, opset_version=13,
