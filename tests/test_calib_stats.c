@@ -152,7 +152,7 @@ static void test_conv1d(void **state)
     int64_t dims[3] = {2, 3, 11};
     lrsc_tensor t;
     float *x = random_tensor(&t, 3, dims, 21);
-    lrsc_layer_geom g = {.kind = LRSC_LAYER_CONV, .spatial = 1, .channels = 3, .groups = 1,
+    lrsc_layer_geom g = {.kind = LRSC_STATS_CONV, .spatial = 1, .channels = 3, .groups = 1,
                          .kernel = {1, 3}, .stride = {1, 2}, .dilation = {1, 1},
                          .pad_begin = {0, 1}, .pad_end = {0, 0}, .n = 9};
     lrsc_layer_stats s;
