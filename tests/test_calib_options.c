@@ -14,7 +14,7 @@ static void test_parse(void **state)
 {
     (void)state;
     char *argv[] = {"in.onnx", "--calib", "a", "--samples", "500", "--calib", "b/c",
-                    "--skip-bad", "--size", "240x320", "--resize", "0", "--preprocess",
+                    "--skip-bad", "--size", "240x320", "--resize", "0", "--preset",
                     "caffe", "--layout", "nhwc", "--bgr", "--mean", "127", "--std",
                     "128,64,32", "--positions-per-image", "16", "--seed", "9", "--holdout",
                     "10", "--batch", "4", "out.onnx"};
@@ -56,7 +56,7 @@ static void test_bad_values(void **state)
     (void)state;
     const char *cases[][2] = {{"--samples", "0"},      {"--samples", "x"},
                               {"--size", "224"},       {"--size", "0x5"},
-                              {"--preprocess", "foo"}, {"--layout", "chw"},
+                              {"--preset", "foo"}, {"--layout", "chw"},
                               {"--std", "1,0,1"},      {"--mean", "1,2"},
                               {"--batch", "-1"}};
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {

@@ -66,7 +66,8 @@ def main():
     ap.add_argument("--layout", default="nchw", choices=("nchw", "nhwc"))
     a = ap.parse_args()
     h, w = (int(v) for v in a.size.lower().split("x"))
-    resize = a.resize if a.resize is not None else int(np.floor(min(h, w) * 256 / 224 + 0.5))
+    resize = a.resize if a.resize is not None else (
+        int(np.floor(min(h, w) * 256 / 224 + 0.5)) if a.preset in ('torchvision', 'caffe') else min(h, w))
     xs = [preprocess(p, h, w, a.preset, resize, a.channels, a.layout) for p in a.images]
     np.save(a.out, np.stack(xs).astype("<f4"))
 

@@ -73,7 +73,7 @@ int lrsc_calib_cli_option(lrsc_calib_cli *c, int argc, char **argv, int *i, lrsc
     }
     static const char *const valued[] = {
         "--calib", "--samples", "--holdout", "--batch", "--decode-threads", "--size", "--resize",
-        "--preprocess", "--layout", "--scale", "--mean", "--std", "--positions-per-image",
+        "--preset", "--layout", "--scale", "--mean", "--std", "--positions-per-image",
         "--seed", "--gram-max-n", "--reservoir", "--max-image-side"};
     int which = -1;
     for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
@@ -135,7 +135,7 @@ int lrsc_calib_cli_option(lrsc_calib_cli *c, int argc, char **argv, int *i, lrsc
         lrsc_preprocess pp;
         lrsc_error e2 = {0};
         if (lrsc_preprocess_preset(v, 1, 1, 3, &pp, &e2)) {
-            lrsc_error_set(err, LRSC_ERR_ARGS, "--preprocess: %s", e2.msg);
+            lrsc_error_set(err, LRSC_ERR_ARGS, "--preset: %s", e2.msg);
             return -1;
         }
         c->data.preset = v;
@@ -198,7 +198,7 @@ const char *lrsc_calib_cli_help(void)
            "  --batch N                 samples per interpreter run (default 1)\n"
            "  --decode-threads N        image decoding threads (default: all CPUs)\n"
            "image preprocessing (default chosen from the model, torchvision otherwise):\n"
-           "  --preprocess NAME         torchvision | caffe | unit | signed | raw\n"
+           "  --preset NAME             torchvision | caffe | unit | signed | raw\n"
            "  --size HxW                input size when the model's is symbolic\n"
            "  --resize S                shorter side before the centre crop (0: stretch)\n"
            "  --layout nchw|nhwc        --bgr | --rgb\n"

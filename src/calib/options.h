@@ -10,7 +10,7 @@
  *   --decode-threads N        image decoding threads (default: online CPUs)
  *   --size HxW                image input size when the model's is symbolic
  *   --resize S                shorter side before the centre crop; 0 stretches
- *   --preprocess NAME         torchvision | caffe | unit | signed | raw
+ *   --preset NAME             torchvision | caffe | unit | signed | raw
  *   --layout nchw|nhwc        channel position of image inputs
  *   --bgr / --rgb             channel order override
  *   --scale F                 pixel scale (value = (pixel*scale - mean) / std)

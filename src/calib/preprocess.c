@@ -37,7 +37,10 @@ lrsc_status lrsc_preprocess_preset(const char *name, int out_h, int out_w, int c
     pp->out_h = out_h;
     pp->out_w = out_w;
     pp->channels = channels;
-    pp->resize = default_resize(out_h, out_w);
+    /* The 256/224 crop margin is the ImageNet evaluation convention; models
+     * trained on whole images (unit, signed, raw) see the whole image. */
+    bool imagenet = !strcmp(name, "torchvision") || !strcmp(name, "caffe");
+    pp->resize = imagenet ? default_resize(out_h, out_w) : (out_h < out_w ? out_h : out_w);
     pp->scale = 1.0f;
     for (int c = 0; c < 3; c++) {
         pp->mean[c] = 0.0f;

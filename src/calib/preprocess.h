@@ -17,7 +17,9 @@
  *      indexed by the output channel order (after the BGR swap);
  *   5. layout CHW (for NCHW inputs) or HWC (NHWC).
  *
- * Presets (lrsc_preprocess_preset), all with resize = round(min(H,W) * 256/224):
+ * Presets (lrsc_preprocess_preset); torchvision and caffe resize the shorter side to
+ * round(min(H,W) * 256/224) before the centre crop (the ImageNet convention), the
+ * others to min(H,W), so a whole image is seen:
  *   torchvision  RGB, x/255, ImageNet mean (0.485 0.456 0.406), std (0.229 0.224 0.225)
  *   caffe        BGR, x - (104, 117, 123) on 0..255
  *   unit         RGB, x/255

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "calib/options.h"
 #include "cli/options.h"
 #include "cli/util.h"
 #include "compress/compress.h"
@@ -22,17 +23,6 @@ static void usage(FILE *f)
             "layer's outputs on the calibration data change as little as possible.  Without\n"
             "budget options the model is compressed to 1/4 of its float parameters, the\n"
             "budget spread over the layers where it does the least damage.\n"
-            "\n"
-            "calibration data:\n"
-            "  --calib PATH        images (JPEG, PNG, PGM/PPM) or tensor files (.npy, .pb), or\n"
-            "                      folders of them, walked recursively in sorted order (repeatable)\n"
-            "  --samples N         use at most N calibration samples (default: all)\n"
-            "  --holdout N         keep N files out of fitting for validation\n"
-            "                      (default: a tenth of the files, at most 100)\n"
-            "  --batch N           samples per interpreter run (default 8)\n"
-            "  --positions-per-image N\n"
-            "                      Conv statistics from N sampled output positions per image\n"
-            "                      (default: all positions)\n"
             "\n"
             "budgets:\n"
             "  --target X          whole-model parameter compression, e.g. 10 (default 4)\n"
@@ -61,11 +51,12 @@ static void usage(FILE *f)
             "                      error exceeds E\n"
             "  --external-data     store large tensors in OUT.onnx.data\n"
             "  --threads N         worker threads (default: all cores)\n"
-            "  --seed S            seed for every random choice (default 1)\n"
             "  --max-memory MB     refuse intermediates past this size\n"
             "  --quiet             no progress on stderr\n"
-            "%s",
-            lrsc_cli_preprocess_help);
+            "\n%s"
+            "\nCompression defaults: 8-sample batches; a tenth of the files (at most 100) held out\n"
+            "for validation unless --holdout is given.\n",
+            lrsc_calib_cli_help());
 }
 
 /* ---- progress on stderr ---------------------------------------------- */
@@ -168,29 +159,34 @@ int lrsc_cli_compress(int argc, char **argv)
 {
     lrsc_compress_opts o;
     lrsc_compress_opts_default(&o);
-    lrsc_cli_preprocess pre;
-    lrsc_cli_preprocess_init(&pre);
-    const char **calib = calloc((size_t)argc + 1, sizeof *calib);
+    lrsc_calib_cli cc;
+    lrsc_calib_cli_init(&cc);
+    cc.data.batch = 8;
+    bool holdout_set = false;
     const char **incl = calloc((size_t)argc + 1, sizeof *incl);
     const char **excl = calloc((size_t)argc + 1, sizeof *excl);
     lrsc_layer_override *ovs = calloc((size_t)argc + 1, sizeof *ovs);
-    int ncalib = 0, nincl = 0, nexcl = 0, novs = 0;
+    int nincl = 0, nexcl = 0, novs = 0;
     const char *report_json = NULL;
     bool quiet = false;
-    int64_t samples = 0, holdout = -1, ppi = 0, max_mb = 0;
-    int batch = 8;
+    int64_t max_mb = 0;
     int rc = 2;
-    if (!calib || !incl || !excl || !ovs) {
+    if (!incl || !excl || !ovs) {
         fprintf(stderr, "onnx-lrsc: out of memory\n");
         rc = 1;
         goto out;
     }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        int used = lrsc_cli_preprocess_arg(&pre, argc, argv, i);
-        if (used < 0) goto out;
+        if (!strcmp(a, "--holdout")) holdout_set = true;
+        lrsc_error perr = {0};
+        int used = lrsc_calib_cli_option(&cc, argc, argv, &i, &perr);
+        if (used < 0) {
+            lrsc_cli_error(&perr);
+            goto out;
+        }
         if (used > 0) {
-            i += used - 1;
+            i--; /* the parser moved past the option; the loop steps once more */
             continue;
         }
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -201,17 +197,6 @@ int lrsc_cli_compress(int argc, char **argv)
             printf("onnx-lrsc %s\n", LRSC_VERSION);
             rc = 0;
             goto out;
-        } else if (!strcmp(a, "--calib")) {
-            if (!lrsc_cli_need_value(argc, argv, i)) goto out;
-            calib[ncalib++] = argv[++i];
-        } else if (!strcmp(a, "--samples")) {
-            if (!lrsc_cli_i64_arg(argc, argv, &i, 1, INT64_MAX / 2, &samples)) goto out;
-        } else if (!strcmp(a, "--holdout")) {
-            if (!lrsc_cli_i64_arg(argc, argv, &i, 0, INT64_MAX / 2, &holdout)) goto out;
-        } else if (!strcmp(a, "--batch")) {
-            if (!lrsc_cli_int_arg(argc, argv, &i, 1, 4096, &batch)) goto out;
-        } else if (!strcmp(a, "--positions-per-image")) {
-            if (!lrsc_cli_i64_arg(argc, argv, &i, 0, INT64_MAX / 2, &ppi)) goto out;
         } else if (!strcmp(a, "--target")) {
             if (!lrsc_cli_double_arg(argc, argv, &i, 1.0, 1e6, &o.target)) goto out;
         } else if (!strcmp(a, "--rank")) {
@@ -278,10 +263,6 @@ int lrsc_cli_compress(int argc, char **argv)
             o.external_data = true;
         } else if (!strcmp(a, "--threads")) {
             if (!lrsc_cli_int_arg(argc, argv, &i, 0, 1024, &o.threads)) goto out;
-        } else if (!strcmp(a, "--seed")) {
-            int64_t s;
-            if (!lrsc_cli_i64_arg(argc, argv, &i, 0, INT64_MAX, &s)) goto out;
-            o.seed = (uint64_t)s;
         } else if (!strcmp(a, "--max-memory")) {
             if (!lrsc_cli_i64_arg(argc, argv, &i, 1, (int64_t)1 << 40, &max_mb)) goto out;
         } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
@@ -302,29 +283,22 @@ int lrsc_cli_compress(int argc, char **argv)
         fprintf(stderr, "onnx-lrsc: need an input and an output model (see onnx-lrsc --help)\n");
         goto out;
     }
-    if (ncalib == 0) {
+    if (cc.npaths == 0) {
         fprintf(stderr, "onnx-lrsc: no calibration data: pass --calib with a folder of images or tensor files "
                         "the model accepts\n");
         goto out;
     }
     if (o.objective == LRSC_OBJECTIVE_LATENCY && !o.structure_set) o.structure = LRSC_SPARSE_COLUMNS;
-    lrsc_cli_preprocess_apply(&pre, &o.data);
-    o.data.paths = calib;
-    o.data.npaths = ncalib;
-    o.data.max_samples = samples;
-    o.data.batch = batch;
-    o.data.threads = o.threads;
-    if (holdout >= 0) {
-        o.data.holdout = holdout;
-        o.holdout_set = true;
-    }
+    o.data = cc.data;
+    o.holdout_set = holdout_set;
+    o.seed = cc.calib.stats.seed ? cc.calib.stats.seed : 1;
     o.include = incl;
     o.ninclude = nincl;
     o.exclude = excl;
     o.nexclude = nexcl;
     o.overrides = ovs;
     o.noverrides = novs;
-    o.positions_per_image = ppi;
+    o.positions_per_image = cc.calib.stats.positions_per_image;
     o.max_memory = (size_t)max_mb << 20;
     progress_state ps = {.tty = isatty(2), .quiet = quiet, .start = mono(), .last_phase = -1};
     o.progress = on_progress;
@@ -352,7 +326,7 @@ int lrsc_cli_compress(int argc, char **argv)
 out:
     for (int i = 0; ovs && i < novs; i++) free((void *)ovs[i].pattern);
     free(ovs);
-    free(calib);
+    lrsc_calib_cli_free(&cc);
     free(incl);
     free(excl);
     return rc;

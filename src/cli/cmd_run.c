@@ -11,6 +11,7 @@
 #include "calib/dataset.h"
 #include "calib/tensorfile.h"
 #include "cli/commands.h"
+#include "calib/options.h"
 #include "cli/options.h"
 #include "cli/util.h"
 #include "interp/interp.h"
@@ -34,8 +35,8 @@ static void usage(FILE *f)
             "                    0 prints nothing)\n"
             "  --batch N         samples per interpreter run (default 1)\n"
             "  --threads N       worker threads (default: all cores)\n"
-            "%s",
-            lrsc_cli_preprocess_help);
+            "\n%s",
+            lrsc_calib_cli_help());
 }
 
 typedef struct out_acc {
@@ -117,17 +118,25 @@ int lrsc_cli_run(int argc, char **argv)
     const char *model_path = NULL, *outdir = NULL, *format = "npy";
     const char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
     int ninputs = 0, top = 5, batch = 1, threads = 0;
-    lrsc_cli_preprocess pre;
-    lrsc_cli_preprocess_init(&pre);
+    lrsc_calib_cli cc;
+    lrsc_calib_cli_init(&cc);
     if (!inputs) return 1;
     int rc = 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        int used = lrsc_cli_preprocess_arg(&pre, argc, argv, i);
-        if (used < 0) goto out;
-        if (used > 0) {
-            i += used - 1;
-            continue;
+        if (!strcmp(a, "--batch") || !strcmp(a, "--calib")) {
+            /* --batch is run's own; --calib belongs to compress. */
+        } else {
+            lrsc_error perr = {0};
+            int used = lrsc_calib_cli_option(&cc, argc, argv, &i, &perr);
+            if (used < 0) {
+                lrsc_cli_error(&perr);
+                goto out;
+            }
+            if (used > 0) {
+                i--;
+                continue;
+            }
         }
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
@@ -225,8 +234,7 @@ int lrsc_cli_run(int argc, char **argv)
     } else {
         lrsc_input_spec spec;
         if (lrsc_input_spec_from_graph(g, 0, &spec, &err)) goto fail;
-        lrsc_dataset_opts dopt;
-        lrsc_cli_preprocess_apply(&pre, &dopt);
+        lrsc_dataset_opts dopt = cc.data;
         dopt.paths = inputs;
         dopt.npaths = ninputs;
         dopt.batch = batch;
@@ -290,6 +298,7 @@ done:
     lrsc_graph_free(g);
     lrsc_model_free(m);
 out:
+    lrsc_calib_cli_free(&cc);
     free(inputs);
     return rc;
 }
