@@ -234,12 +234,22 @@ lrsc_status lrsc_seq_target_make(const lrsc_layer_stats *stats, const float *W, 
             for (int j = 0; j < n; j++) acc += Wd[(size_t)r * n + j] * mu[j] - B[(size_t)r * n + j] * mu[n + j];
         out->bias[r] = (float)acc;
     }
-    {
+    out->n = n;
+    if (stats->mode != LRSC_STATS_GRAM) {
+        /* Fewer columns than features: R' from the columns themselves (n x N)
+         * is exact and much smaller than a Cholesky factor. */
+        float *X = NULL;
+        int64_t N = 0;
+        st = lrsc_layer_stats_columns(stats, 0, &X, &N, err);
+        if (!st) st = lrsc_solver_factor_samples(X + (size_t)n * (size_t)N, n, (int)N, centred ? out->mu : NULL,
+                                                 &out->R, err);
+        free(X);
+        out->k = (int)N;
+    } else {
         double *muy = centred ? mu + n : NULL;
         st = lrsc_solver_factor_gram(Gyy, n, muy, &out->R, err);
+        out->k = n;
     }
-    out->n = n;
-    out->k = n;
 done:
     free(G);
     free(mu);
