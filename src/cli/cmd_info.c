@@ -4,68 +4,46 @@
 
 #include "cli/commands.h"
 #include "cli/util.h"
-#include "onnx/attr.h"
 #include "report/describe.h"
+#include "rewrite/rewrite.h"
 
-/* The constant behind value v, looking through Identity/Transpose/Reshape
- * chains as exporters (tf2onnx, CNTK) write them. */
-static const lrsc_value *weight_source(const lrsc_graph *g, int v)
-{
-    for (int hops = 0; v >= 0 && hops < 8; hops++) {
-        const lrsc_value *val = &g->values[v];
-        if (val->kind == LRSC_VALUE_CONSTANT) return val->init ? val : NULL;
-        if (val->producer < 0) return NULL;
-        const lrsc_node *p = &g->nodes[val->producer];
-        if (strcmp(p->op, "Identity") && strcmp(p->op, "Transpose") && strcmp(p->op, "Reshape")) return NULL;
-        v = p->ninputs ? p->inputs[0] : -1;
-    }
-    return NULL;
-}
-
-static int find_layers(const lrsc_graph *g, lrsc_layer_info *out)
+/* One row per Conv / Gemm / MatMul the rewrite would consider, with the
+ * reason it would be skipped where it would be. */
+static int find_layers(const lrsc_graph *g, const lrsc_rewrite_targets *tg, lrsc_layer_info *out)
 {
     int n = 0;
-    for (int i = 0; i < g->nnodes; i++) {
-        const lrsc_node *node = &g->nodes[i];
-        if (node->domain[0]) continue;
-        bool conv = strcmp(node->op, "Conv") == 0, gemm = strcmp(node->op, "Gemm") == 0,
-             matmul = strcmp(node->op, "MatMul") == 0;
-        if ((!conv && !gemm && !matmul) || node->ninputs < 2) continue;
-        const lrsc_value *w = weight_source(g, node->inputs[1]);
-        if (!w || w->ndim < 2) continue;
+    for (int i = 0; i < tg->count; i++) {
+        const lrsc_rewrite_target *t = &tg->items[i];
         lrsc_layer_info *L = &out[n++];
         memset(L, 0, sizeof *L);
-        L->name = node->proto->name && node->proto->name[0] ? node->proto->name : g->values[node->outputs[0]].name;
-        L->op = node->op;
-        L->weight_ndim = w->ndim;
-        uint64_t wn = 1;
-        for (int d = 0; d < w->ndim; d++) {
-            L->weight_dims[d] = w->dims[d];
-            wn *= (uint64_t)w->dims[d];
+        L->name = t->name;
+        L->op = t->kind == LRSC_LAYER_CONV ? "Conv" : t->kind == LRSC_LAYER_GEMM ? "Gemm" : "MatMul";
+        int wv = t->source ? lrsc_graph_find(g, t->source) : -1;
+        if (wv >= 0 && g->values[wv].ndim > 0) {
+            L->weight_ndim = g->values[wv].ndim;
+            for (int d = 0; d < L->weight_ndim; d++) L->weight_dims[d] = g->values[wv].dims[d];
         }
-        L->params = wn;
-        if (node->ninputs > 2 && node->inputs[2] >= 0) {
-            const lrsc_value *b = &g->values[node->inputs[2]];
-            uint64_t bn = 1;
-            for (int d = 0; d < b->ndim; d++) bn *= b->dims[d] > 0 ? (uint64_t)b->dims[d] : 1;
-            L->params += bn;
+        uint64_t wn = (uint64_t)(t->m > 0 ? t->m : 0) * (uint64_t)(t->n > 0 ? t->n : 0);
+        if (wn == 0 && L->weight_ndim > 0) {
+            wn = 1;
+            for (int d = 0; d < L->weight_ndim; d++) wn *= L->weight_dims[d] > 0 ? (uint64_t)L->weight_dims[d] : 0;
         }
-        const lrsc_value *y = node->noutputs ? &g->values[node->outputs[0]] : NULL;
-        if (conv) {
-            if (y && y->ndim >= 3) {
-                uint64_t sp = 1;
-                bool known = true;
-                for (int d = 2; d < y->ndim; d++) {
-                    if (y->dims[d] < 0) known = false;
-                    else sp *= (uint64_t)y->dims[d];
-                }
-                if (known) L->macs = wn * sp;
-            }
-            if (lrsc_attr_int(node->proto, "group", 1) != 1) L->note = "grouped convolution: kept as is";
-        } else if (gemm) {
+        L->params = wn + (t->bias ? (uint64_t)t->m : 0);
+        L->note = t->skip ? t->reason : NULL;
+        /* MACs per sample: Gemm/MatMul one product per weight (per input row);
+         * Conv also times the output positions when the output shape is declared. */
+        const lrsc_node *node = &g->nodes[t->node_index];
+        const lrsc_value *y = node->noutputs && node->outputs[0] >= 0 ? &g->values[node->outputs[0]] : NULL;
+        if (t->kind != LRSC_LAYER_CONV) {
             L->macs = wn;
-        } else {
-            L->macs = wn; /* per row of the input */
+        } else if (y && y->ndim >= 3) {
+            uint64_t sp = 1;
+            bool known = true;
+            for (int d = 2; d < y->ndim; d++) {
+                if (y->dims[d] < 0) known = false;
+                else sp *= (uint64_t)y->dims[d];
+            }
+            if (known) L->macs = wn * sp;
         }
     }
     return n;
@@ -87,16 +65,27 @@ int lrsc_cli_info(int argc, char **argv)
     lrsc_model *m;
     lrsc_graph *g;
     if (lrsc_cli_open(argv[1], &m, &g)) return 1;
-    lrsc_layer_info *layers = calloc((size_t)g->nnodes + 1, sizeof *layers);
-    if (!layers) {
-        fprintf(stderr, "onnx-lrsc: out of memory\n");
+    lrsc_rewrite_targets tg = {0};
+    lrsc_error err = {0};
+    if (lrsc_rewrite_find_targets(g, &tg, &err)) {
+        lrsc_error_prefix(&err, "%s: ", argv[1]);
+        lrsc_cli_error(&err);
         lrsc_graph_free(g);
         lrsc_model_free(m);
         return 1;
     }
-    int n = find_layers(g, layers);
+    lrsc_layer_info *layers = calloc((size_t)tg.count + 1, sizeof *layers);
+    if (!layers) {
+        fprintf(stderr, "onnx-lrsc: out of memory\n");
+        lrsc_rewrite_targets_free(&tg);
+        lrsc_graph_free(g);
+        lrsc_model_free(m);
+        return 1;
+    }
+    int n = find_layers(g, &tg, layers);
     lrsc_report_info(stdout, m, g, layers, n);
     free(layers);
+    lrsc_rewrite_targets_free(&tg);
     lrsc_graph_free(g);
     lrsc_model_free(m);
     return fflush(stdout) == 0 ? 0 : 1;

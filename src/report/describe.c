@@ -328,7 +328,9 @@ void lrsc_report_info(FILE *f, const lrsc_model *m, const lrsc_graph *g,
     fputs(" (", f);
     put_group(f, fparams);
     fprintf(f, " float; %.1f MiB of tensor data)\n", (double)bytes / (1024.0 * 1024.0));
-    fprintf(f, "layers     %d compressible (Conv, Gemm, MatMul with a constant weight)\n", nlayers);
+    int usable = 0;
+    for (int i = 0; i < nlayers; i++) usable += layers[i].note == NULL;
+    fprintf(f, "layers     %d Conv/Gemm/MatMul with a constant weight, %d compressible\n", nlayers, usable);
     if (nlayers) {
         fprintf(f, "  %-32s %-8s %-20s %14s %16s  %s\n", "name", "op", "weight", "params", "MACs/sample", "note");
         for (int i = 0; i < nlayers; i++) {
