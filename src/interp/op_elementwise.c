@@ -594,6 +594,8 @@ static lrsc_status ew_reshape(lrsc_op_ctx *c, lrsc_error *err)
     switch (d->kind) {
     case EW_UNARY: case EW_CLIP:
         if ((st = check_kernel(c, (const void *)s->un[kdt], x->dtype, err))) return st;
+        if (d->kind == EW_CLIP && c->node->opset < 11 && lrsc_opu_is_int(x->dtype))
+            return OPERR(c, err, LRSC_ERR_INVALID, "Clip before opset 11 takes float inputs only");
         if (d->kind == EW_CLIP)
             for (int k = 1; k < c->nin && k < 3; k++)
                 if (c->in[k] && c->in[k]->dtype != x->dtype)
