@@ -661,6 +661,36 @@ static void test_gelu_both_forms(void **unused)
     }
 }
 
+static void test_cast_float_to_int_saturates(void **unused)
+{
+    (void)unused;
+    /* out-of-range float -> int has no defined value in C; Cast saturates to
+     * the target range and maps NaN to 0 */
+    float x[5] = {NAN, 1e20f, -1e20f, 300.7f, -2.9f};
+    int64_t d[1] = {5};
+    lrsc_tensor tx, out;
+    tf(&tx, 1, d, x);
+    const lrsc_tensor *in[1] = {&tx};
+    lrsc_error err = {0};
+    mini_node m;
+    mini_init(&m, "Cast", 13);
+    mini_int(&m, "to", LRSC_DT_INT8);
+    assert_int_equal(run_node(&m.node, NULL, in, 1, &out, 1, &err), LRSC_OK);
+    const int8_t *v = out.data;
+    assert_int_equal(v[0], 0);
+    assert_int_equal(v[1], 127);
+    assert_int_equal(v[2], -128);
+    assert_int_equal(v[3], 127);
+    assert_int_equal(v[4], -2);
+    lrsc_tensor_free(&out);
+    mini_init(&m, "Cast", 13);
+    mini_int(&m, "to", LRSC_DT_UINT64);
+    assert_int_equal(run_node(&m.node, NULL, in, 1, &out, 1, &err), LRSC_OK);
+    const uint64_t *u = out.data;
+    assert_true(u[0] == 0 && u[1] == UINT64_MAX && u[2] == 0 && u[3] == 300 && u[4] == 0);
+    lrsc_tensor_free(&out);
+}
+
 /* ---- randomised cases against naive per-index references --------------- */
 
 static uint64_t rng_state = 88172645463325252ull;
@@ -1216,6 +1246,7 @@ int main(void)
         cmocka_unit_test(test_sigmoid_softmax_accuracy),
         cmocka_unit_test(test_int_overflow_wraps),
         cmocka_unit_test(test_gelu_both_forms),
+        cmocka_unit_test(test_cast_float_to_int_saturates),
         cmocka_unit_test(test_random_broadcast_binary),
         cmocka_unit_test(test_random_transpose_slice),
         cmocka_unit_test(test_random_reduce_pad),

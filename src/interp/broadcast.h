@@ -63,7 +63,16 @@ static inline bool lrsc_opu_is_int(lrsc_dtype dt)
     }
 }
 
-/* Element i of an integer (or float, truncated) tensor as int64. */
+/* double -> int64 without the undefined out-of-range conversion (NaN: 0). */
+static inline int64_t lrsc_opu_sat_i64(double v)
+{
+    if (v != v) return 0;
+    if (v >= 0x1p63) return INT64_MAX;
+    if (v < -0x1p63) return INT64_MIN;
+    return (int64_t)v;
+}
+
+/* Element i of an integer (or float, truncated and saturated) tensor as int64. */
 static inline int64_t lrsc_opu_get_i64(const lrsc_tensor *t, int64_t i)
 {
     switch (t->dtype) {
@@ -75,8 +84,8 @@ static inline int64_t lrsc_opu_get_i64(const lrsc_tensor *t, int64_t i)
     case LRSC_DT_UINT16: return ((const uint16_t *)t->data)[i];
     case LRSC_DT_UINT32: return ((const uint32_t *)t->data)[i];
     case LRSC_DT_UINT64: return (int64_t)((const uint64_t *)t->data)[i];
-    case LRSC_DT_FLOAT: return (int64_t)((const float *)t->data)[i];
-    case LRSC_DT_DOUBLE: return (int64_t)((const double *)t->data)[i];
+    case LRSC_DT_FLOAT: return lrsc_opu_sat_i64(((const float *)t->data)[i]);
+    case LRSC_DT_DOUBLE: return lrsc_opu_sat_i64(((const double *)t->data)[i]);
     default: return 0;
     }
 }

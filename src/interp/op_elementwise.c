@@ -375,6 +375,42 @@ static bool cast_supported(lrsc_dtype dt)
         CAST_FROM((T))                                                                         \
     } while (0)
 
+/* float -> integer conversions saturate to the target type's range (NaN
+ * gives 0) instead of the undefined out-of-range C conversion. */
+static lrsc_status cast_run(const void *src, lrsc_dtype sdt, void *dst, lrsc_dtype ddt, int64_t n,
+                            lrsc_error *err);
+
+static lrsc_status cast_float_to_int(const void *src, lrsc_dtype sdt, void *dst, lrsc_dtype ddt,
+                                     int64_t n, lrsc_error *err)
+{
+    int64_t lo, hi;
+    switch (ddt) {
+    case LRSC_DT_INT8: lo = INT8_MIN, hi = INT8_MAX; break;
+    case LRSC_DT_INT16: lo = INT16_MIN, hi = INT16_MAX; break;
+    case LRSC_DT_INT32: lo = INT32_MIN, hi = INT32_MAX; break;
+    case LRSC_DT_UINT8: lo = 0, hi = UINT8_MAX; break;
+    case LRSC_DT_UINT16: lo = 0, hi = UINT16_MAX; break;
+    case LRSC_DT_UINT32: lo = 0, hi = UINT32_MAX; break;
+    case LRSC_DT_UINT64: lo = 0, hi = INT64_MAX; break;
+    default: lo = INT64_MIN, hi = INT64_MAX; break;
+    }
+    lrsc_dtype mid = ddt == LRSC_DT_UINT64 ? LRSC_DT_UINT64 : LRSC_DT_INT64;
+    uint64_t *tmp = lrsc_malloc((size_t)n * sizeof *tmp, err);
+    if (!tmp) return LRSC_ERR_NOMEM;
+    for (int64_t i = 0; i < n; i++) {
+        double v = sdt == LRSC_DT_FLOAT ? ((const float *)src)[i] : ((const double *)src)[i];
+        if (mid == LRSC_DT_UINT64 && v >= 0x1p63) {
+            tmp[i] = v >= 0x1p64 ? UINT64_MAX : (uint64_t)v;
+            continue;
+        }
+        int64_t k = lrsc_opu_sat_i64(v);
+        tmp[i] = (uint64_t)(k < lo ? lo : (k > hi ? hi : k));
+    }
+    lrsc_status st = cast_run(tmp, mid, dst, ddt, n, err);
+    free(tmp);
+    return st;
+}
+
 /* Converts n elements; src and dst types must satisfy cast_supported. */
 static lrsc_status cast_run(const void *src, lrsc_dtype sdt, void *dst, lrsc_dtype ddt, int64_t n,
                             lrsc_error *err)
@@ -399,6 +435,11 @@ static lrsc_status cast_run(const void *src, lrsc_dtype sdt, void *dst, lrsc_dty
             free(tmp);
             return LRSC_OK;
         }
+    }
+    if ((sdt == LRSC_DT_FLOAT || sdt == LRSC_DT_DOUBLE) && lrsc_opu_is_int(ddt)) {
+        lrsc_status st = cast_float_to_int(src, sdt, dst, ddt, n, err);
+        free(tmp);
+        return st;
     }
     switch (ddt) {
     case LRSC_DT_FLOAT: { float *o = dst; CAST_FROM(CONV_F32) } break;
@@ -594,6 +635,8 @@ static lrsc_status ew_reshape(lrsc_op_ctx *c, lrsc_error *err)
     switch (d->kind) {
     case EW_UNARY: case EW_CLIP:
         if ((st = check_kernel(c, (const void *)s->un[kdt], x->dtype, err))) return st;
+        if (d->kind == EW_CLIP && c->node->opset < 11 && lrsc_opu_is_int(x->dtype))
+            return OPERR(c, err, LRSC_ERR_INVALID, "Clip before opset 11 takes float inputs only");
         if (d->kind == EW_CLIP)
             for (int k = 1; k < c->nin && k < 3; k++)
                 if (c->in[k] && c->in[k]->dtype != x->dtype)

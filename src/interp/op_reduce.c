@@ -183,6 +183,20 @@ static double *load_view(const lrsc_op_ctx *c, const lrsc_tensor *x, const bool 
 
 static void store(lrsc_tensor *o, int64_t i, double v)
 {
+    if (lrsc_opu_is_int(o->dtype) && o->dtype != LRSC_DT_UINT64) {
+        /* integer results go through a saturated int64 (then wrap like C) */
+        int64_t k = lrsc_opu_sat_i64(v);
+        switch (o->dtype) {
+        case LRSC_DT_INT64: ((int64_t *)o->data)[i] = k; break;
+        case LRSC_DT_INT32: ((int32_t *)o->data)[i] = (int32_t)k; break;
+        case LRSC_DT_INT16: ((int16_t *)o->data)[i] = (int16_t)k; break;
+        case LRSC_DT_INT8: ((int8_t *)o->data)[i] = (int8_t)k; break;
+        case LRSC_DT_UINT8: ((uint8_t *)o->data)[i] = (uint8_t)k; break;
+        case LRSC_DT_UINT16: ((uint16_t *)o->data)[i] = (uint16_t)k; break;
+        default: ((uint32_t *)o->data)[i] = (uint32_t)k; break;
+        }
+        return;
+    }
     switch (o->dtype) {
     case LRSC_DT_FLOAT: ((float *)o->data)[i] = (float)v; break;
     case LRSC_DT_DOUBLE: ((double *)o->data)[i] = v; break;
@@ -193,7 +207,9 @@ static void store(lrsc_tensor *o, int64_t i, double v)
     case LRSC_DT_UINT8: ((uint8_t *)o->data)[i] = (uint8_t)v; break;
     case LRSC_DT_UINT16: ((uint16_t *)o->data)[i] = (uint16_t)v; break;
     case LRSC_DT_UINT32: ((uint32_t *)o->data)[i] = (uint32_t)v; break;
-    case LRSC_DT_UINT64: ((uint64_t *)o->data)[i] = (uint64_t)v; break;
+    case LRSC_DT_UINT64:
+        ((uint64_t *)o->data)[i] = v >= 0x1p64 ? UINT64_MAX : (v > 0 ? (uint64_t)v : 0);
+        break;
     default: break;
     }
 }

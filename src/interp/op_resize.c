@@ -280,14 +280,23 @@ static void axis_taps(const rs_state *s, int64_t in, int64_t out, double scale, 
 static void axis_pass(const float *src, float *dst, int64_t outer, int64_t in, int64_t out,
                       int64_t inner, const rs_tap *taps, float extrap)
 {
-    bool taps_one = true; /* nearest, no extrapolation: a plain gather */
-    for (int64_t x = 0; x < out; x++)
+    bool taps_one = true, taps_two = true; /* nearest / linear without extrapolation */
+    for (int64_t x = 0; x < out; x++) {
         if (taps[x].n != 1) taps_one = false;
+        if (taps[x].n != 2) taps_two = false;
+    }
     for (int64_t o = 0; o < outer; o++) {
         const float *sb = src + o * in * inner;
         float *db = dst + o * out * inner;
         if (inner == 1 && taps_one) {
             for (int64_t x = 0; x < out; x++) db[x] = sb[taps[x].idx[0]];
+            continue;
+        }
+        if (inner == 1 && taps_two) {
+            for (int64_t x = 0; x < out; x++) {
+                const rs_tap *t = &taps[x];
+                db[x] = t->w[0] * sb[t->idx[0]] + t->w[1] * sb[t->idx[1]];
+            }
             continue;
         }
         if (inner == 1) {

@@ -1623,7 +1623,10 @@ static lrsc_status onehot_reshape(lrsc_op_ctx *c, lrsc_error *err)
     if (idx->dtype == LRSC_DT_FLOAT16 || idx->dtype == LRSC_DT_BFLOAT16 || !lrsc_dtype_size(idx->dtype))
         return OPERR(c, err, LRSC_ERR_UNSUPPORTED, "indices type %s is not supported",
                      lrsc_dtype_name(idx->dtype));
-    int64_t dep = (int64_t)lrsc_opu_get_f64(depth, 0);
+    double depf = lrsc_opu_get_f64(depth, 0);
+    if (!(depf >= 1 && depf < 1e12))
+        return OPERR(c, err, LRSC_ERR_INVALID, "depth %g is out of range", depf);
+    int64_t dep = (int64_t)depf;
     if (dep < 1) return OPERR(c, err, LRSC_ERR_INVALID, "depth %lld is below 1", (long long)dep);
     int r = idx->ndim + 1, a = 0;
     if (r > MAXD) return OPERR(c, err, LRSC_ERR_UNSUPPORTED, "output rank exceeds %d", MAXD);
@@ -1652,6 +1655,7 @@ static lrsc_status onehot_exec(lrsc_op_ctx *c, lrsc_error *err)
     for (int64_t b = 0; b < outer; b++)
         for (int64_t i = 0; i < inner; i++) {
             double v = lrsc_opu_get_f64(idx, b * inner + i);
+            if (!(v > -1e15 && v < 1e15)) continue; /* NaN or far out of range: all off */
             int64_t j = (int64_t)v;
             if (j < 0) j += dep;
             if (j < 0 || j >= dep) continue; /* out of range: all off */

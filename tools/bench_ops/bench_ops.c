@@ -193,6 +193,16 @@ int main(int argc, char **argv)
     { const lrsc_tensor *in[1] = {&a}; bnode(&bn, "Sigmoid", 13); run("Sigmoid 1x64x112x112", &bn, in, 1, runs); }
     { const lrsc_tensor *in[2] = {&h1, &h2}; bnode(&bn, "Concat", 13); bint(&bn, "axis", 1); run("Concat 2x 1x64x56x56 axis 1", &bn, in, 2, runs); }
     { int64_t p[4] = {0, 2, 3, 1}; const lrsc_tensor *in[1] = {&h1}; bnode(&bn, "Transpose", 13); bints(&bn, "perm", p, 4); run("Transpose 1x64x56x56 -> NHWC", &bn, in, 1, runs); }
+    {
+        int64_t bd[4] = {1, 256, 56, 56}, p[4] = {0, 2, 3, 1};
+        lrsc_tensor big4;
+        fill(&big4, LRSC_DT_FLOAT, 4, bd);
+        const lrsc_tensor *in[1] = {&big4};
+        bnode(&bn, "Transpose", 13);
+        bints(&bn, "perm", p, 4);
+        run("Transpose 1x256x56x56 -> NHWC", &bn, in, 1, runs);
+        lrsc_tensor_free(&big4);
+    }
     { const lrsc_tensor *in[3] = {&h1, NULL, &sc}; bnode(&bn, "Resize", 13); bstr(&bn, "mode", "linear"); run("Resize linear 2x 1x64x56x56", &bn, in, 3, runs); }
     { const lrsc_tensor *in[3] = {&h1, NULL, &sc}; bnode(&bn, "Resize", 13); bstr(&bn, "mode", "nearest"); run("Resize nearest 2x 1x64x56x56", &bn, in, 3, runs); }
     { int64_t ax[2] = {2, 3}; const lrsc_tensor *in[1] = {&r4}; bnode(&bn, "ReduceMean", 13); bints(&bn, "axes", ax, 2); run("ReduceMean 1x256x28x28 axes 2,3", &bn, in, 1, runs); }
