@@ -118,6 +118,8 @@ typedef struct layer_job {
     float *R;                    /* n x k factor of the (centred) second moment */
     int k;
     float *mu;                   /* n */
+    float *Rh;                   /* factor of the held-out inputs' moment about mu, n x kh */
+    int kh;
     double *profile;             /* rel. error by rank, c = 0 (allocation) */
     int profile_max;
     double sensitivity;
@@ -136,6 +138,7 @@ static void job_free(layer_job *j)
     lrsc_tensor_free(&j->bias);
     free(j->R);
     free(j->mu);
+    free(j->Rh);
     free(j->profile);
     lrsc_solver_result_free(&j->res);
 }
@@ -173,6 +176,41 @@ static lrsc_status job_factor(layer_job *j, const lrsc_layer_stats *s, bool cent
         j->k = (int)n;
     }
     free(mud);
+    return st;
+}
+
+/* Rh with Rh Rh^T the held-out inputs' second moment about the fitting mean
+ * (raw when the bias is not refitted), so lrsc_solver_eval gives the layer's
+ * error on inputs it was not fitted to. */
+static lrsc_status job_holdout_factor(layer_job *j, const lrsc_layer_stats *s, bool centred, lrsc_error *err)
+{
+    int64_t n = s->n;
+    if (s->count <= 0) return LRSC_OK;
+    lrsc_status st;
+    if (s->mode != LRSC_STATS_GRAM) {
+        float *X = NULL;
+        int64_t N = 0;
+        st = lrsc_layer_stats_columns(s, 0, &X, &N, err);
+        if (!st) st = lrsc_solver_factor_samples(X, (int)n, (int)N, centred ? j->mu : NULL, &j->Rh, err);
+        free(X);
+        j->kh = (int)N;
+        return st;
+    }
+    double *G = NULL, *mh = malloc(sizeof(double) * (size_t)n);
+    if (!mh) return lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory");
+    st = lrsc_layer_stats_moment(s, 0, &G, err);
+    if (!st && centred) {
+        lrsc_layer_stats_mean(s, 0, mh);
+        for (int64_t a = 0; a < n; a++)
+            for (int64_t b = 0; b < n; b++) {
+                double fa = j->mu[a], fb = j->mu[b];
+                G[a * n + b] += -mh[a] * fb - fa * mh[b] + fa * fb;
+            }
+    }
+    if (!st) st = lrsc_solver_factor_gram(G, (int)n, NULL, &j->Rh, err);
+    j->kh = (int)n;
+    free(G);
+    free(mh);
     return st;
 }
 
@@ -705,6 +743,25 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
     }
     lrsc_calib_stats_free(&stats);
 
+    /* Held-out statistics: each layer's error on data it was not fitted to.
+     * Conv layers sample 64 positions per image, which keeps this pass cheap. */
+    if (o.data.holdout > 0) {
+        lrsc_dataset *hd = NULL;
+        lrsc_calib_stats hs = {0};
+        lrsc_calib_opts hco = co;
+        hco.stats.positions_per_image =
+            o.positions_per_image > 0 && o.positions_per_image < 64 ? o.positions_per_image : 64;
+        st = lrsc_dataset_open(&o.data, m, &spec, LRSC_DATASET_HOLDOUT, &hd, err);
+        if (!st) st = lrsc_calib_collect(g, hd, &hco, &hs, err);
+        if (hd) lrsc_dataset_close(hd);
+        for (int i = 0; !st && i < njobs; i++) {
+            const lrsc_layer_stats *s = jobs[i].active ? lrsc_calib_stats_find(&hs, jobs[i].t->node_index) : NULL;
+            if (s) st = job_holdout_factor(&jobs[i], s, o.refit_bias, err);
+        }
+        lrsc_calib_stats_free(&hs);
+        if (st) goto out;
+    }
+
     /* Sensitivity of the model's outputs to each layer (weights the allocation). */
     bool explicit_budget = o.rank >= 0 || o.rank_ratio > 0 || o.nnz >= 0 || o.density >= 0;
     double target = o.target > 0 ? o.target : (explicit_budget ? 0 : 4.0);
@@ -868,6 +925,12 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
         }
         j->rep->seconds = now_s() - tl;
         j->rep->rel_error_calib = j->res.rel_error;
+        if (j->Rh) {
+            double rel;
+            st = lrsc_solver_eval(j->W.data, (int)m_, (int)n_, j->Rh, j->kh, &j->res, &rel, err);
+            if (st) goto fit_out;
+            j->rep->rel_error_holdout = rel;
+        }
         fitted++;
         progress(&o, LRSC_PHASE_FIT, fitted, njobs, j->t->name);
         if (o.sequential) {
