@@ -1,6 +1,6 @@
 /* Times the interpreter on one model: loads it, feeds seeded random inputs of
- * the declared shapes (the first symbolic dim set to --batch, any other
- * symbolic dim to 1), runs once to warm up, then --runs timed runs.
+ * the declared shapes (a symbolic dim named by --dim NAME=V gets V, the
+ * first other one --batch, the rest 1), runs once to warm up, then --runs timed runs.
  * Prints one line: model, batch, threads, median/min wall ms, median CPU ms
  * of the process (all threads; a steadier figure on a shared machine), peak
  * RSS (MB) and the RSS after loading (MB).
@@ -9,7 +9,7 @@
  * and DIR/output_K.npy (float32) for comparison with another engine.
  *
  * usage: bench_interp MODEL [--batch B] [--runs N] [--threads T] [--max-memory MB]
- *                    [--profile] [--save DIR] */
+ *                    [--profile] [--save DIR] [--dim NAME=V ...] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,7 +98,7 @@ static int write_npy(const char *path, const lrsc_tensor *t)
 static int usage(void)
 {
     fprintf(stderr, "usage: bench_interp MODEL [--batch B] [--runs N] [--threads T] "
-                    "[--max-memory MB] [--profile] [--save DIR]\n");
+                    "[--max-memory MB] [--profile] [--save DIR] [--dim NAME=V ...]\n");
     return 2;
 }
 
@@ -109,6 +109,9 @@ int main(int argc, char **argv)
     size_t max_mem = 0;
     bool profile = false;
     const char *save = NULL;
+    const char *dim_names[16];
+    int64_t dim_vals[16];
+    int ndimset = 0;
     prof pr = {0};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
@@ -118,6 +121,13 @@ int main(int argc, char **argv)
             max_mem = (size_t)atol(argv[++i]) << 20;
         else if (!strcmp(argv[i], "--profile")) profile = true;
         else if (!strcmp(argv[i], "--save") && i + 1 < argc) save = argv[++i];
+        else if (!strcmp(argv[i], "--dim") && i + 1 < argc && ndimset < 16) {
+            char *eq = strrchr(argv[++i], '=');
+            if (!eq) return usage();
+            *eq = '\0';
+            dim_names[ndimset] = argv[i];
+            dim_vals[ndimset++] = atoll(eq + 1);
+        }
         else if (argv[i][0] == '-') return usage();
         else path = argv[i];
     }
@@ -155,7 +165,10 @@ int main(int argc, char **argv)
         for (int d = 0; d < v->ndim; d++) {
             dims[d] = v->dims[d];
             if (dims[d] < 0 || v->dim_params[d]) {
-                dims[d] = first ? batch : 1;
+                int k = 0;
+                while (k < ndimset && !(v->dim_params[d] && !strcmp(dim_names[k], v->dim_params[d])))
+                    k++;
+                dims[d] = k < ndimset ? dim_vals[k] : first ? batch : 1;
                 first = false;
             }
         }
