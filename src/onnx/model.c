@@ -234,9 +234,9 @@ static lrsc_status tensor_check(const lrsc_model *m, const Onnx__TensorProto *tp
             return lrsc_error_set(err, LRSC_ERR_FORMAT, "tensor '%s': string tensors cannot use raw_data", name);
         if (tp->raw_data.len != (size_t)numel * es)
             return lrsc_error_set(err, LRSC_ERR_FORMAT,
-                                  "tensor '%s': raw_data has %zu bytes, dims %s need %llu", name,
-                                  tp->raw_data.len, lrsc_dtype_name(dt),
-                                  (unsigned long long)((uint64_t)numel * es));
+                                  "tensor '%s': raw_data has %zu bytes, its dims need %llu (%s)", name,
+                                  tp->raw_data.len, (unsigned long long)((uint64_t)numel * es),
+                                  lrsc_dtype_name(dt));
     } else {
         int per;
         size_t have = typed_count(tp, dt, &per);
