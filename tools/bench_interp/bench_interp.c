@@ -1,12 +1,15 @@
 /* Times the interpreter on one model: loads it, feeds seeded random inputs of
- * the declared shapes (the first symbolic dim set to --batch, any other
- * symbolic dim to 1), runs once to warm up, then --runs timed runs.
+ * the declared shapes (a symbolic dim named by --dim NAME=V gets V, the
+ * first other one --batch, the rest 1), runs once to warm up, then --runs timed runs.
  * Prints one line: model, batch, threads, median/min wall ms, median CPU ms
  * of the process (all threads; a steadier figure on a shared machine), peak
  * RSS (MB) and the RSS after loading (MB).
- * --profile adds the time per op type (measured through the node hook).
+ * --profile adds the time per op type (measured through the node hook);
+ * --save DIR writes the inputs and the last run's outputs as DIR/input_K.npy
+ * and DIR/output_K.npy (float32) for comparison with another engine.
  *
- * usage: bench_interp MODEL [--batch B] [--runs N] [--threads T] [--max-memory MB] [--profile] */
+ * usage: bench_interp MODEL [--batch B] [--runs N] [--threads T] [--max-memory MB]
+ *                    [--profile] [--save DIR] [--dim NAME=V ...] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,10 +69,36 @@ static lrsc_status prof_hook(void *user, const lrsc_node *node, const lrsc_tenso
     return LRSC_OK;
 }
 
+/* Minimal .npy (version 1.0, little-endian float32, C order). */
+static int write_npy(const char *path, const lrsc_tensor *t)
+{
+    if (t->dtype != LRSC_DT_FLOAT) return 0;
+    char shape[256] = "";
+    int o = 0;
+    for (int d = 0; d < t->ndim; d++)
+        o += snprintf(shape + o, sizeof shape - (size_t)o, "%lld,%s", (long long)t->dims[d],
+                      t->ndim > 1 && d < t->ndim - 1 ? " " : "");
+    char hdr[512];
+    int n = snprintf(hdr, sizeof hdr, "{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }",
+                     shape);
+    int total = 10 + n + 1, pad = (64 - total % 64) % 64;
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    unsigned short hl = (unsigned short)(n + pad + 1);
+    fwrite("\x93NUMPY\x01\x00", 1, 8, f);
+    fputc(hl & 0xff, f);
+    fputc(hl >> 8, f);
+    fwrite(hdr, 1, (size_t)n, f);
+    for (int i = 0; i < pad; i++) fputc(' ', f);
+    fputc('\n', f);
+    fwrite(t->data, 1, lrsc_tensor_nbytes(t), f);
+    return fclose(f);
+}
+
 static int usage(void)
 {
     fprintf(stderr, "usage: bench_interp MODEL [--batch B] [--runs N] [--threads T] "
-                    "[--max-memory MB]\n");
+                    "[--max-memory MB] [--profile] [--save DIR] [--dim NAME=V ...]\n");
     return 2;
 }
 
@@ -79,6 +108,10 @@ int main(int argc, char **argv)
     int batch = 1, runs = 5, threads = 2;
     size_t max_mem = 0;
     bool profile = false;
+    const char *save = NULL;
+    const char *dim_names[16];
+    int64_t dim_vals[16];
+    int ndimset = 0;
     prof pr = {0};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
@@ -87,6 +120,14 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--max-memory") && i + 1 < argc)
             max_mem = (size_t)atol(argv[++i]) << 20;
         else if (!strcmp(argv[i], "--profile")) profile = true;
+        else if (!strcmp(argv[i], "--save") && i + 1 < argc) save = argv[++i];
+        else if (!strcmp(argv[i], "--dim") && i + 1 < argc && ndimset < 16) {
+            char *eq = strrchr(argv[++i], '=');
+            if (!eq) return usage();
+            *eq = '\0';
+            dim_names[ndimset] = argv[i];
+            dim_vals[ndimset++] = atoll(eq + 1);
+        }
         else if (argv[i][0] == '-') return usage();
         else path = argv[i];
     }
@@ -124,7 +165,10 @@ int main(int argc, char **argv)
         for (int d = 0; d < v->ndim; d++) {
             dims[d] = v->dims[d];
             if (dims[d] < 0 || v->dim_params[d]) {
-                dims[d] = first ? batch : 1;
+                int k = 0;
+                while (k < ndimset && !(v->dim_params[d] && !strcmp(dim_names[k], v->dim_params[d])))
+                    k++;
+                dims[d] = k < ndimset ? dim_vals[k] : first ? batch : 1;
                 first = false;
             }
         }
@@ -151,6 +195,17 @@ int main(int argc, char **argv)
         if (r >= 0) {
             ms[r] = t1 - t0;
             cpu[r] = cpu_ms() - c0;
+        }
+        if (save && r == runs - 1) {
+            char p[4096];
+            for (int k = 0; k < g->ninputs; k++) {
+                snprintf(p, sizeof p, "%s/input_%d.npy", save, k);
+                if (write_npy(p, &in[k])) fprintf(stderr, "bench_interp: cannot write %s\n", p);
+            }
+            for (int k = 0; k < g->noutputs; k++) {
+                snprintf(p, sizeof p, "%s/output_%d.npy", save, k);
+                if (write_npy(p, &out[k])) fprintf(stderr, "bench_interp: cannot write %s\n", p);
+            }
         }
         for (int k = 0; k < g->noutputs; k++) lrsc_tensor_free(&out[k]);
     }

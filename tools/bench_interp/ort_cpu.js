@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+'use strict';
+// ONNX Runtime (CPU) timing with process CPU time, the figure bench_interp
+// reports as cpu_ms: on a machine shared with other work, CPU time moves far
+// less than wall time.  Random input of the declared shape, first symbolic
+// dim = batch, others 1.
+// usage: node tools/bench_interp/ort_cpu.js MODEL BATCH RUNS THREADS
+// prints: median_ms M cpu_ms C  (medians over RUNS runs after one warm-up)
+const path = require('path');
+let ort;
+try {
+  ort = require(path.join(__dirname, '..', 'node_modules', 'onnxruntime-node'));
+} catch (e) {
+  ort = require('onnxruntime-node');
+}
+async function main() {
+  const [model, batch, runs, threads] = process.argv.slice(2);
+  const n = Number(runs || 5);
+  const s = await ort.InferenceSession.create(model, {
+    intraOpNumThreads: Number(threads || 2), interOpNumThreads: 1,
+    graphOptimizationLevel: 'all', executionMode: 'sequential',
+  });
+  const feeds = {};
+  let seed = 12345;
+  for (const name of s.inputNames) {
+    const meta = s.inputMetadata ? s.inputMetadata.find((m) => m.name === name) : null;
+    let first = true;
+    const dims = (meta && meta.shape ? meta.shape : [Number(batch), 3, 224, 224]).map((d) => {
+      if (typeof d === 'number' && d >= 0) return d;
+      const v = first ? Number(batch) : 1;
+      first = false;
+      return v;
+    });
+    const size = dims.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(size);
+    for (let i = 0; i < size; i++) {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      data[i] = seed / 1073741824 - 1;
+    }
+    feeds[name] = new ort.Tensor('float32', data, dims);
+  }
+  const wall = [], cpu = [];
+  for (let r = -1; r < n; r++) {
+    const c0 = process.cpuUsage(), t0 = process.hrtime.bigint();
+    await s.run(feeds);
+    const t1 = process.hrtime.bigint(), c1 = process.cpuUsage(c0);
+    if (r >= 0) {
+      wall.push(Number(t1 - t0) / 1e6);
+      cpu.push((c1.user + c1.system) / 1e3);
+    }
+  }
+  const med = (a) => { a.sort((x, y) => x - y); const k = a.length >> 1; return a.length % 2 ? a[k] : (a[k - 1] + a[k]) / 2; };
+  console.log(`median_ms ${med(wall).toFixed(2)} cpu_ms ${med(cpu).toFixed(2)}`);
+}
+main().catch((e) => { console.error(`ort_cpu: ${e.message}`); process.exit(1); });
