@@ -375,15 +375,21 @@ void lrsc_report_info(FILE *f, const lrsc_model *m, const lrsc_graph *g,
         put_shape(f, v);
         fputc('\n', f);
     }
+    /* Sorted names, then runs: linear-time counting per distinct op would be
+     * quadratic for a file with many distinct op types. */
     op_count *counts = calloc((size_t)g->nnodes + 1, sizeof *counts);
+    const char **ops = malloc(((size_t)g->nnodes + 1) * sizeof *ops);
     int nc = 0;
-    for (int i = 0; counts && i < g->nnodes; i++) {
-        int k = 0;
-        while (k < nc && strcmp(counts[k].op, g->nodes[i].op) != 0) k++;
-        if (k == nc) counts[nc++].op = g->nodes[i].op;
-        counts[k].n++;
+    if (counts && ops) {
+        for (int i = 0; i < g->nnodes; i++) ops[i] = g->nodes[i].op;
+        qsort(ops, (size_t)g->nnodes, sizeof *ops, cmp_str);
+        for (int i = 0; i < g->nnodes; i++) {
+            if (!nc || strcmp(counts[nc - 1].op, ops[i]) != 0) counts[nc++].op = ops[i];
+            counts[nc - 1].n++;
+        }
+        qsort(counts, (size_t)nc, sizeof *counts, cmp_count);
     }
-    if (counts) qsort(counts, (size_t)nc, sizeof *counts, cmp_count);
+    free(ops);
     fprintf(f, "nodes      %d (", g->nnodes);
     for (int k = 0; k < nc; k++) fprintf(f, "%s%s %d", k ? ", " : "", counts[k].op, counts[k].n);
     fputs(")\n", f);
