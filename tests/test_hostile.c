@@ -152,6 +152,21 @@ static void test_nesting_within_bound_loads(void **state)
     free(b.p);
 }
 
+static void test_nesting_at_hard_bound_loads(void **state)
+{
+    /* 333 levels = 1000 messages deep: the most a caller can allow must
+     * still fit the stack (protobuf-c recurses once per level). */
+    bytes b = deep_subgraphs(333);
+    lrsc_model *m = NULL;
+    lrsc_error err = {0};
+    lrsc_load_opts opts = {.max_depth = 1000};
+    lrsc_status st = lrsc_model_parse(b.p, b.n, "deep333.onnx", NULL, &opts, &m, &err);
+    if (st) fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(st, LRSC_OK);
+    lrsc_model_free(m);
+    free(b.p);
+}
+
 static void test_type_nesting_100000_deep(void **state)
 {
     /* TypeProto.sequence_type (4) -> Sequence.elem_type (1) -> TypeProto ...
@@ -256,6 +271,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nesting_100000_deep),
         cmocka_unit_test(test_nesting_within_bound_loads),
+        cmocka_unit_test(test_nesting_at_hard_bound_loads),
         cmocka_unit_test(test_type_nesting_100000_deep),
         cmocka_unit_test(test_memory_cap),
         cmocka_unit_test(test_max_file_bytes),

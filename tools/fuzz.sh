@@ -26,8 +26,9 @@ if [ ! -f "$bd/CMakeCache.txt" ]; then
 fi
 nice -n 10 make -C "$bd" -j2 --no-print-directory $(for t in $all; do echo fuzz_$t; done) >/dev/null
 
-# prefix BYTE SRC DST: DST = BYTE (octal escape) followed by SRC.
+# prefix BYTE SRC DST: DST = BYTE (octal escape) followed by SRC; suffix: after it.
 prefix() { { printf "$1"; cat "$2"; } >"$3"; }
+suffix() { { cat "$2"; printf "$1"; } >"$3"; }
 
 seed() { # target -> fills $bd/seeds/$1 once
     d=$bd/seeds/$1
@@ -44,7 +45,7 @@ seed() { # target -> fills $bd/seeds/$1 once
     image)
         for f in "$root"/fixtures/images/* "$root"/fixtures/bad_images/*; do
             case $f in *.tsv) continue ;; esac
-            if [ -f "$f" ] && [ "$(wc -c <"$f")" -lt 200000 ]; then prefix '\021' "$f" "$d/$(basename "$f")"; fi
+            if [ -f "$f" ] && [ "$(wc -c <"$f")" -lt 200000 ]; then suffix '\021' "$f" "$d/$(basename "$f")"; fi
         done ;;
     tensorfile)
         find "$td" -name '*.pb' -size -8k | head -300 | while read -r f; do

@@ -105,6 +105,42 @@ static int value_intern(lrsc_graph *g, const char *name, int *cap, lrsc_error *e
     return g->nvalues++;
 }
 
+/* Opset lookup for every node through a sorted copy of opset_import:
+ * lrsc_model_opset scans the list, which is quadratic when a hostile file
+ * pairs many imports with many nodes.  Same answers: the first entry in file
+ * order for a domain wins, "" and "ai.onnx" are one domain. */
+typedef struct opset_ref {
+    const char *domain; /* "" for the default domain */
+    size_t index;
+    int64_t version;
+} opset_ref;
+
+static const char *opset_domain(const char *d)
+{
+    return !d || !d[0] || strcmp(d, "ai.onnx") == 0 ? "" : d;
+}
+
+static int cmp_opset(const void *a, const void *b)
+{
+    const opset_ref *x = a, *y = b;
+    int c = strcmp(x->domain, y->domain);
+    return c ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+static int64_t opset_find(const opset_ref *refs, size_t n, const lrsc_model *m, const char *domain)
+{
+    if (!refs) return lrsc_model_opset(m, domain);
+    const char *d = opset_domain(domain);
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(refs[mid].domain, d) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo < n && strcmp(refs[lo].domain, d) == 0) return refs[lo].version;
+    return !d[0] && n == 0 ? 1 : 0; /* IR 2 models import nothing and mean opset 1 */
+}
+
 /* Kahn's algorithm that keeps the file's order wherever it is already valid:
  * among ready nodes the one earliest in the file goes first (a binary heap of
  * proto indices), so sorted graphs come out unchanged. */
@@ -361,6 +397,15 @@ lrsc_status lrsc_graph_build(const lrsc_model *m, lrsc_graph **out, lrsc_error *
         goto fail;
     }
     for (int i = 0; i < nn; i++) rank[order[i]] = i;
+    size_t nops = m->proto->n_opset_import;
+    opset_ref *ops = malloc((nops + 1) * sizeof *ops); /* NULL: plain lookups */
+    if (ops) {
+        for (size_t i = 0; i < nops; i++) {
+            const Onnx__OperatorSetIdProto *o = m->proto->opset_import[i];
+            ops[i] = (opset_ref){opset_domain(o->domain), i, o->has_version ? o->version : 0};
+        }
+        qsort(ops, nops, sizeof *ops, cmp_opset);
+    }
     for (int i = 0; i < nn; i++) {
         int p = order[i];
         lrsc_node *node = &g->nodes[i];
@@ -368,7 +413,7 @@ lrsc_status lrsc_graph_build(const lrsc_model *m, lrsc_graph **out, lrsc_error *
         node->proto = n;
         node->op = n->op_type;
         node->domain = n->domain ? n->domain : "";
-        node->opset = lrsc_model_opset(m, node->domain);
+        node->opset = opset_find(ops, nops, m, node->domain);
         node->index = i;
         node->proto_index = p;
         node->inputs = in_idx[p];
@@ -377,6 +422,7 @@ lrsc_status lrsc_graph_build(const lrsc_model *m, lrsc_graph **out, lrsc_error *
         node->noutputs = nout[p];
         in_idx[p] = out_idx[p] = NULL; /* owned by the node now */
     }
+    free(ops);
     g->nnodes = nn;
     for (int v = 0; v < g->nvalues; v++) {
         lrsc_value *val = &g->values[v];

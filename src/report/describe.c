@@ -158,11 +158,88 @@ static void put_attr(FILE *f, const lrsc_model *m, const Onnx__AttributeProto *a
     }
 }
 
-static const Onnx__TensorProto *find_init(const Onnx__GraphProto *g, const char *name)
+/* Name lookups for one graph in O(log n), so dumping a model with many
+ * initializers and nodes stays fast (a plain scan per node input would be
+ * quadratic in the file size).  Falls back to scanning when out of memory. */
+typedef struct init_ref {
+    const char *name;
+    size_t index; /* file order: the first of equal names wins */
+    const Onnx__TensorProto *tp;
+} init_ref;
+
+typedef struct name_index {
+    init_ref *inits;
+    size_t ninits;
+    const char **uses; /* every node input name, sorted */
+    size_t nuses;
+} name_index;
+
+static int cmp_init_ref(const void *a, const void *b)
 {
+    const init_ref *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void index_build(name_index *ix, const Onnx__GraphProto *g)
+{
+    memset(ix, 0, sizeof *ix);
+    size_t nuses = 0;
+    for (size_t i = 0; i < g->n_node; i++) nuses += g->node[i]->n_input;
+    ix->inits = malloc((g->n_initializer + 1) * sizeof *ix->inits);
+    ix->uses = malloc((nuses + 1) * sizeof *ix->uses);
+    if (!ix->inits || !ix->uses) {
+        free(ix->inits);
+        free(ix->uses);
+        memset(ix, 0, sizeof *ix);
+        return;
+    }
     for (size_t i = 0; i < g->n_initializer; i++)
-        if (g->initializer[i]->name && strcmp(g->initializer[i]->name, name) == 0) return g->initializer[i];
-    return NULL;
+        if (g->initializer[i]->name)
+            ix->inits[ix->ninits++] = (init_ref){g->initializer[i]->name, i, g->initializer[i]};
+    qsort(ix->inits, ix->ninits, sizeof *ix->inits, cmp_init_ref);
+    for (size_t i = 0; i < g->n_node; i++)
+        for (size_t k = 0; k < g->node[i]->n_input; k++)
+            if (g->node[i]->input[k]) ix->uses[ix->nuses++] = g->node[i]->input[k];
+    qsort(ix->uses, ix->nuses, sizeof *ix->uses, cmp_str);
+}
+
+static void index_free(name_index *ix)
+{
+    free(ix->inits);
+    free(ix->uses);
+}
+
+static const Onnx__TensorProto *find_init(const name_index *ix, const Onnx__GraphProto *g, const char *name)
+{
+    if (!ix->inits) {
+        for (size_t i = 0; i < g->n_initializer; i++)
+            if (g->initializer[i]->name && strcmp(g->initializer[i]->name, name) == 0) return g->initializer[i];
+        return NULL;
+    }
+    size_t lo = 0, hi = ix->ninits; /* first entry with name >= the one wanted */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(ix->inits[mid].name, name) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < ix->ninits && strcmp(ix->inits[lo].name, name) == 0 ? ix->inits[lo].tp : NULL;
+}
+
+static bool is_used(const name_index *ix, const Onnx__GraphProto *g, const char *name)
+{
+    if (!ix->uses) {
+        for (size_t j = 0; j < g->n_node; j++)
+            for (size_t k = 0; k < g->node[j]->n_input; k++)
+                if (g->node[j]->input[k] && strcmp(name, g->node[j]->input[k]) == 0) return true;
+        return false;
+    }
+    return bsearch(&name, ix->uses, ix->nuses, sizeof *ix->uses, cmp_str) != NULL;
 }
 
 static void put_value_info(FILE *f, const char *kind, const Onnx__ValueInfoProto *vi, int indent)
@@ -192,8 +269,10 @@ static void put_value_info(FILE *f, const char *kind, const Onnx__ValueInfoProto
  * constant inputs shown with shape and checksum. */
 static void dump_graph(FILE *f, const lrsc_model *m, const Onnx__GraphProto *g, int indent)
 {
+    name_index ix;
+    index_build(&ix, g);
     for (size_t i = 0; i < g->n_input; i++)
-        if (!g->input[i]->name || !find_init(g, g->input[i]->name)) put_value_info(f, "input", g->input[i], indent);
+        if (!g->input[i]->name || !find_init(&ix, g, g->input[i]->name)) put_value_info(f, "input", g->input[i], indent);
     for (size_t i = 0; i < g->n_output; i++) put_value_info(f, "output", g->output[i], indent);
     for (size_t i = 0; i < g->n_node; i++) {
         const Onnx__NodeProto *n = g->node[i];
@@ -203,7 +282,7 @@ static void dump_graph(FILE *f, const lrsc_model *m, const Onnx__GraphProto *g, 
             if (k) fputs(", ", f);
             const char *in = n->input[k];
             fputs(in && in[0] ? in : "-", f);
-            const Onnx__TensorProto *tp = in && in[0] ? find_init(g, in) : NULL;
+            const Onnx__TensorProto *tp = in && in[0] ? find_init(&ix, g, in) : NULL;
             if (tp) {
                 fputc(':', f);
                 put_tensor(f, m, tp);
@@ -226,16 +305,13 @@ static void dump_graph(FILE *f, const lrsc_model *m, const Onnx__GraphProto *g, 
     /* Initializers no node uses are still part of the model. */
     for (size_t i = 0; i < g->n_initializer; i++) {
         const Onnx__TensorProto *tp = g->initializer[i];
-        bool used = false;
-        for (size_t j = 0; j < g->n_node && !used; j++)
-            for (size_t k = 0; k < g->node[j]->n_input && !used; k++)
-                used = tp->name && g->node[j]->input[k] && strcmp(tp->name, g->node[j]->input[k]) == 0;
-        if (!used) {
+        if (!tp->name || !is_used(&ix, g, tp->name)) {
             fprintf(f, "%*sunused-initializer %s: ", indent * 2, "", tp->name ? tp->name : "");
             put_tensor(f, m, tp);
             fputc('\n', f);
         }
     }
+    index_free(&ix);
 }
 
 void lrsc_report_dump(FILE *f, const lrsc_model *m)
@@ -299,15 +375,21 @@ void lrsc_report_info(FILE *f, const lrsc_model *m, const lrsc_graph *g,
         put_shape(f, v);
         fputc('\n', f);
     }
+    /* Sorted names, then runs: linear-time counting per distinct op would be
+     * quadratic for a file with many distinct op types. */
     op_count *counts = calloc((size_t)g->nnodes + 1, sizeof *counts);
+    const char **ops = malloc(((size_t)g->nnodes + 1) * sizeof *ops);
     int nc = 0;
-    for (int i = 0; counts && i < g->nnodes; i++) {
-        int k = 0;
-        while (k < nc && strcmp(counts[k].op, g->nodes[i].op) != 0) k++;
-        if (k == nc) counts[nc++].op = g->nodes[i].op;
-        counts[k].n++;
+    if (counts && ops) {
+        for (int i = 0; i < g->nnodes; i++) ops[i] = g->nodes[i].op;
+        qsort(ops, (size_t)g->nnodes, sizeof *ops, cmp_str);
+        for (int i = 0; i < g->nnodes; i++) {
+            if (!nc || strcmp(counts[nc - 1].op, ops[i]) != 0) counts[nc++].op = ops[i];
+            counts[nc - 1].n++;
+        }
+        qsort(counts, (size_t)nc, sizeof *counts, cmp_count);
     }
-    if (counts) qsort(counts, (size_t)nc, sizeof *counts, cmp_count);
+    free(ops);
     fprintf(f, "nodes      %d (", g->nnodes);
     for (int k = 0; k < nc; k++) fprintf(f, "%s%s %d", k ? ", " : "", counts[k].op, counts[k].n);
     fputs(")\n", f);
