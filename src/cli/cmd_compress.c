@@ -108,11 +108,11 @@ static void on_progress(void *user, lrsc_progress_phase phase, int64_t done, int
         fprintf(stderr, "\r%-11s [%s] %lld/%lld  %-28.28s eta %4.0fs", phase_name(phase), bar, (long long)done,
                 (long long)total, layer ? layer : "", eta);
         fflush(stderr);
-    } else if (layer || done == total || done == 0) {
-        /* Plain lines: one per layer fitted, and phase boundaries. */
-        if (done == 0 && total > 0 && !layer) fprintf(stderr, "onnx-lrsc: %s ...\n", phase_name(phase));
-        else if (layer) fprintf(stderr, "onnx-lrsc: %s %lld/%lld %s\n", phase_name(phase), (long long)done,
-                                (long long)total, layer);
+    } else if (layer) {
+        /* Plain lines, one per layer done; none before the inputs have been
+         * checked, so a bad input still gives exactly one line on stderr. */
+        fprintf(stderr, "onnx-lrsc: %s %lld/%lld %s (%.0f s)\n", phase_name(phase), (long long)done,
+                (long long)total, layer, t - ps->start);
     }
 }
 
