@@ -11,6 +11,7 @@
 
 #include "calib/calib.h"
 #include "compress/allocate.h"
+#include "core/fileio.h"
 #include "compress/sensitivity.h"
 #include "compress/sequential.h"
 #include "interp/interp.h"
@@ -587,6 +588,8 @@ static lrsc_status validate(const lrsc_compress_opts *o, const lrsc_model *orig,
 static lrsc_status check_opts(const lrsc_compress_opts *o, lrsc_error *err)
 {
     if (!o->input || !o->output) return lrsc_error_set(err, LRSC_ERR_ARGS, "need an input and an output model");
+    if (strcmp(o->input, o->output) == 0 || lrsc_file_same(o->input, o->output))
+        return lrsc_error_set(err, LRSC_ERR_ARGS, "%s: the output may not be the input model", o->output);
     if (o->data.npaths <= 0)
         return lrsc_error_set(err, LRSC_ERR_ARGS,
                               "no calibration data: pass --calib with a folder of images or tensor files");
