@@ -338,10 +338,12 @@ static void swap_support(fit_ws *w, size_t ns)
     w->ns = ns;
 }
 
-/* One hard-thresholded gradient step on S (U fixed, V re-optimised) of size
- * 1 / lambda_max(C): never increases the objective (backtracks if the
- * power-iteration estimate of lambda_max was low).  Uses ER consistent with
- * the current S; leaves B, ER, SR, f updated. */
+/* One hard-thresholded gradient step on S (U fixed, V re-optimised).  The
+ * step starts at the exact line-search length along the gradient restricted
+ * to the current support (normalised IHT) and is halved down to
+ * 1 / lambda_max(C) (then further, should the power-iteration estimate be
+ * low) until the objective does not increase.  Uses ER consistent with the
+ * current S; leaves B, ER, SR, f updated. */
 static lrsc_status iht_step(fit_ws *w, lrsc_sparse_structure st, size_t c)
 {
     int m = w->m, n = w->n, k = w->k;

@@ -15,7 +15,7 @@
  * the ratio of the low-rank parts.  Also prints the greedy solver's GFLOP/s
  * next to the sgemm rate of this machine on the layer's m x n x k product.
  *
- * usage: bench_solver [--quick] [--only NAME] [--sparse-frac F] [--seed S] [--max-iter N] [--tol T] [--support-iters N] [--refit-iters N] [--rank-step N]
+ * usage: bench_solver [--quick] [--no-alt] [--only NAME] [--sparse-frac F] [--seed S] [--max-iter N] [--tol T] [--support-iters N] [--refit-iters N] [--rank-step N]
  * Run with OPENBLAS_NUM_THREADS set (e.g. 2) on a shared machine. */
 #include <cblas.h>
 #include <math.h>
@@ -180,7 +180,7 @@ static double sgemm_rate(int m, int n, int k)
 
 int main(int argc, char **argv)
 {
-    bool quick = false;
+    bool quick = false, alt = true;
     const char *only = NULL;
     uint64_t seed = 1;
     double sparse_frac = 0.3;
@@ -188,6 +188,7 @@ int main(int argc, char **argv)
     lrsc_solver_opts_default(&base);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = true;
+        else if (!strcmp(argv[i], "--no-alt")) alt = false;
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else if (!strcmp(argv[i], "--sparse-frac") && i + 1 < argc) sparse_frac = atof(argv[++i]);
         else if (!strcmp(argv[i], "--max-iter") && i + 1 < argc) base.max_iter = atoi(argv[++i]);
@@ -197,7 +198,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--rank-step") && i + 1 < argc) base.rank_step = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 10);
         else {
-            fprintf(stderr, "usage: %s [--quick] [--only NAME] [--sparse-frac F] [--seed S] [--max-iter N] [--tol T] [--support-iters N] [--refit-iters N] [--rank-step N]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--quick] [--no-alt] [--only NAME] [--sparse-frac F] [--seed S] [--max-iter N] [--tol T] [--support-iters N] [--refit-iters N] [--rank-step N]\n", argv[0]);
             return 2;
         }
     }
@@ -246,13 +247,19 @@ int main(int argc, char **argv)
         lrsc_solver_opts ob = o;
         ob.svd_baseline = true;
         lrsc_solver_result b;
-        t0 = now();
-        if (lrsc_solver_fit(W, m, n, R, k, NULL, NULL, &ob, &b, &err) != LRSC_OK) {
-            fprintf(stderr, "bench_solver: %s\n", err.msg);
-            return 1;
+        memset(&b, 0, sizeof b);
+        double t_alt = NAN, e_alt = NAN;
+        if (alt) {
+            t0 = now();
+            if (lrsc_solver_fit(W, m, n, R, k, NULL, NULL, &ob, &b, &err) != LRSC_OK) {
+                fprintf(stderr, "bench_solver: %s\n", err.msg);
+                return 1;
+            }
+            t_alt = now() - t0;
+            lrsc_solver_eval(W, m, n, R, k, &b, &e_alt, &err);
+        } else {
+            b.time_lowrank = NAN;
         }
-        double t_alt = now() - t0, e_alt;
-        lrsc_solver_eval(W, m, n, R, k, &b, &e_alt, &err);
 
         /* one SVD of W R; error of the rank-r1 truncation from its spectrum */
         size_t mk = (size_t)m * k;
