@@ -5,7 +5,7 @@
 # Skipped (77) when python onnx or onnxruntime-node is missing.
 set(LRSC_E2E_MODELS tiny_cnn mlp_gemm matmul_const constant_weights residual_branches
     conv_autopad conv_depthwise conv_dilations conv_groups conv_pads_strides old_ir3
-    external_data fashion_mnist_alexnetish)
+    external_data fashion_mnist_alexnetish cifar10_vggish)
 set(LRSC_E2E_PY /usr/bin/python3)
 if(EXISTS ${LRSC_E2E_PY})
   foreach(m ${LRSC_E2E_MODELS})
