@@ -1761,6 +1761,8 @@ const lrsc_op_def lrsc_ops_shape[] = {
     {"Slice", 1, 22, slice_init, slice_reshape, slice_exec, sh_fini},
     {"Gather", 1, 22, axis_init, gather_reshape, gather_exec, sh_fini},
     {"GatherElements", 11, 22, axis_init, gather_el_reshape, gather_el_exec, sh_fini},
+    /* Scatter (opsets 9-10) is ScatterElements without the reduction attribute */
+    {"Scatter", 9, 10, axis_init, scatter_el_reshape, scatter_el_exec, sh_fini},
     {"ScatterElements", 11, 22, axis_init, scatter_el_reshape, scatter_el_exec, sh_fini},
     /* Scatter (opsets 9-10) is ScatterElements under its old name. */
     {"Scatter", 9, 10, axis_init, scatter_el_reshape, scatter_el_exec, sh_fini},
