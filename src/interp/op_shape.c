@@ -1764,8 +1764,6 @@ const lrsc_op_def lrsc_ops_shape[] = {
     /* Scatter (opsets 9-10) is ScatterElements without the reduction attribute */
     {"Scatter", 9, 10, axis_init, scatter_el_reshape, scatter_el_exec, sh_fini},
     {"ScatterElements", 11, 22, axis_init, scatter_el_reshape, scatter_el_exec, sh_fini},
-    /* Scatter (opsets 9-10) is ScatterElements under its old name. */
-    {"Scatter", 9, 10, axis_init, scatter_el_reshape, scatter_el_exec, sh_fini},
     {"Shape", 1, 22, NULL, shape_reshape, shape_exec, NULL},
     {"Size", 1, 22, NULL, size_reshape, size_exec, NULL},
     {"Expand", 8, 22, NULL, expand_reshape, expand_exec, NULL},
