@@ -476,7 +476,10 @@ static lrsc_status rowls_support(fit_ws *w)
         int info = 1, one = 1;
         for (int j = 0; j < 8 && info != 0; j++) {
             memcpy(A, A0, (size_t)t * t * sizeof(double));
-            double jit = j == 0 ? 0.0 : tr / (t > 0 ? t : 1) * 1e-10 * pow(100.0, j - 1);
+            /* Always a little ridge: with fewer samples than support entries
+             * C_TT is singular, and an exact solve there returns huge values
+             * that cancel on the calibration data and nowhere else. */
+            double jit = tr / (t > 0 ? t : 1) * 1e-6 * pow(100.0, j);
             for (int a = 0; a < t; a++) A[a * t + a] += jit;
             dpotrf_("U", &t, A, &t, &info);
         }
