@@ -58,8 +58,6 @@ NOTHING_TO_COMPRESS = {"conv_groups"}
 # Known bugs, reported: these cases are expected to fail (XFAIL, not counted as
 # failures); one that starts to pass prints XPASS so the entry can be removed.
 KNOWN_BUGS = {
-    ("old_ir3", "independent_sens"): "--sensitivity runs batches of 16 despite --batch 1 on a fixed-batch model",
-    ("old_ir3", "auto_batch"): "default --batch 8 refused on a fixed-batch-1 model instead of adapting",
     ("matmul_const", "rank_nnz"): "MatMul_4/MatMul_12 (weight via Transpose/Reshape) 'not reached by calibration'",
 }
 

@@ -54,8 +54,9 @@ static void usage(FILE *f)
             "  --max-memory MB     refuse intermediates past this size\n"
             "  --quiet             no progress on stderr\n"
             "\n%s"
-            "\nCompression defaults: 8-sample batches; a tenth of the files (at most 100) held out\n"
-            "for validation unless --holdout is given.\n",
+            "\nCompression defaults: 8-sample batches (a model's fixed batch size when it has one);\n"
+            "a tenth of the files (at most 100) held out for validation unless --holdout is given;\n"
+            "Conv statistics from at most 1024 output positions per image.\n",
             lrsc_calib_cli_help());
 }
 
@@ -162,7 +163,7 @@ int lrsc_cli_compress(int argc, char **argv)
     lrsc_calib_cli cc;
     lrsc_calib_cli_init(&cc);
     cc.data.batch = 8;
-    bool holdout_set = false;
+    bool holdout_set = false, ppi_set = false;
     const char **incl = calloc((size_t)argc + 1, sizeof *incl);
     const char **excl = calloc((size_t)argc + 1, sizeof *excl);
     lrsc_layer_override *ovs = calloc((size_t)argc + 1, sizeof *ovs);
@@ -179,6 +180,7 @@ int lrsc_cli_compress(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--holdout")) holdout_set = true;
+        if (!strcmp(a, "--positions-per-image")) ppi_set = true;
         lrsc_error perr = {0};
         int used = lrsc_calib_cli_option(&cc, argc, argv, &i, &perr);
         if (used < 0) {
@@ -298,7 +300,10 @@ int lrsc_cli_compress(int argc, char **argv)
     o.nexclude = nexcl;
     o.overrides = ovs;
     o.noverrides = novs;
-    o.positions_per_image = cc.calib.stats.positions_per_image;
+    /* Conv statistics from at most 1024 output positions per image unless told
+     * otherwise: small images keep every position, large ones (224x224 inputs
+     * have 50,176 at the first layers) stay affordable. */
+    o.positions_per_image = ppi_set ? cc.calib.stats.positions_per_image : 1024;
     o.max_memory = (size_t)max_mb << 20;
     progress_state ps = {.tty = isatty(2), .quiet = quiet, .start = mono(), .last_phase = -1};
     o.progress = on_progress;

@@ -583,6 +583,12 @@ static lrsc_status validate(const lrsc_compress_opts *o, const lrsc_model *orig,
     return st;
 }
 
+static void calib_progress(void *user, int64_t samples)
+{
+    const lrsc_compress_opts *o = user;
+    progress(o, LRSC_PHASE_CALIBRATE, samples, o->data.max_samples, NULL);
+}
+
 /* ---- the pipeline ----------------------------------------------------- */
 
 static lrsc_status check_opts(const lrsc_compress_opts *o, lrsc_error *err)
@@ -639,6 +645,8 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
     }
     st = lrsc_input_spec_from_graph(g, 0, &spec, err);
     if (st) goto out;
+    /* A model whose batch dimension is fixed takes batches of exactly that size. */
+    if (spec.ndim > 0 && spec.dims[0] > 0) o.data.batch = (int)spec.dims[0];
     st = lrsc_rewrite_find_targets(g, &targets, err);
     if (st) goto out;
     r->params_before = float_params(g);
@@ -715,6 +723,8 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
     append_note(r->settings, sizeof r->settings, "data: %s", lrsc_dataset_describe(ds));
     lrsc_calib_opts co = {0};
     co.stats.positions_per_image = o.positions_per_image;
+    co.progress = calib_progress;
+    co.progress_user = &o;
     co.stats.seed = o.seed;
     co.threads = o.threads;
     co.max_memory = o.max_memory;
@@ -844,6 +854,10 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
                 al[q].chosen_cost = j->keep_dense ? al[q].dense_cost : param_cost(j, j->rank, 0);
                 j->rep->params_after = (uint64_t)al[q].chosen_cost; /* refined after fitting */
             }
+            if (ar.feasible && budget > 0 && (double)ar.used < 0.9 * (double)budget)
+                append_note(r->notes, sizeof r->notes,
+                            "target %.3gx not used up: ranks are capped by the calibration columns "
+                            "(add calibration samples) or layers are already at full useful rank", target);
             if (!ar.feasible)
                 append_note(r->notes, sizeof r->notes,
                             "target %.3gx is out of reach: every layer is at its smallest useful size", target);

@@ -91,6 +91,7 @@ lrsc_status lrsc_sensitivity_measure(const lrsc_model *m, const lrsc_graph *g, c
     int samples = o->samples > 0 ? o->samples : 16;
     double eps = o->eps > 0 ? o->eps : 0.1;
     lrsc_dataset_opts d = *o->data;
+    if (o->spec->ndim > 0 && o->spec->dims[0] > 0) samples = (int)o->spec->dims[0]; /* fixed batch */
     d.max_samples = samples;
     d.batch = samples;
     d.holdout = o->data->holdout;
