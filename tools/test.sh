@@ -16,6 +16,9 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs"
 (cd build && ctest --no-tests=error --output-on-failure -j"$jobs")
 
+echo "== fuzzing smoke run (every libFuzzer target, 30 s each, on its seed corpus)"
+tools/fuzz.sh all "${LRSC_FUZZ_SECONDS:-30}"
+
 echo "== sanitizer build (ASan + UBSan, leak checking on)"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DLRSC_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"
