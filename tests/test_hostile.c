@@ -266,6 +266,23 @@ static void test_pb_over_rank(void **state)
     free(b.p);
 }
 
+/* Fuzzing found: a .npy header ending inside the descr value made the
+ * parser read past the end of the header. */
+static void test_npy_descr_at_end(void **state)
+{
+    static const char hdr[] = "{'shape': (2,), 'fortran_order': False, 'descr': '>";
+    uint8_t buf[128];
+    size_t hl = sizeof hdr - 1;
+    memcpy(buf, "\x93NUMPY\x01\x00", 8);
+    buf[8] = (uint8_t)hl;
+    buf[9] = 0;
+    memcpy(buf + 10, hdr, hl);
+    lrsc_tensor t;
+    lrsc_error err = {0};
+    assert_int_not_equal(lrsc_npy_parse(buf, 10 + hl, "cut.npy", &t, &err), LRSC_OK);
+    assert_non_null(strstr(err.msg, "cut.npy"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -277,6 +294,7 @@ int main(void)
         cmocka_unit_test(test_max_file_bytes),
         cmocka_unit_test(test_shape_overflow),
         cmocka_unit_test(test_pb_over_rank),
+        cmocka_unit_test(test_npy_descr_at_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

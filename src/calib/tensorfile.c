@@ -111,8 +111,8 @@ lrsc_status lrsc_npy_parse(const uint8_t *buf, size_t len, const char *name, lrs
     }
     /* descr: byte order char, kind char, size digits, closing quote. */
     char q = *d++;
-    char order = *d++;
-    char kind = order ? *d++ : 0;
+    char order = *d ? *d++ : 0; /* never step past the header's end */
+    char kind = order && *d ? *d++ : 0;
     int size = 0;
     while (isdigit((unsigned char)*d) && size < 100)
         size = size * 10 + (*d++ - '0');
