@@ -629,7 +629,7 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
 
     /* Load. */
     progress(&o, LRSC_PHASE_LOAD, 0, 1, NULL);
-    lrsc_load_opts lo = {0};
+    lrsc_load_opts lo = {.max_memory = o.max_memory};
     st = lrsc_model_load(o.input, &lo, &m, err);
     if (st) goto out;
     st = lrsc_graph_build(m, &g, err);
