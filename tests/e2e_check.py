@@ -58,7 +58,6 @@ NOTHING_TO_COMPRESS = {"conv_groups"}
 # Known bugs, reported: these cases are expected to fail (XFAIL, not counted as
 # failures); one that starts to pass prints XPASS so the entry can be removed.
 KNOWN_BUGS = {
-    ("matmul_const", "rank_nnz"): "MatMul_4/MatMul_12 (weight via Transpose/Reshape) 'not reached by calibration'",
 }
 
 

@@ -164,6 +164,17 @@ lrsc_status lrsc_calib_collect(const lrsc_graph *g, lrsc_dataset *ds, const lrsc
         lrsc_layer_geom geom;
         bool target;
         st = lrsc_calib_layer_geom(g, i, &geom, &target, err);
+        if (!st && !target && o->features && o->features[i] > 0) {
+            const lrsc_node *n = &g->nodes[i];
+            bool gemm = !strcmp(n->op, "Gemm"), matmul = !strcmp(n->op, "MatMul");
+            if (gemm || matmul) {
+                memset(&geom, 0, sizeof geom);
+                geom.kind = gemm ? LRSC_STATS_GEMM : LRSC_STATS_MATMUL;
+                geom.trans_a = gemm && lrsc_attr_int(n->proto, "transA", 0) != 0;
+                geom.n = o->features[i];
+                target = true;
+            }
+        }
         if (st || !target || (o->select && !o->select[i]))
             continue;
         total += lrsc_layer_stats_bytes(&geom, &o->stats);

@@ -22,6 +22,10 @@ typedef struct lrsc_calib_opts {
     size_t max_memory;        /* interpreter intermediates cap; 0: none */
     size_t max_stats_bytes;   /* refuse when the accumulators would pass this; 0: no cap */
     const bool *select;       /* optional, per node index: calibrate only these targets */
+    /* Optional, per node index: input features of a Gemm/MatMul whose weight is
+     * not a direct constant (a constant reached through Identity, Reshape or
+     * Transpose, as the rewrite's target discovery finds it); 0 elsewhere. */
+    const int64_t *features;
     /* Called after each batch with the samples done so far; may be NULL. */
     void (*progress)(void *user, int64_t samples);
     void *progress_user;

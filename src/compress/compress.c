@@ -622,6 +622,7 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
     lrsc_rewrite_targets targets = {0};
     layer_job *jobs = NULL;
     bool *select = NULL;
+    int64_t *features = NULL; /* per node: Gemm/MatMul input features for calibration */
     lrsc_dataset *ds = NULL;
     lrsc_calib_stats stats = {0};
     lrsc_input_spec spec;
@@ -729,6 +730,14 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
     co.threads = o.threads;
     co.max_memory = o.max_memory;
     co.select = select;
+    features = calloc((size_t)g->nnodes + 1, sizeof *features);
+    if (!features) {
+        st = lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < njobs; i++)
+        if (jobs[i].active && jobs[i].t->kind != LRSC_LAYER_CONV) features[jobs[i].t->node_index] = jobs[i].t->n;
+    co.features = features;
     st = lrsc_calib_collect(g, ds, &co, &stats, err);
     lrsc_dataset_close(ds);
     ds = NULL;
@@ -1039,6 +1048,7 @@ out:
     for (int i = 0; jobs && i < njobs; i++) job_free(&jobs[i]);
     free(jobs);
     free(select);
+    free(features);
     /* Target names are referenced by the report only through copies. */
     lrsc_rewrite_targets_free(&targets);
     lrsc_graph_free(g);
