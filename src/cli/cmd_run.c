@@ -240,8 +240,6 @@ int lrsc_cli_run(int argc, char **argv)
         dopt.batch = batch;
         dopt.threads = threads;
         if (lrsc_dataset_open(&dopt, m, &spec, LRSC_DATASET_CALIB, &ds, &err)) goto fail;
-        int64_t nfiles = lrsc_dataset_file_count(ds);
-        (void)nfiles;
         for (;;) {
             lrsc_tensor b;
             int64_t first, n;

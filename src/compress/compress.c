@@ -447,7 +447,6 @@ static lrsc_status fit_sequential(const lrsc_compress_opts *o, layer_job *j, con
     bool is_target = false;
     lrsc_status st = lrsc_calib_layer_geom(g0, j->t->node_index, &geom, &is_target, err);
     if (st) return st;
-    if (getenv("LRSC_DEBUG_ALLOC")) fprintf(stderr, "seq %s node %d target %d groups %lld n %lld\n", j->t->name, j->t->node_index, is_target, (long long)geom.groups, (long long)geom.n);
     if (!is_target || geom.groups > 1 || 2 * geom.n > 8192) return LRSC_OK;
     lrsc_graph *g1 = NULL;
     st = lrsc_graph_build(m, &g1, err);
@@ -842,12 +841,6 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
             al[nal].max_rank = maxr;
             al[nal].weight = j->sensitivity;
             al[nal].user = i;
-            if (getenv("LRSC_DEBUG_ALLOC")) {
-                fprintf(stderr, "alloc %s m=%lld n=%lld k=%d sens=%.4g maxr=%d err:", j->t->name, (long long)m_,
-                        (long long)n_, j->k, j->sensitivity, maxr);
-                for (int r = 0; r <= maxr && r <= 40; r += (r < 10 ? 1 : 5)) fprintf(stderr, " r%d=%.3f", r, j->profile[r]);
-                fputc('\n', stderr);
-            }
             nal++;
         }
         double want_total = (double)r->params_before / target;
@@ -935,7 +928,7 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
             budget = param_cost(j, j->rank, 0);
         }
         bool seq = false;
-        if (o.sequential && (fitted > 0 || getenv("LRSC_SEQ_ALL"))) {
+        if (o.sequential && fitted > 0) {
             st = fit_sequential(&o, j, g0, m, &batches, budget, &seq, err);
             if (st) goto fit_out;
             nseq += seq;

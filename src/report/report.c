@@ -132,20 +132,17 @@ void lrsc_report_json(FILE *f, const lrsc_report *r)
     json_number(f, r->validation_samples ? r->top1_agreement : NAN);
     fputs(", \"rel_output_error\": ", f);
     json_number(f, r->validation_samples ? r->rel_output_error : NAN);
-    fputs("},\n  \"timings\": {\"load\": ", f);
-    json_number(f, r->t_load);
-    fputs(", \"calibrate\": ", f);
-    json_number(f, r->t_calibrate);
-    fputs(", \"fit\": ", f);
-    json_number(f, r->t_fit);
-    fputs(", \"rewrite\": ", f);
-    json_number(f, r->t_rewrite);
-    fputs(", \"validate\": ", f);
-    json_number(f, r->t_validate);
-    fputs(", \"save\": ", f);
-    json_number(f, r->t_save);
-    fputs(", \"total\": ", f);
-    json_number(f, r->t_total);
+    const struct {
+        const char *name;
+        double v;
+    } phases[] = {{"load", r->t_load},         {"calibrate", r->t_calibrate}, {"fit", r->t_fit},
+                  {"rewrite", r->t_rewrite},   {"validate", r->t_validate},   {"save", r->t_save},
+                  {"total", r->t_total}};
+    fputs("},\n  \"timings\": {", f);
+    for (size_t i = 0; i < sizeof phases / sizeof phases[0]; i++) {
+        fprintf(f, "%s\"%s\": ", i ? ", " : "", phases[i].name);
+        json_number(f, phases[i].v);
+    }
     fputs("},\n  \"settings\": ", f);
     json_string(f, r->settings);
     fputs(",\n  \"notes\": ", f);
