@@ -1,7 +1,8 @@
 /* Calibration command-line options. */
 #include "calib/options.h"
 
-#include <errno.h>
+#include "core/parse.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,41 +21,6 @@ void lrsc_calib_cli_free(lrsc_calib_cli *c)
     c->npaths = 0;
     c->data.paths = NULL;
     c->data.npaths = 0;
-}
-
-static int parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_floats(const char *s, float *out)
-{
-    int n = 0;
-    const char *p = s;
-    while (n < 3) {
-        char *end;
-        errno = 0;
-        float v = strtof(p, &end);
-        if (errno || end == p)
-            return -1;
-        out[n++] = v;
-        if (*end == 0)
-            break;
-        if (*end != ',')
-            return -1;
-        p = end + 1;
-    }
-    if (n == 1)
-        out[1] = out[2] = out[0];
-    else if (n != 3)
-        return -1;
-    return 0;
 }
 
 int lrsc_calib_cli_option(lrsc_calib_cli *c, int argc, char **argv, int *i, lrsc_error *err)
@@ -102,17 +68,17 @@ int lrsc_calib_cli_option(lrsc_calib_cli *c, int argc, char **argv, int *i, lrsc
         break;
     }
     case 1:
-        bad = parse_i64(v, 1, INT64_MAX, &c->data.max_samples);
+        bad = !lrsc_parse_i64(v, 1, INT64_MAX, &c->data.max_samples);
         break;
     case 2:
-        bad = parse_i64(v, 0, INT64_MAX, &c->data.holdout);
+        bad = !lrsc_parse_i64(v, 0, INT64_MAX, &c->data.holdout);
         break;
     case 3:
-        bad = parse_i64(v, 1, 1 << 20, &x);
+        bad = !lrsc_parse_i64(v, 1, 1 << 20, &x);
         c->data.batch = (int)x;
         break;
     case 4:
-        bad = parse_i64(v, 1, 256, &x);
+        bad = !lrsc_parse_i64(v, 1, 256, &x);
         c->data.threads = (int)x;
         break;
     case 5: {
@@ -128,7 +94,7 @@ int lrsc_calib_cli_option(lrsc_calib_cli *c, int argc, char **argv, int *i, lrsc
         break;
     }
     case 6:
-        bad = parse_i64(v, 0, 65536, &x);
+        bad = !lrsc_parse_i64(v, 0, 65536, &x);
         c->data.resize = (int)x;
         break;
     case 7: {
@@ -151,33 +117,33 @@ int lrsc_calib_cli_option(lrsc_calib_cli *c, int argc, char **argv, int *i, lrsc
         break;
     case 9: {
         float f[3];
-        bad = parse_floats(v, f) || !(f[0] > 0);
+        bad = !lrsc_parse_float3(v, f) || !(f[0] > 0);
         c->data.scale = f[0];
         break;
     }
     case 10:
-        bad = parse_floats(v, c->mean);
+        bad = !lrsc_parse_float3(v, c->mean);
         c->data.mean = c->mean;
         break;
     case 11:
-        bad = parse_floats(v, c->std) || !(c->std[0] != 0 && c->std[1] != 0 && c->std[2] != 0);
+        bad = !lrsc_parse_float3(v, c->std) || !(c->std[0] != 0 && c->std[1] != 0 && c->std[2] != 0);
         c->data.std = c->std;
         break;
     case 12:
-        bad = parse_i64(v, 0, INT64_MAX, &c->calib.stats.positions_per_image);
+        bad = !lrsc_parse_i64(v, 0, INT64_MAX, &c->calib.stats.positions_per_image);
         break;
     case 13:
-        bad = parse_i64(v, 0, INT64_MAX, &x);
+        bad = !lrsc_parse_i64(v, 0, INT64_MAX, &x);
         c->calib.stats.seed = (uint64_t)x;
         break;
     case 14:
-        bad = parse_i64(v, 1, (int64_t)1 << 20, &c->calib.stats.gram_max_n);
+        bad = !lrsc_parse_i64(v, 1, (int64_t)1 << 20, &c->calib.stats.gram_max_n);
         break;
     case 15:
-        bad = parse_i64(v, 1, (int64_t)1 << 24, &c->calib.stats.reservoir_cols);
+        bad = !lrsc_parse_i64(v, 1, (int64_t)1 << 24, &c->calib.stats.reservoir_cols);
         break;
     case 16:
-        bad = parse_i64(v, 1, (int64_t)1 << 20, &c->data.limits.max_side);
+        bad = !lrsc_parse_i64(v, 1, (int64_t)1 << 20, &c->data.limits.max_side);
         break;
     }
     if (bad) {

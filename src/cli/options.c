@@ -1,7 +1,7 @@
 #include "cli/options.h"
 
-#include <errno.h>
-#include <math.h>
+#include "core/parse.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,28 +15,20 @@ bool lrsc_cli_need_value(int argc, char **argv, int i)
 
 bool lrsc_cli_parse_i64(const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out)
 {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
+    if (!lrsc_parse_i64(s, lo, hi, out)) {
         fprintf(stderr, "onnx-lrsc: %s: '%s' is not a whole number in %lld..%lld\n", opt, s, (long long)lo,
                 (long long)hi);
         return false;
     }
-    *out = v;
     return true;
 }
 
 bool lrsc_cli_parse_double(const char *opt, const char *s, double lo, double hi, double *out)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi) {
+    if (!lrsc_parse_double(s, lo, hi, out)) {
         fprintf(stderr, "onnx-lrsc: %s: '%s' is not a number in %g..%g\n", opt, s, lo, hi);
         return false;
     }
-    *out = v;
     return true;
 }
 
