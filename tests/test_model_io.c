@@ -124,6 +124,11 @@ static void test_external_data_roundtrip(void **state)
     assert_int_equal(lrsc_model_load(FIX "/external/model.onnx", NULL, &ext, &err), LRSC_OK);
     assert_int_equal(lrsc_model_load(FIX "/unsorted.onnx", NULL, &inl, &err), LRSC_OK);
     assert_true(ext->proto->graph->initializer[0]->has_data_location);
+    /* The data file holds exactly the two tensors, so its size is the external total. */
+    struct stat wst;
+    assert_int_equal(stat(FIX "/external/weights.bin", &wst), 0);
+    assert_int_equal(ext->external_bytes, (uint64_t)wst.st_size);
+    assert_int_equal(inl->external_bytes, 0);
     /* unsorted.onnx lists nodes in reverse, so compare by initializer only. */
     expect_tensor_equal(ext, inl, 0);
     expect_tensor_equal(ext, inl, 1);

@@ -82,19 +82,10 @@ static uint64_t float_params(const lrsc_graph *g)
 }
 
 /* Bytes of a saved model: the file plus external data it names. */
-static uint64_t model_bytes(const lrsc_model *m, const char *path)
+/* Bytes on disk: the model file plus the external tensor data it refers to. */
+static uint64_t model_bytes(const lrsc_model *m)
 {
-    struct stat st;
-    uint64_t total = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
-    const Onnx__GraphProto *g = m->proto->graph;
-    for (size_t i = 0; i < g->n_initializer; i++) {
-        const Onnx__TensorProto *tp = g->initializer[i];
-        if (!tp->has_data_location || tp->data_location != ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) continue;
-        for (size_t k = 0; k < tp->n_external_data; k++)
-            if (tp->external_data[k]->key && !strcmp(tp->external_data[k]->key, "length") && tp->external_data[k]->value)
-                total += strtoull(tp->external_data[k]->value, NULL, 10);
-    }
-    return total;
+    return (uint64_t)m->file_size + m->external_bytes;
 }
 
 static bool matches_any(const char *const *globs, int n, const char *name, const char *op)
@@ -650,7 +641,7 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
     st = lrsc_rewrite_find_targets(g, &targets, err);
     if (st) goto out;
     r->params_before = float_params(g);
-    r->bytes_before = model_bytes(m, o.input);
+    r->bytes_before = model_bytes(m);
     r->layers = calloc((size_t)targets.count + 1, sizeof *r->layers);
     jobs = calloc((size_t)targets.count + 1, sizeof *jobs);
     select = calloc((size_t)g->nnodes + 1, sizeof *select);
@@ -1023,7 +1014,8 @@ fit_out:
     lrsc_save_opts sv = {.external_data = o.external_data, .input_path = o.input};
     st = lrsc_model_save(m, o.output, &sv, err);
     if (st) goto out;
-    r->bytes_after = model_bytes(m, o.output);
+    struct stat ob;
+    r->bytes_after = stat(o.output, &ob) == 0 ? (uint64_t)ob.st_size : 0;
     if (o.external_data) {
         char data[4096];
         snprintf(data, sizeof data, "%s.data", o.output);

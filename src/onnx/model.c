@@ -206,8 +206,9 @@ static size_t typed_count(const Onnx__TensorProto *tp, lrsc_dtype dt, int *per_e
     }
 }
 
+/* ext_bytes, when given, accumulates the external data the tensor refers to. */
 static lrsc_status tensor_check(const lrsc_model *m, const Onnx__TensorProto *tp, int64_t *numel_out,
-                                lrsc_error *err)
+                                uint64_t *ext_bytes, lrsc_error *err)
 {
     const char *name = tensor_label(tp);
     lrsc_dtype dt = dtype_of(tp);
@@ -236,6 +237,7 @@ static lrsc_status tensor_check(const lrsc_model *m, const Onnx__TensorProto *tp
             return lrsc_error_set(err, LRSC_ERR_FORMAT,
                                   "tensor '%s': external data holds %llu bytes, dims need %llu", name,
                                   (unsigned long long)ref.length, (unsigned long long)((uint64_t)numel * es));
+        if (ext_bytes) *ext_bytes += ref.length;
     } else if (tp->has_raw_data) {
         if (dt == LRSC_DT_STRING)
             return lrsc_error_set(err, LRSC_ERR_FORMAT, "tensor '%s': string tensors cannot use raw_data", name);
@@ -261,7 +263,7 @@ lrsc_status lrsc_model_tensor(const lrsc_model *m, const Onnx__TensorProto *tp, 
 {
     memset(out, 0, sizeof *out);
     int64_t numel;
-    lrsc_status st = tensor_check(m, tp, &numel, err);
+    lrsc_status st = tensor_check(m, tp, &numel, NULL, err);
     if (st) return st;
     lrsc_dtype dt = dtype_of(tp);
     if (dt == LRSC_DT_STRING)
@@ -357,14 +359,14 @@ void lrsc_tensorproto_free(Onnx__TensorProto *tp)
 
 /* ---- loading ---------------------------------------------------------- */
 
-static lrsc_status check_graph(const lrsc_model *m, const Onnx__GraphProto *g, lrsc_error *err);
+static lrsc_status check_graph(lrsc_model *m, const Onnx__GraphProto *g, lrsc_error *err);
 
-static lrsc_status check_attr(const lrsc_model *m, const Onnx__NodeProto *n,
+static lrsc_status check_attr(lrsc_model *m, const Onnx__NodeProto *n,
                               const Onnx__AttributeProto *a, lrsc_error *err)
 {
     lrsc_status st = LRSC_OK;
-    if (a->t) st = tensor_check(m, a->t, NULL, err);
-    for (size_t i = 0; !st && i < a->n_tensors; i++) st = tensor_check(m, a->tensors[i], NULL, err);
+    if (a->t) st = tensor_check(m, a->t, NULL, &m->external_bytes, err);
+    for (size_t i = 0; !st && i < a->n_tensors; i++) st = tensor_check(m, a->tensors[i], NULL, &m->external_bytes, err);
     if (!st && a->g) st = check_graph(m, a->g, err);
     for (size_t i = 0; !st && i < a->n_graphs; i++) st = check_graph(m, a->graphs[i], err);
     if (st)
@@ -373,10 +375,10 @@ static lrsc_status check_attr(const lrsc_model *m, const Onnx__NodeProto *n,
     return st;
 }
 
-static lrsc_status check_graph(const lrsc_model *m, const Onnx__GraphProto *g, lrsc_error *err)
+static lrsc_status check_graph(lrsc_model *m, const Onnx__GraphProto *g, lrsc_error *err)
 {
     for (size_t i = 0; i < g->n_initializer; i++) {
-        lrsc_status st = tensor_check(m, g->initializer[i], NULL, err);
+        lrsc_status st = tensor_check(m, g->initializer[i], NULL, &m->external_bytes, err);
         if (st) return st;
     }
     for (size_t i = 0; i < g->n_node; i++) {

@@ -20,6 +20,7 @@ typedef struct lrsc_model {
     char *path;              /* as given to lrsc_model_load */
     char *dir;               /* folder external data is resolved against */
     size_t file_size;
+    uint64_t external_bytes; /* tensor data held in external files, summed at load */
 } lrsc_model;
 
 typedef struct lrsc_load_opts {
