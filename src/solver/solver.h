@@ -71,8 +71,15 @@ typedef struct lrsc_solver_opts {
     int power_iters;         /* power iterations per growth block and U-steps per outer iteration (2) */
     int support_iters;       /* conjugate-gradient iterations on the support after each sparse
                                 step (0: measured to converge better without; see bench) */
+    int support_period;      /* once the target rank is reached, only every support_period-th
+                                outer iteration updates the support (full gradient); the others
+                                refit S on it (support_iters, else refit_iters CG iterations)
+                                and take U-steps.  Ignored in svd_baseline mode (1) */
     int refit_iters;         /* conjugate-gradient iterations refitting S on its final support (6) */
     bool refit_bias;         /* compute b' = b + (W - L - S) mu (needs mu; R must be centred) */
+    int threads;             /* threads for the solver's own sparse products, selection and
+                                O(m n) passes; 0: OpenBLAS's thread count.  Results do not
+                                depend on it (BLAS calls keep OpenBLAS's own setting) */
     bool svd_baseline;       /* reference mode for benchmarks: full rank from the start and every
                                 L-step a truncated LAPACK SVD of (W - S) R (O(m k min(m,k))),
                                 same sparse steps; slow, not SVD-free */
