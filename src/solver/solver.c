@@ -185,7 +185,7 @@ static size_t part_lo(size_t count, int t, int nt)
  * tens of microseconds). */
 static int threads_for(const fit_ws *w, double work)
 {
-    return work < 2e5 ? 1 : w->nt;
+    return work < 1e6 ? 1 : w->nt;
 }
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -282,9 +282,15 @@ static void sparse_rows(fit_ws *w, const int64_t *supp, size_t ns)
     w->rowptr[m] = ns;
 }
 
-static int col_block(const fit_ws *w)
+/* Columns per block: ~256 KiB of R (in L2), but wide enough that a row of S
+ * has about 8 entries per block on average, so the kernels work on groups of
+ * four and each row of the output is not streamed too many times. */
+static int col_block(const fit_ws *w, size_t ns)
 {
-    int nb = (int)((1u << 18) / ((size_t)w->k * sizeof(float))); /* ~256 KiB of R: in L2 */
+    double per_row = (double)ns / w->m;
+    int nb = (int)((1u << 18) / ((size_t)w->k * sizeof(float)));
+    double wide = per_row > 0 ? 8.0 * w->n / per_row : (double)w->n;
+    if (nb < wide) nb = wide < w->n ? (int)wide : w->n;
     return nb < 8 ? 8 : nb;
 }
 
@@ -324,7 +330,7 @@ static void sparse_worker(void *ctx, int tid, int nt)
     if (!j->gather)
         for (int i = r0; i < r1; i++) memset(j->out + (size_t)i * k, 0, (size_t)k * sizeof(float));
     for (int i = r0; i < r1; i++) w->cursor[i] = w->rowptr[i];
-    int nb = col_block(w);
+    int nb = col_block(w, j->ns);
     for (int j0 = 0; j0 < n; j0 += nb) {
         int64_t jend = j0 + nb;
         for (int i = r0; i < r1; i++) {

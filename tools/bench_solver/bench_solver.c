@@ -279,6 +279,18 @@ int main(int argc, char **argv)
                L[li].name, r, c, t_greedy, g.time_lowrank, g.time_sparse, e_greedy, t_alt,
                b.time_lowrank, e_alt, t_svd, e_svd, r1, t_alt / t_greedy,
                b.time_lowrank / (g.time_lowrank > 0 ? g.time_lowrank : 1e-9), gf, peak);
+        {
+            /* where an outer iteration's work goes (default elementwise schedule) */
+            double G = 1e-9, mnk = 2.0 * m * n * k, ck = 2.0 * (double)c * k;
+            int pmin = m < k ? m : k, pi = o.power_iters > 0 ? o.power_iters : 1;
+            double lstep = pi * (4.0 * m * k * r + 4.0 * m * r * r) + 4.0 * m * k * r;
+            double svd = 4.0 * m * k * pmin + 8.0 * (double)pmin * pmin * pmin;
+            printf("#   GFLOP per outer iteration: gradient (E R) R^T %.2f; sparse S R products "
+                   "2 x %.2f; greedy L-steps %.3f | SVD L-step ~%.2f; plus %.0f M-entry "
+                   "selection passes x5; once: W R %.2f; iterations %d (greedy), %d (svd-alt)\n",
+                   mnk * G, ck * G, lstep * G, svd * G, m * (double)n * 1e-6, mnk * G,
+                   g.iterations, alt ? b.iterations : 0);
+        }
         if (hist) {
             const lrsc_solver_result *rs[2] = {&g, &b};
             for (int q = 0; q < (alt ? 2 : 1); q++) {
