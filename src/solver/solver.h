@@ -30,7 +30,8 @@
  * is a gradient step followed by hard thresholding to the c largest
  * magnitudes (radix selection, ties broken by lower index).  Its length is
  * the exact line search along the gradient restricted to the current
- * support (normalised IHT; with correlated inputs the textbook 1/lambda_max(C)
+ * support, or to the gradient's own top-c support right after S was refitted
+ * on its support (normalised IHT; with correlated inputs the textbook 1/lambda_max(C)
  * step is orders of magnitude shorter and freezes the support), halved back
  * towards 1/lambda_max(C) whenever the objective would rise, so the objective
  * never increases.  Every step costs O(m n k) or less (sgemm; products of S
@@ -40,7 +41,9 @@
  * with C restricted to the support when every row keeps at most
  * LRSC_SOLVER_ROWLS_MAX entries, e.g. pruning with r = 0).
  *
- * Results are deterministic for a given seed and BLAS thread count.  No
+ * The sparse products, the top-c selection and the O(m n) passes run on
+ * opts.threads threads and do not depend on their number.  Results are
+ * deterministic for a given seed and BLAS thread count.  No
  * global state; the solver is reentrant. */
 #ifndef LRSC_SOLVER_SOLVER_H
 #define LRSC_SOLVER_SOLVER_H
