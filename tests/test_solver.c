@@ -585,6 +585,58 @@ static void test_determinism(void **state)
     free(R);
 }
 
+/* The solver's own threads (sparse products, selection) split work into
+ * ranges whose results do not depend on the split: any thread count gives
+ * byte-identical results.  Sized so that the threaded paths are taken, with
+ * support refits and lazy support updates exercising the gather kernel. */
+static void test_thread_invariance(void **state)
+{
+    (void)state;
+    rng_state = 19;
+    int m = 128, n = 8192, N = 48; /* m n and nnz k above the threading threshold */
+    float *W = make_weight(m, n, 4, 0.8, 8000, 1.0);
+    float *X = make_inputs(n, N, 1.0), *R = NULL;
+    lrsc_error err = {0};
+    assert_int_equal(lrsc_solver_factor_samples(X, n, N, NULL, &R, &err), LRSC_OK);
+    lrsc_solver_result res[3];
+    for (int t = 0; t < 3; t++) {
+        lrsc_solver_opts o;
+        lrsc_solver_opts_default(&o);
+        o.rank = 6;
+        o.nnz = 24000;
+        o.max_iter = 4;
+        o.tol = 0;
+        o.support_iters = 2;
+        o.support_period = 2;
+        o.threads = t + 1;
+        assert_int_equal(lrsc_solver_fit(W, m, n, R, N, NULL, NULL, &o, &res[t], &err), LRSC_OK);
+        assert_result_finite(&res[t]);
+        for (int i = 1; i < res[t].n_history; i++)
+            assert_true(res[t].history[i] <= res[t].history[i - 1] * (1 + 1e-6));
+    }
+    double ref2, e2 = direct_err2(W, m, n, X, N, &res[0], NULL, &ref2);
+    assert_true(fabs(sqrt(e2 / ref2) - res[0].rel_error) < 1e-3 * res[0].rel_error + 1e-6);
+    assert_true(res[0].rel_error < 0.9);
+    for (int t = 1; t < 3; t++) {
+        const lrsc_solver_result *a = &res[0], *b = &res[t];
+        assert_int_equal(a->rank, b->rank);
+        assert_int_equal(a->nnz, b->nnz);
+        assert_int_equal(a->n_history, b->n_history);
+        assert_memory_equal(a->U, b->U, (size_t)m * a->rank * sizeof(float));
+        assert_memory_equal(a->V, b->V, (size_t)a->rank * n * sizeof(float));
+        assert_memory_equal(a->S_row, b->S_row, (size_t)a->nnz * sizeof(int32_t));
+        assert_memory_equal(a->S_col, b->S_col, (size_t)a->nnz * sizeof(int32_t));
+        assert_memory_equal(a->S_val, b->S_val, (size_t)a->nnz * sizeof(float));
+        assert_memory_equal(a->history, b->history, (size_t)a->n_history * sizeof(double));
+    }
+    printf("thread invariance: rel error %.4f, %lld entries\n", res[0].rel_error,
+           (long long)res[0].nnz);
+    for (int t = 0; t < 3; t++) lrsc_solver_result_free(&res[t]);
+    free(W);
+    free(X);
+    free(R);
+}
+
 /* Driver for the numpy cross-check (tests/solver_ref.py):
  *   test_solver --fit DIR m n N rank nnz
  * reads DIR/W.bin (m x n) and DIR/X.bin (n x N) as raw float32, fits with
@@ -665,6 +717,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_bias_refit),
         cmocka_unit_test(test_pruning_refit_kkt),
         cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_thread_invariance),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,6 +59,10 @@ typedef struct fit_ws {
     size_t *hist;
     size_t *rowptr, *cursor;   /* m + 1, m: row ranges of a support */
     double *colnorm;
+    bool refitted;             /* S's values were refitted on its support since the last step */
+    int nt;                    /* threads for the sparse and O(m n) passes */
+    size_t *hist_t;            /* nt x 65536 per-thread histograms */
+    size_t *chunk_cnt;         /* 2 nt per-chunk counts of the support compaction */
 
     double flops, lam, f;
     uint64_t rng;
@@ -75,6 +80,7 @@ void lrsc_solver_opts_default(lrsc_solver_opts *o)
     o->power_iters = 2;
     o->support_iters = 0;
     o->refit_iters = 6;
+    o->support_period = 1;
     o->refit_bias = false;
 }
 
@@ -125,25 +131,233 @@ static bool use_sparse(const fit_ws *w, size_t ns)
     return (double)ns * SPARSE_DENSITY_DIV <= (double)w->m * w->n;
 }
 
+/* ---- threads ------------------------------------------------------------
+ * The sparse products, the selection and the O(m n) passes run on nt threads
+ * (pthreads; BLAS calls stay on the calling thread).  Work is split into
+ * contiguous ranges whose results are independent of the split (rows of S
+ * computed separately, integer histograms summed), so results do not depend
+ * on the thread count. */
+#define MAX_THREADS 64
+
+typedef struct par_job {
+    void (*fn)(void *ctx, int tid, int nt);
+    void *ctx;
+    int tid, nt;
+} par_job;
+
+static void *par_entry(void *arg)
+{
+    par_job *j = arg;
+    j->fn(j->ctx, j->tid, j->nt);
+    return NULL;
+}
+
+/* Runs fn(ctx, t, nt) for t = 0..nt-1; a thread that cannot be started has
+ * its share run on the caller afterwards. */
+static void par_run(int nt, void (*fn)(void *, int, int), void *ctx)
+{
+    if (nt <= 1) {
+        fn(ctx, 0, 1);
+        return;
+    }
+    pthread_t th[MAX_THREADS];
+    par_job jobs[MAX_THREADS];
+    bool started[MAX_THREADS];
+    for (int t = 1; t < nt; t++) {
+        jobs[t] = (par_job){fn, ctx, t, nt};
+        started[t] = pthread_create(&th[t], NULL, par_entry, &jobs[t]) == 0;
+    }
+    fn(ctx, 0, nt);
+    for (int t = 1; t < nt; t++) {
+        if (started[t]) pthread_join(th[t], NULL);
+        else fn(ctx, t, nt);
+    }
+}
+
+static size_t part_lo(size_t count, int t, int nt)
+{
+    /* exact floor(count t / nt) without overflowing count * t */
+    size_t q = count / (size_t)nt, r = count % (size_t)nt;
+    return q * (size_t)t + r * (size_t)t / (size_t)nt;
+}
+
+/* Threads worth using on `work` elementary operations (thread start-up is
+ * tens of microseconds). */
+static int threads_for(const fit_ws *w, double work)
+{
+    return work < 1e6 ? 1 : w->nt;
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define HOT __attribute__((optimize("O3")))
+#else
+#define HOT
+#endif
+
+/* o += v0 r0 + v1 r1 + v2 r2 + v3 r3 (one pass over o for four entries). */
+static HOT void axpy4(int k, float *restrict o, float v0, const float *restrict r0, float v1,
+                      const float *restrict r1, float v2, const float *restrict r2, float v3,
+                      const float *restrict r3)
+{
+    for (int x = 0; x < k; x++) o[x] += v0 * r0[x] + v1 * r1[x] + v2 * r2[x] + v3 * r3[x];
+}
+
+static HOT void axpy1(int k, float *restrict o, float v, const float *restrict r)
+{
+    for (int x = 0; x < k; x++) o[x] += v * r[x];
+}
+
+/* d[l] = q . r_l for four vectors: 4-lane partial sums (GCC/clang vector
+ * extension when available), the summation order depends on k only. */
+#if defined(__GNUC__)
+typedef float v4f __attribute__((vector_size(16)));
+static inline v4f ld4(const float *p)
+{
+    v4f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static HOT void dot4(int k, const float *restrict q, const float *restrict r0,
+                     const float *restrict r1, const float *restrict r2, const float *restrict r3,
+                     float *d)
+{
+    v4f a0 = {0, 0, 0, 0}, a1 = a0, a2 = a0, a3 = a0;
+    int x = 0;
+    for (; x + 4 <= k; x += 4) {
+        v4f qv = ld4(q + x);
+        a0 += qv * ld4(r0 + x);
+        a1 += qv * ld4(r1 + x);
+        a2 += qv * ld4(r2 + x);
+        a3 += qv * ld4(r3 + x);
+    }
+    float s[4] = {(a0[0] + a0[1]) + (a0[2] + a0[3]), (a1[0] + a1[1]) + (a1[2] + a1[3]),
+                  (a2[0] + a2[1]) + (a2[2] + a2[3]), (a3[0] + a3[1]) + (a3[2] + a3[3])};
+    for (; x < k; x++) {
+        s[0] += q[x] * r0[x];
+        s[1] += q[x] * r1[x];
+        s[2] += q[x] * r2[x];
+        s[3] += q[x] * r3[x];
+    }
+    memcpy(d, s, sizeof s);
+}
+#else
+static void dot4(int k, const float *q, const float *r0, const float *r1, const float *r2,
+                 const float *r3, float *d)
+{
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (int x = 0; x < k; x++) {
+        s0 += q[x] * r0[x];
+        s1 += q[x] * r1[x];
+        s2 += q[x] * r2[x];
+        s3 += q[x] * r3[x];
+    }
+    d[0] = s0;
+    d[1] = s1;
+    d[2] = s2;
+    d[3] = s3;
+}
+#endif
+
+static float dot1(int k, const float *restrict q, const float *restrict r)
+{
+    float d[4];
+    dot4(k, q, r, r, r, r, d);
+    return d[0];
+}
+
 /* Sparse products walk S by blocks of columns so that the rows of R a block
  * needs stay in cache while every row of S visits them (row-wise order would
- * stream all of R from memory once per row).  Per row the columns are still
- * visited in increasing order, so results do not depend on the block size. */
+ * stream all of R from memory once per row).  Per row the entries are still
+ * visited in increasing column order, grouped by four within a block, so
+ * results depend on k only, not on the thread count. */
 static void sparse_rows(fit_ws *w, const int64_t *supp, size_t ns)
 {
     int m = w->m, n = w->n;
     size_t t = 0;
     for (int i = 0; i < m; i++) {
         w->rowptr[i] = t;
-        while (t < ns && supp[t] / n == i) t++;
+        int64_t end = (int64_t)(i + 1) * n;
+        while (t < ns && supp[t] < end) t++;
     }
     w->rowptr[m] = ns;
 }
 
-static int col_block(const fit_ws *w)
+/* Columns per block: ~256 KiB of R (in L2), but wide enough that a row of S
+ * has about 8 entries per block on average, so the kernels work on groups of
+ * four and each row of the output is not streamed too many times. */
+static int col_block(const fit_ws *w, size_t ns)
 {
-    int nb = (int)((1u << 20) / ((size_t)w->k * sizeof(float))); /* ~1 MiB of R */
+    double per_row = (double)ns / w->m;
+    int nb = (int)((1u << 18) / ((size_t)w->k * sizeof(float)));
+    double wide = per_row > 0 ? 8.0 * w->n / per_row : (double)w->n;
+    if (nb < wide) nb = wide < w->n ? (int)wide : w->n;
     return nb < 8 ? 8 : nb;
+}
+
+typedef struct sparse_job {
+    fit_ws *w;
+    const int64_t *supp;
+    const float *val; /* S R: values of S */
+    const float *Q;   /* gather: Q (m x k) */
+    float *out;
+    size_t ns;
+    bool gather;
+} sparse_job;
+
+/* First row of thread t's share, balancing entries. */
+static int row_split(const fit_ws *w, size_t ns, int t, int nt)
+{
+    if (t == 0) return 0;
+    if (t == nt) return w->m;
+    size_t target = part_lo(ns, t, nt);
+    int lo = 0, hi = w->m; /* first row with rowptr >= target */
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (w->rowptr[mid] < target) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+static void sparse_worker(void *ctx, int tid, int nt)
+{
+    sparse_job *j = ctx;
+    fit_ws *w = j->w;
+    int n = w->n, k = w->k;
+    int r0 = row_split(w, j->ns, tid, nt), r1 = row_split(w, j->ns, tid + 1, nt);
+    const int64_t *supp = j->supp;
+    const float *R = w->R;
+    if (!j->gather)
+        for (int i = r0; i < r1; i++) memset(j->out + (size_t)i * k, 0, (size_t)k * sizeof(float));
+    for (int i = r0; i < r1; i++) w->cursor[i] = w->rowptr[i];
+    int nb = col_block(w, j->ns);
+    for (int j0 = 0; j0 < n; j0 += nb) {
+        int64_t jend = j0 + nb;
+        for (int i = r0; i < r1; i++) {
+            size_t t = w->cursor[i], te = w->rowptr[i + 1];
+            int64_t base = (int64_t)i * n;
+            size_t tb = t; /* end of this row's entries in the block */
+            while (tb < te && supp[tb] - base < jend) tb++;
+            if (j->gather) {
+                const float *q = j->Q + (size_t)i * k;
+                for (; t + 4 <= tb; t += 4)
+                    dot4(k, q, R + (size_t)(supp[t] - base) * k,
+                         R + (size_t)(supp[t + 1] - base) * k, R + (size_t)(supp[t + 2] - base) * k,
+                         R + (size_t)(supp[t + 3] - base) * k, j->out + t);
+                for (; t < tb; t++) j->out[t] = dot1(k, q, R + (size_t)(supp[t] - base) * k);
+            } else {
+                float *o = j->out + (size_t)i * k;
+                const float *v = j->val;
+                for (; t + 4 <= tb; t += 4)
+                    axpy4(k, o, v[t], R + (size_t)(supp[t] - base) * k, v[t + 1],
+                          R + (size_t)(supp[t + 1] - base) * k, v[t + 2],
+                          R + (size_t)(supp[t + 2] - base) * k, v[t + 3],
+                          R + (size_t)(supp[t + 3] - base) * k);
+                for (; t < tb; t++) axpy1(k, o, v[t], R + (size_t)(supp[t] - base) * k);
+            }
+            w->cursor[i] = tb;
+        }
+    }
 }
 
 /* out (m x k) = S R for S given by (supp, val). */
@@ -151,29 +365,15 @@ static void sparse_times_r(fit_ws *w, const int64_t *supp, const float *val, siz
 {
     PROF_BEGIN;
     int m = w->m, n = w->n, k = w->k;
-    size_t mk = (size_t)m * k;
     if (use_sparse(w, ns)) {
-        memset(out, 0, mk * sizeof(float));
         sparse_rows(w, supp, ns);
-        memcpy(w->cursor, w->rowptr, (size_t)m * sizeof(size_t));
-        int nb = col_block(w);
-        for (int j0 = 0; j0 < n; j0 += nb) {
-            int64_t jend = j0 + nb;
-            for (int i = 0; i < m; i++) {
-                size_t t = w->cursor[i], te = w->rowptr[i + 1];
-                int64_t base = (int64_t)i * n;
-                for (; t < te && supp[t] - base < jend; t++)
-                    if (val[t] != 0.0f)
-                        cblas_saxpy(k, val[t], w->R + (size_t)(supp[t] - base) * k, 1,
-                                    out + (size_t)i * k, 1);
-                w->cursor[i] = t;
-            }
-        }
+        sparse_job j = {w, supp, val, NULL, out, ns, false};
+        par_run(threads_for(w, (double)ns * k), sparse_worker, &j);
         w->flops += 2.0 * ns * k;
     } else {
-        memset(w->D, 0, (size_t)w->m * n * sizeof(float));
+        memset(w->D, 0, (size_t)m * n * sizeof(float));
         for (size_t t = 0; t < ns; t++) w->D[supp[t]] = val[t];
-        mm(w, false, false, w->m, k, n, 1.0f, w->D, n, w->R, k, 0.0f, out, k);
+        mm(w, false, false, m, k, n, 1.0f, w->D, n, w->R, k, 0.0f, out, k);
     }
     PROF_END(w, P_SPARSE_SR);
 }
@@ -182,22 +382,11 @@ static void sparse_times_r(fit_ws *w, const int64_t *supp, const float *val, siz
 static void gather_qrt(fit_ws *w, const float *Q, const int64_t *supp, size_t ns, float *out)
 {
     PROF_BEGIN;
-    int m = w->m, n = w->n, k = w->k;
+    int n = w->n, k = w->k;
     if (use_sparse(w, ns)) {
         sparse_rows(w, supp, ns);
-        memcpy(w->cursor, w->rowptr, (size_t)m * sizeof(size_t));
-        int nb = col_block(w);
-        for (int j0 = 0; j0 < n; j0 += nb) {
-            int64_t jend = j0 + nb;
-            for (int i = 0; i < m; i++) {
-                size_t t = w->cursor[i], te = w->rowptr[i + 1];
-                int64_t base = (int64_t)i * n;
-                for (; t < te && supp[t] - base < jend; t++)
-                    out[t] = cblas_sdot(k, Q + (size_t)i * k, 1,
-                                        w->R + (size_t)(supp[t] - base) * k, 1);
-                w->cursor[i] = t;
-            }
-        }
+        sparse_job j = {w, supp, NULL, Q, out, ns, true};
+        par_run(threads_for(w, (double)ns * k), sparse_worker, &j);
         w->flops += 2.0 * ns * k;
     } else {
         mm(w, false, true, w->m, n, k, 1.0f, Q, k, w->R, k, 0.0f, w->T, n);
@@ -274,25 +463,158 @@ static lrsc_status grow(fit_ws *w, int d, int power_iters)
     return LRSC_OK;
 }
 
+/* ---- candidate formation and top-c selection (elementwise budget) ------
+ * D = eta T + S and the selection of its c largest magnitudes run as four
+ * threaded passes over the m n entries: D plus the histogram of the high 16
+ * key bits, the histogram of the low bits inside the threshold bucket, counts
+ * per chunk, and the compaction (chunk offsets from the counts, ties kept by
+ * lowest index as in lrsc_linalg_select_topk). */
+typedef struct sel_job {
+    fit_ws *w;
+    float eta;
+    const int64_t *supp; /* S added into D (may be NULL: D is ready) */
+    const float *val;
+    size_t ns;
+    int pass;
+    uint32_t hi, tau;
+    size_t *eq_allow, *offset;
+} sel_job;
+
+static size_t lower_bound64(const int64_t *a, size_t n, int64_t x)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (a[mid] < x) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+static void sel_worker(void *ctx, int tid, int nt)
+{
+    sel_job *j = ctx;
+    fit_ws *w = j->w;
+    size_t mn = (size_t)w->m * w->n, lo = part_lo(mn, tid, nt), hi = part_lo(mn, tid + 1, nt);
+    float *D = w->D;
+    size_t *h = w->hist_t + (size_t)tid * 65536;
+    if (j->pass == 0) {
+        if (j->supp) {
+            const float *T = w->T;
+            float e = j->eta;
+            for (size_t i = lo; i < hi; i++) D[i] = e * T[i];
+            for (size_t t = lower_bound64(j->supp, j->ns, (int64_t)lo);
+                 t < j->ns && j->supp[t] < (int64_t)hi; t++)
+                D[j->supp[t]] += j->val[t];
+        }
+        memset(h, 0, 65536 * sizeof(size_t));
+        for (size_t i = lo; i < hi; i++) h[lrsc_linalg_key(D[i]) >> 16]++;
+    } else if (j->pass == 1) {
+        memset(h, 0, 65536 * sizeof(size_t));
+        for (size_t i = lo; i < hi; i++) {
+            uint32_t key = lrsc_linalg_key(D[i]);
+            if ((key >> 16) == j->hi) h[key & 0xffffu]++;
+        }
+    } else if (j->pass == 2) {
+        size_t gt = 0, eq = 0;
+        for (size_t i = lo; i < hi; i++) {
+            uint32_t key = lrsc_linalg_key(D[i]);
+            gt += key > j->tau;
+            eq += key == j->tau;
+        }
+        w->chunk_cnt[2 * tid] = gt;
+        w->chunk_cnt[2 * tid + 1] = eq;
+    } else {
+        size_t o = j->offset[tid], eq_left = j->eq_allow[tid];
+        for (size_t i = lo; i < hi; i++) {
+            uint32_t key = lrsc_linalg_key(D[i]);
+            if (key > j->tau || (key == j->tau && eq_left > 0)) {
+                if (key == j->tau) eq_left--;
+                w->supp2[o] = (int64_t)i;
+                w->val2[o++] = D[i];
+            }
+        }
+    }
+}
+
+/* Sums the per-thread histograms into w->hist. */
+static void hist_reduce(fit_ws *w, int nt)
+{
+    memcpy(w->hist, w->hist_t, 65536 * sizeof(size_t));
+    for (int t = 1; t < nt; t++) {
+        const size_t *h = w->hist_t + (size_t)t * 65536;
+        for (int b = 0; b < 65536; b++) w->hist[b] += h[b];
+    }
+}
+
+/* Bucket holding the need-th largest key: returns it, *above = count above. */
+static uint32_t hist_bucket(const size_t *hist, size_t need, size_t *above)
+{
+    size_t acc = 0;
+    uint32_t b = 65535;
+    for (;; b--) {
+        if (acc + hist[b] >= need) break;
+        acc += hist[b];
+        if (b == 0) break;
+    }
+    *above = acc;
+    return b;
+}
+
+/* D = eta T + S (or D as it is when supp is NULL), then its top c entries
+ * into supp2/val2; returns their count (min(c, m n)). */
+static size_t form_select(fit_ws *w, float eta, const int64_t *supp, const float *val, size_t ns,
+                          size_t c)
+{
+    size_t mn = (size_t)w->m * w->n;
+    int nt = threads_for(w, (double)mn);
+    size_t eq_allow[MAX_THREADS], offset[MAX_THREADS];
+    sel_job j = {w, eta, supp, val, ns, 0, 0, 0, eq_allow, offset};
+    par_run(nt, sel_worker, &j);
+    uint32_t tau;
+    size_t neq;
+    if (c >= mn) {
+        tau = 0;
+        neq = mn;
+    } else if (c == 0) {
+        tau = 0xffffffffu;
+        neq = 0;
+    } else {
+        hist_reduce(w, nt);
+        size_t above;
+        uint32_t hi = hist_bucket(w->hist, c, &above);
+        size_t need = c - above;
+        j.pass = 1;
+        j.hi = hi;
+        par_run(nt, sel_worker, &j);
+        hist_reduce(w, nt);
+        size_t above2;
+        uint32_t lo = hist_bucket(w->hist, need, &above2);
+        tau = (hi << 16) | lo;
+        neq = need - above2;
+    }
+    j.pass = 2;
+    j.tau = tau;
+    par_run(nt, sel_worker, &j);
+    size_t total = 0;
+    for (int t = 0; t < nt; t++) {
+        size_t e = w->chunk_cnt[2 * t + 1] < neq ? w->chunk_cnt[2 * t + 1] : neq;
+        neq -= e;
+        eq_allow[t] = e;
+        offset[t] = total;
+        total += w->chunk_cnt[2 * t] + e;
+    }
+    j.pass = 3;
+    par_run(nt, sel_worker, &j);
+    return total;
+}
+
 /* Projects the candidate D (m x n) onto the sparsity set: fills supp2/val2. */
 static size_t project_sparse(fit_ws *w, lrsc_sparse_structure st, size_t c)
 {
     int m = w->m, n = w->n;
-    size_t mn = (size_t)m * n, ns = 0;
-    if (st == LRSC_SPARSE_ELEMENTS) {
-        uint32_t tau;
-        size_t neq;
-        lrsc_linalg_select_topk(w->D, mn, c, &tau, &neq, w->hist);
-        for (size_t i = 0; i < mn && ns < c; i++) {
-            uint32_t key = lrsc_linalg_key(w->D[i]);
-            if (key > tau || (key == tau && neq > 0)) {
-                if (key == tau) neq--;
-                w->supp2[ns] = (int64_t)i;
-                w->val2[ns++] = w->D[i];
-            }
-        }
-        return ns;
-    }
+    size_t ns = 0;
+    if (st == LRSC_SPARSE_ELEMENTS) return form_select(w, 1.0f, NULL, NULL, 0, c);
     bool cols = st == LRSC_SPARSE_COLUMNS;
     size_t groups = cols ? (size_t)n : (size_t)m, keep = cols ? c / m : c / n;
     float *score = w->cg_ap; /* free here; holds >= groups floats (cap >= m, n) */
@@ -357,13 +679,19 @@ static lrsc_status iht_step(fit_ws *w, lrsc_sparse_structure st, size_t c)
     }
     double eta = 1.0 / w->lam, eta_safe = eta;
     {
-        /* exact line search along the gradient on the current support (or, for
-         * an empty S, on the support the gradient alone would pick) */
+        /* exact line search along the gradient on the current support; for
+         * an empty S, or one whose values were just refitted on its support
+         * (the gradient there is then ~0 and would give a vanishing step), on
+         * the support the gradient alone would pick */
         const int64_t *sp = w->supp;
         size_t nsp = w->ns;
-        if (nsp == 0) {
-            memcpy(w->D, w->T, mn * sizeof(float));
-            nsp = project_sparse(w, st, c);
+        if (nsp == 0 || w->refitted) {
+            if (st == LRSC_SPARSE_ELEMENTS) {
+                nsp = form_select(w, 1.0f, w->supp, w->val, 0, c);
+            } else {
+                memcpy(w->D, w->T, mn * sizeof(float));
+                nsp = project_sparse(w, st, c);
+            }
             sp = w->supp2;
         }
         float *g = w->cg_r;
@@ -375,14 +703,20 @@ static lrsc_status iht_step(fit_ws *w, lrsc_sparse_structure st, size_t c)
     }
     for (int attempt = 0; attempt < 40; attempt++) {
         float e = (float)eta;
-        for (size_t i = 0; i < mn; i++) w->D[i] = e * w->T[i];
-        for (size_t t = 0; t < w->ns; t++) w->D[w->supp[t]] += w->val[t];
         PROF_BEGIN;
-        size_t ns = project_sparse(w, st, c);
+        size_t ns;
+        if (st == LRSC_SPARSE_ELEMENTS) {
+            ns = form_select(w, e, w->supp, w->val, w->ns, c);
+        } else {
+            for (size_t i = 0; i < mn; i++) w->D[i] = e * w->T[i];
+            for (size_t t = 0; t < w->ns; t++) w->D[w->supp[t]] += w->val[t];
+            ns = project_sparse(w, st, c);
+        }
         PROF_END(w, P_SELECT);
         sparse_times_r(w, w->supp2, w->val2, ns, w->SR2);
         double f_new = objective(w, w->SR2);
         if (f_new <= f_old) {
+            w->refitted = false;
             swap_support(w, ns);
             float *t = w->SR;
             w->SR = w->SR2;
@@ -405,6 +739,7 @@ static lrsc_status cg_support(fit_ws *w, int iters)
 {
     size_t ns = w->ns, mk = (size_t)w->m * w->k;
     if (ns == 0 || iters <= 0) return LRSC_OK;
+    w->refitted = true;
     double f0 = w->f;
     memcpy(w->val2, w->val, ns * sizeof(float));
     memcpy(w->SR2, w->SR, mk * sizeof(float));
@@ -533,6 +868,8 @@ static void ws_free(fit_ws *w)
     free(w->cg_p);
     free(w->cg_ap);
     free(w->hist);
+    free(w->hist_t);
+    free(w->chunk_cnt);
     free(w->rowptr);
     free(w->cursor);
     free(w->colnorm);
@@ -603,7 +940,7 @@ lrsc_status lrsc_solver_fit(const float *W, int m, int n, const float *R, int k,
                               "(got %d x %d, k %d)",
                               m, n, k);
     if (opts->rank < 0 || opts->nnz < 0 || opts->max_iter < 0 || opts->power_iters < 0 ||
-        opts->refit_iters < 0 || opts->support_iters < 0 || opts->rank_step < 0 || !(opts->tol >= 0) ||
+        opts->refit_iters < 0 || opts->support_iters < 0 || opts->support_period < 0 || opts->rank_step < 0 || opts->threads < 0 || !(opts->tol >= 0) ||
         (unsigned)opts->structure > LRSC_SPARSE_ROWS)
         return lrsc_error_set(err, LRSC_ERR_ARGS,
                               "solver: invalid options (rank %d, nnz %lld, structure %d)",
@@ -632,6 +969,9 @@ lrsc_status lrsc_solver_fit(const float *W, int m, int n, const float *R, int k,
     w.R = R;
     w.err = err;
     w.rng = opts->seed ^ 0x5DEECE66Dull;
+    w.nt = opts->threads > 0 ? opts->threads : openblas_get_num_threads();
+    if (w.nt < 1) w.nt = 1;
+    if (w.nt > MAX_THREADS) w.nt = MAX_THREADS;
     int minmn = m < n ? m : n;
     int rt = opts->rank < minmn ? opts->rank : minmn;
     size_t c = (uint64_t)opts->nnz < mn ? (size_t)opts->nnz : mn;
@@ -721,6 +1061,8 @@ lrsc_status lrsc_solver_fit(const float *W, int m, int n, const float *R, int k,
         ALLOC(w.cg_p, cap, float);
         ALLOC(w.cg_ap, cap, float);
         ALLOC(w.hist, 65536, size_t);
+        ALLOC(w.hist_t, (size_t)w.nt * 65536, size_t);
+        ALLOC(w.chunk_cnt, 2 * (size_t)w.nt, size_t);
         ALLOC(w.rowptr, (size_t)m + 1, size_t);
         ALLOC(w.cursor, m, size_t);
         ALLOC(w.colnorm, (size_t)(m > n ? m : n), double);
@@ -769,8 +1111,16 @@ lrsc_status lrsc_solver_fit(const float *W, int m, int n, const float *R, int k,
         if (c > 0) {
             PROF_BEGIN;
             double t_s = wall_now();
-            if ((st = iht_step(&w, opts->structure, c)) != LRSC_OK) goto fail;
-            if ((st = cg_support(&w, opts->support_iters)) != LRSC_OK) goto fail;
+            /* Support updates (a full m x n x k gradient each) only every
+             * support_period-th iteration once the rank is reached; the
+             * iterations between refit S on its support and move U, both
+             * O(c k + m k r).  The baseline's L-steps are SVDs, so it keeps
+             * the plain alternation. */
+            int period = opts->svd_baseline ? 1 : opts->support_period;
+            bool full = grew || w.ns == 0 || period <= 1 || post % period == 0;
+            if (full && (st = iht_step(&w, opts->structure, c)) != LRSC_OK) goto fail;
+            int cgi = full ? opts->support_iters : opts->support_iters > 0 ? opts->support_iters : opts->refit_iters;
+            if ((st = cg_support(&w, cgi)) != LRSC_OK) goto fail;
             res->time_sparse += wall_now() - t_s;
             PROF_END(&w, P_SSTEP);
         }

@@ -30,7 +30,8 @@
  * is a gradient step followed by hard thresholding to the c largest
  * magnitudes (radix selection, ties broken by lower index).  Its length is
  * the exact line search along the gradient restricted to the current
- * support (normalised IHT; with correlated inputs the textbook 1/lambda_max(C)
+ * support, or to the gradient's own top-c support right after S was refitted
+ * on its support (normalised IHT; with correlated inputs the textbook 1/lambda_max(C)
  * step is orders of magnitude shorter and freezes the support), halved back
  * towards 1/lambda_max(C) whenever the objective would rise, so the objective
  * never increases.  Every step costs O(m n k) or less (sgemm; products of S
@@ -40,7 +41,9 @@
  * with C restricted to the support when every row keeps at most
  * LRSC_SOLVER_ROWLS_MAX entries, e.g. pruning with r = 0).
  *
- * Results are deterministic for a given seed and BLAS thread count.  No
+ * The sparse products, the top-c selection and the O(m n) passes run on
+ * opts.threads threads and do not depend on their number.  Results are
+ * deterministic for a given seed and BLAS thread count.  No
  * global state; the solver is reentrant. */
 #ifndef LRSC_SOLVER_SOLVER_H
 #define LRSC_SOLVER_SOLVER_H
@@ -71,8 +74,15 @@ typedef struct lrsc_solver_opts {
     int power_iters;         /* power iterations per growth block and U-steps per outer iteration (2) */
     int support_iters;       /* conjugate-gradient iterations on the support after each sparse
                                 step (0: measured to converge better without; see bench) */
+    int support_period;      /* once the target rank is reached, only every support_period-th
+                                outer iteration updates the support (full gradient); the others
+                                refit S on it (support_iters, else refit_iters CG iterations)
+                                and take U-steps.  Ignored in svd_baseline mode (1) */
     int refit_iters;         /* conjugate-gradient iterations refitting S on its final support (6) */
     bool refit_bias;         /* compute b' = b + (W - L - S) mu (needs mu; R must be centred) */
+    int threads;             /* threads for the solver's own sparse products, selection and
+                                O(m n) passes; 0: OpenBLAS's thread count.  Results do not
+                                depend on it (BLAS calls keep OpenBLAS's own setting) */
     bool svd_baseline;       /* reference mode for benchmarks: full rank from the start and every
                                 L-step a truncated LAPACK SVD of (W - S) R (O(m k min(m,k))),
                                 same sparse steps; slow, not SVD-free */

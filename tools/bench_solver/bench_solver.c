@@ -15,7 +15,7 @@
  * the ratio of the low-rank parts.  Also prints the greedy solver's GFLOP/s
  * next to the sgemm rate of this machine on the layer's m x n x k product.
  *
- * usage: bench_solver [--quick] [--no-alt] [--only NAME] [--sparse-frac F] [--seed S] [--max-iter N] [--tol T] [--support-iters N] [--refit-iters N] [--rank-step N]
+ * usage: bench_solver [--quick] [--no-alt] [--history] [--only NAME] [--sparse-frac F] [--seed S] [--max-iter N] [--tol T] [--support-iters N] [--refit-iters N] [--support-period N] [--rank-step N]
  * Run with OPENBLAS_NUM_THREADS set (e.g. 2) on a shared machine. */
 #include <cblas.h>
 #include <math.h>
@@ -180,7 +180,7 @@ static double sgemm_rate(int m, int n, int k)
 
 int main(int argc, char **argv)
 {
-    bool quick = false, alt = true;
+    bool quick = false, alt = true, hist = false;
     const char *only = NULL;
     uint64_t seed = 1;
     double sparse_frac = 0.3;
@@ -189,16 +189,18 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = true;
         else if (!strcmp(argv[i], "--no-alt")) alt = false;
+        else if (!strcmp(argv[i], "--history")) hist = true;
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else if (!strcmp(argv[i], "--sparse-frac") && i + 1 < argc) sparse_frac = atof(argv[++i]);
         else if (!strcmp(argv[i], "--max-iter") && i + 1 < argc) base.max_iter = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--tol") && i + 1 < argc) base.tol = atof(argv[++i]);
         else if (!strcmp(argv[i], "--support-iters") && i + 1 < argc) base.support_iters = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--refit-iters") && i + 1 < argc) base.refit_iters = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--support-period") && i + 1 < argc) base.support_period = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--rank-step") && i + 1 < argc) base.rank_step = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 10);
         else {
-            fprintf(stderr, "usage: %s [--quick] [--no-alt] [--only NAME] [--sparse-frac F] [--seed S] [--max-iter N] [--tol T] [--support-iters N] [--refit-iters N] [--rank-step N]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--quick] [--no-alt] [--history] [--only NAME] [--sparse-frac F] [--seed S] [--max-iter N] [--tol T] [--support-iters N] [--refit-iters N] [--support-period N] [--rank-step N]\n", argv[0]);
             return 2;
         }
     }
@@ -277,6 +279,27 @@ int main(int argc, char **argv)
                L[li].name, r, c, t_greedy, g.time_lowrank, g.time_sparse, e_greedy, t_alt,
                b.time_lowrank, e_alt, t_svd, e_svd, r1, t_alt / t_greedy,
                b.time_lowrank / (g.time_lowrank > 0 ? g.time_lowrank : 1e-9), gf, peak);
+        {
+            /* where an outer iteration's work goes (default elementwise schedule) */
+            double G = 1e-9, mnk = 2.0 * m * n * k, ck = 2.0 * (double)c * k;
+            int pmin = m < k ? m : k, pi = o.power_iters > 0 ? o.power_iters : 1;
+            double lstep = pi * (4.0 * m * k * r + 4.0 * m * r * r) + 4.0 * m * k * r;
+            double svd = 4.0 * m * k * pmin + 8.0 * (double)pmin * pmin * pmin;
+            printf("#   GFLOP per outer iteration: gradient (E R) R^T %.2f; sparse S R products "
+                   "2 x %.2f; greedy L-steps %.3f | SVD L-step ~%.2f; plus %.0f M-entry "
+                   "selection passes x5; once: W R %.2f; iterations %d (greedy), %d (svd-alt)\n",
+                   mnk * G, ck * G, lstep * G, svd * G, m * (double)n * 1e-6, mnk * G,
+                   g.iterations, alt ? b.iterations : 0);
+        }
+        if (hist) {
+            const lrsc_solver_result *rs[2] = {&g, &b};
+            for (int q = 0; q < (alt ? 2 : 1); q++) {
+                printf("#   %s history (relative error per outer iteration):", q ? "svd-alt" : "greedy");
+                for (int h = 0; h < rs[q]->n_history; h++)
+                    printf(" %.5f", sqrt(rs[q]->history[h] / rs[q]->ref_energy));
+                printf("\n");
+            }
+        }
         fflush(stdout);
         lrsc_solver_result_free(&g);
         lrsc_solver_result_free(&b);
