@@ -43,10 +43,12 @@ static void usage(FILE *f)
             "  --no-bias-refit     keep biases instead of refitting them to the mean input\n"
             "  --sensitivity       weight --target's allocation by each layer's measured effect\n"
             "                      on the model's outputs (default: by layer error alone)\n"
+            "  --measured-damage   weight --target's allocation by the output change each\n"
+            "                      layer causes when it alone is compressed (measured)\n"
             "  --independent       fit every layer on the original model's activations instead\n"
             "                      of those of the layers already compressed before it\n"
             "  --sequential-samples N  calibration samples kept in memory for sequential\n"
-            "                      fitting (default 512)\n"
+            "                      fitting (default: all, up to 4096 and 512 MiB)\n"
             "\n"
             "output:\n"
             "  --report FILE.json  write the report as JSON too\n"
@@ -262,6 +264,8 @@ int lrsc_cli_compress(int argc, char **argv)
             o.refit_bias = false;
         } else if (!strcmp(a, "--sensitivity")) {
             o.sensitivity = true;
+        } else if (!strcmp(a, "--measured-damage")) {
+            o.measured_damage = true;
         } else if (!strcmp(a, "--independent")) {
             o.sequential = false;
         } else if (!strcmp(a, "--sequential-samples")) {
