@@ -132,6 +132,7 @@ typedef struct layer_job {
     lrsc_sparse_structure structure;
     lrsc_solver_result res;
     bool fitted;
+    bool refit_dense;            /* kept dense by the allocation, refitted at full rank */
 } layer_job;
 
 static void job_free(layer_job *j)
@@ -375,7 +376,7 @@ static lrsc_status rewrite_job(const lrsc_compress_opts *o, lrsc_model *m, layer
     }
     lrsc_param_count pc;
     lrsc_rewrite_count_params(j->t, &f, o->sparse_form, &pc);
-    if (pc.after >= pc.before) {
+    if (pc.after >= pc.before && !j->refit_dense) {
         snprintf(j->rep->reason, sizeof j->rep->reason, "rank %d + %lld non-zeros would not save parameters; kept",
                  j->res.rank, (long long)j->res.nnz);
         factor_tmp_free(&tmp);
@@ -386,6 +387,9 @@ static lrsc_status rewrite_job(const lrsc_compress_opts *o, lrsc_model *m, layer
     st = lrsc_rewrite_layer(m, j->t, &f, &ro, &info, err);
     if (!st) {
         j->rep->rewritten = true;
+        if (j->refit_dense)
+            snprintf(j->rep->reason, sizeof j->rep->reason,
+                     "kept at full size by the allocation; refitted at full rank to the original outputs");
         j->rep->rank = j->res.rank;
         j->rep->nnz = j->res.nnz;
         j->rep->params_after = (uint64_t)pc.after;
@@ -1008,9 +1012,19 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
             j->rank = rank;
             j->nnz = nnz;
         } else if (j->keep_dense) {
-            snprintf(j->rep->reason, sizeof j->rep->reason, "kept dense by the allocation");
-            j->active = false;
-            continue;
+            /* A narrow layer after compressed ones (a classifier head) costs
+             * hardly more at full rank than dense, and refitted on the
+             * compressed model's inputs it takes back part of their error. */
+            int64_t full = (int64_t)rmax * (m_ + n_) + m_;
+            if (o.sequential && fitted > 0 && (double)full <= 1.05 * (double)j->rep->params_before) {
+                j->refit_dense = true;
+                j->rank = rmax;
+                j->nnz = 0;
+            } else {
+                snprintf(j->rep->reason, sizeof j->rep->reason, "kept dense by the allocation");
+                j->active = false;
+                continue;
+            }
         } else {
             budget = param_cost(j, j->rank, 0);
         }
@@ -1019,6 +1033,12 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
             st = fit_sequential(&o, j, g0, m, &batches, budget, &seq, err);
             if (st) goto fit_out;
             nseq += seq;
+        }
+        if (!seq && j->refit_dense) {
+            snprintf(j->rep->reason, sizeof j->rep->reason, "kept dense by the allocation");
+            j->refit_dense = false;
+            j->active = false;
+            continue;
         }
         if (!seq) {
             if (budget < 0) {
