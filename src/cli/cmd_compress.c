@@ -11,6 +11,7 @@
 #include "cli/options.h"
 #include "cli/util.h"
 #include "compress/compress.h"
+#include "compress/maxdrop.h"
 #include "report/report.h"
 
 static void usage(FILE *f)
@@ -42,11 +43,19 @@ static void usage(FILE *f)
             "  --no-bias-refit     keep biases instead of refitting them to the mean input\n"
             "  --sensitivity       weight --target's allocation by each layer's measured effect\n"
             "                      on the model's outputs (default: by layer error alone)\n"
+            "  --measured-damage   weight --target's allocation by the output change each\n"
+            "                      layer causes when it alone is compressed (measured)\n"
             "  --independent       fit every layer on the original model's activations instead\n"
             "                      of those of the layers already compressed before it\n"
+            "  --sequential-samples N  calibration samples kept in memory for sequential\n"
+            "                      fitting (default: all, up to 4096 and 512 MiB)\n"
             "\n"
             "output:\n"
             "  --report FILE.json  write the report as JSON too\n"
+            "  --max-drop D        search --target for the most compression whose top-1\n"
+            "                      agreement with the original on the held-out samples stays\n"
+            "                      >= 1 - D (e.g. 0.01); fails, writing nothing, if even 1.5x\n"
+            "                      misses it\n"
             "  --max-error E       fail (and write nothing) if the held-out relative output\n"
             "                      error exceeds E\n"
             "  --external-data     store large tensors in OUT.onnx.data\n"
@@ -171,6 +180,7 @@ int lrsc_cli_compress(int argc, char **argv)
     const char *report_json = NULL;
     bool quiet = false;
     int64_t max_mb = 0;
+    double max_drop = 0;
     int rc = 2;
     if (!incl || !excl || !ovs) {
         fprintf(stderr, "onnx-lrsc: out of memory\n");
@@ -254,11 +264,17 @@ int lrsc_cli_compress(int argc, char **argv)
             o.refit_bias = false;
         } else if (!strcmp(a, "--sensitivity")) {
             o.sensitivity = true;
+        } else if (!strcmp(a, "--measured-damage")) {
+            o.measured_damage = true;
         } else if (!strcmp(a, "--independent")) {
             o.sequential = false;
+        } else if (!strcmp(a, "--sequential-samples")) {
+            if (!lrsc_cli_i64_arg(argc, argv, &i, 1, (int64_t)1 << 40, &o.sequential_samples)) goto out;
         } else if (!strcmp(a, "--report")) {
             if (!lrsc_cli_need_value(argc, argv, i)) goto out;
             report_json = argv[++i];
+        } else if (!strcmp(a, "--max-drop")) {
+            if (!lrsc_cli_double_arg(argc, argv, &i, 1e-9, 0.999999, &max_drop)) goto out;
         } else if (!strcmp(a, "--max-error")) {
             if (!lrsc_cli_double_arg(argc, argv, &i, 1e-12, 1e6, &o.max_error)) goto out;
         } else if (!strcmp(a, "--external-data")) {
@@ -314,7 +330,7 @@ int lrsc_cli_compress(int argc, char **argv)
     lrsc_report r;
     lrsc_error err = {0};
     rc = 1;
-    lrsc_status st = lrsc_compress(&o, &r, &err);
+    lrsc_status st = max_drop > 0 ? lrsc_compress_max_drop(&o, max_drop, &r, &err) : lrsc_compress(&o, &r, &err);
     if (ps.tty && !quiet && ps.last_phase >= 0) fputc('\n', stderr);
     if (st) {
         lrsc_cli_error(&err);

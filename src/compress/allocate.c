@@ -2,42 +2,47 @@
 
 #include <stdlib.h>
 
-/* Candidate points of a layer: a few dozen ranks spread over the useful
- * range, then dense.  Index p < npts-1 is a rank, the last is dense. */
-#define ALLOC_POINTS 96
-
+/* Candidate points of a layer: every rank from 1 to the useful maximum, then
+ * dense.  Index p < npts-1 is a rank, the last is dense.  Every rank (not a
+ * sample of them) lets the greedy spend the budget to within one rank's cost
+ * of the target; coarser steps left up to 4% of it unused. */
 typedef struct curve {
     int npts;
-    int rank[ALLOC_POINTS + 2];
-    int64_t cost[ALLOC_POINTS + 2];
-    double err2[ALLOC_POINTS + 2];
+    int *rank;
+    int64_t *cost;
+    double *err2;
     int cur;
 } curve;
 
-static void curve_build(const lrsc_alloc_layer *L, curve *c)
+static void curve_free(curve *c)
+{
+    free(c->rank);
+    free(c->cost);
+    free(c->err2);
+}
+
+static bool curve_build(const lrsc_alloc_layer *L, curve *c)
 {
     int maxr = L->max_rank < 1 ? 1 : L->max_rank;
-    int step = maxr / ALLOC_POINTS;
-    if (step < 1) step = 1;
+    size_t cap = (size_t)maxr + 2;
+    c->rank = malloc(sizeof(int) * cap);
+    c->cost = malloc(sizeof(int64_t) * cap);
+    c->err2 = malloc(sizeof(double) * cap);
+    if (!c->rank || !c->cost || !c->err2) return false;
     c->npts = 0;
-    for (int r = 1; r <= maxr && c->npts < ALLOC_POINTS; r += step) {
+    for (int r = 1; r <= maxr; r++) {
         int q = c->npts++;
         c->rank[q] = r;
         c->cost[q] = (int64_t)r * (L->m + L->n) + L->bias;
         double e = L->max_rank >= r ? L->profile[r] : L->profile[L->max_rank];
         c->err2[q] = e * e;
     }
-    if (c->rank[c->npts - 1] != maxr && L->max_rank >= 1) {
-        int q = c->npts++;
-        c->rank[q] = maxr;
-        c->cost[q] = (int64_t)maxr * (L->m + L->n) + L->bias;
-        c->err2[q] = L->profile[maxr] * L->profile[maxr];
-    }
     int q = c->npts++;
     c->rank[q] = -1; /* dense */
     c->cost[q] = L->dense_cost;
     c->err2[q] = 0.0;
     c->cur = 0;
+    return true;
 }
 
 lrsc_status lrsc_allocate(lrsc_alloc_layer *layers, int n, int64_t budget, lrsc_alloc_result *res,
@@ -47,11 +52,15 @@ lrsc_status lrsc_allocate(lrsc_alloc_layer *layers, int n, int64_t budget, lrsc_
     res->used = 0;
     res->predicted = 0;
     if (n == 0) return LRSC_OK;
-    curve *cv = malloc(sizeof *cv * (size_t)n);
+    curve *cv = calloc((size_t)n, sizeof *cv);
     if (!cv) return lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory allocating budgets");
     int64_t used = 0;
     for (int i = 0; i < n; i++) {
-        curve_build(&layers[i], &cv[i]);
+        if (!curve_build(&layers[i], &cv[i])) {
+            for (int k = 0; k <= i; k++) curve_free(&cv[k]);
+            free(cv);
+            return lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory allocating budgets");
+        }
         used += cv[i].cost[0];
     }
     if (used > budget) res->feasible = false;
@@ -86,6 +95,7 @@ lrsc_status lrsc_allocate(lrsc_alloc_layer *layers, int n, int64_t budget, lrsc_
         res->predicted += layers[i].weight * c->err2[c->cur];
     }
     res->used = used;
+    for (int i = 0; i < n; i++) curve_free(&cv[i]);
     free(cv);
     return LRSC_OK;
 }

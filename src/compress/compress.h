@@ -72,9 +72,12 @@ typedef struct lrsc_compress_opts {
     bool refit_bias;               /* b' = b + (W - L - S) mu (default on) */
     bool sensitivity;              /* weight the allocation by measured sensitivity (default off:
                                       on the trained fixtures it allocated worse than plain error) */
+    bool measured_damage;          /* weight the allocation by each layer's measured damage to the
+                                      outputs when it alone is compressed (compress/damage.h) */
     bool sequential;               /* fit each layer on the inputs the compressed layers before it
                                       produce (default on) */
-    int64_t sequential_samples;    /* calibration samples the sequential passes use; 0: 512 */
+    int64_t sequential_samples;    /* calibration samples the sequential passes use; 0: all, up to
+                                      4096 and 512 MiB of inputs */
     int64_t positions_per_image;   /* Conv statistics; 0: all positions */
     double max_error;              /* > 0: fail when the validation error exceeds it */
     bool external_data;

@@ -57,6 +57,14 @@ void lrsc_report_print(FILE *f, const lrsc_report *r)
     } else {
         fprintf(f, "validation  none (no held-out samples; see --holdout)\n");
     }
+    if (r->nsearch > 0) {
+        fprintf(f, "max-drop    %.4g: top-1 agreement >= %.2f%% on held-out samples; tried", r->max_drop,
+                100.0 * (1.0 - r->max_drop));
+        for (int i = 0; i < r->nsearch; i++)
+            fprintf(f, "%s %.3gx -> %.2fx %.2f%%%s", i ? "," : "", r->search[i].target, r->search[i].compression,
+                    100.0 * r->search[i].top1_agreement, r->search[i].passed ? "" : " (miss)");
+        fputc('\n', f);
+    }
     fprintf(f, "time        %.1f s (load %.1f, calibrate %.1f, fit %.1f, rewrite %.1f, validate %.1f, save %.1f)\n",
             r->t_total, r->t_load, r->t_calibrate, r->t_fit, r->t_rewrite, r->t_validate, r->t_save);
     if (r->settings[0]) fprintf(f, "settings    %s\n", r->settings);
@@ -143,7 +151,25 @@ void lrsc_report_json(FILE *f, const lrsc_report *r)
         fprintf(f, "%s\"%s\": ", i ? ", " : "", phases[i].name);
         json_number(f, phases[i].v);
     }
-    fputs("},\n  \"settings\": ", f);
+    fputs("}", f);
+    if (r->nsearch > 0) {
+        fputs(",\n  \"max_drop\": {\"allowed\": ", f);
+        json_number(f, r->max_drop);
+        fputs(", \"trials\": [", f);
+        for (int i = 0; i < r->nsearch; i++) {
+            fputs(i ? ", {\"target\": " : "{\"target\": ", f);
+            json_number(f, r->search[i].target);
+            fputs(", \"compression\": ", f);
+            json_number(f, r->search[i].compression);
+            fputs(", \"top1_agreement\": ", f);
+            json_number(f, r->search[i].top1_agreement);
+            fputs(", \"rel_output_error\": ", f);
+            json_number(f, r->search[i].rel_output_error);
+            fprintf(f, ", \"passed\": %s}", r->search[i].passed ? "true" : "false");
+        }
+        fputs("]}", f);
+    }
+    fputs(",\n  \"settings\": ", f);
     json_string(f, r->settings);
     fputs(",\n  \"notes\": ", f);
     json_string(f, r->notes);

@@ -29,6 +29,8 @@ typedef struct lrsc_layer_report {
     double seconds;            /* fitting time */
 } lrsc_layer_report;
 
+#define LRSC_REPORT_SEARCH_MAX 16
+
 typedef struct lrsc_report {
     const char *input_path;
     const char *output_path;
@@ -44,6 +46,14 @@ typedef struct lrsc_report {
     double rel_output_error;                     /* max-abs diff / max-abs of original, per output max */
     /* Seconds per phase. */
     double t_load, t_calibrate, t_fit, t_rewrite, t_validate, t_save, t_total;
+    /* --max-drop: the trials of the search over --target, in the order run
+     * (nsearch 0: no search). */
+    double max_drop;                             /* allowed top-1 disagreement, 0..1 */
+    int nsearch;
+    struct lrsc_search_step {
+        double target, compression, top1_agreement, rel_output_error;
+        bool passed;
+    } search[LRSC_REPORT_SEARCH_MAX];
     /* Settings and notes worth recording. */
     char settings[512];
     char notes[512];
