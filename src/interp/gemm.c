@@ -8,6 +8,7 @@
  * thread count).  Elsewhere cblas_sgemm does the work. */
 #include <cblas.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "interp/kernels.h"
@@ -45,12 +46,15 @@ typedef struct gemm_job {
     float *C;
     float *bpack;      /* per thread: KC * NCB floats */
     bool acc;
+    const float *bias; /* per row of C, added after the last K block; may be NULL */
+    bool relu;         /* clamp at zero after the bias */
     int nthreads;
 } gemm_job;
 
 __attribute__((target("avx512f"))) static void ukernel(int64_t kc, const float *ap,
                                                        const float *bp, float *c, int64_t ldc,
-                                                       int mr, int nr, bool acc)
+                                                       int mr, int nr, bool acc,
+                                                       const float *bias, bool relu)
 {
     __m512 c0a = _mm512_setzero_ps(), c0b = _mm512_setzero_ps();
     __m512 c1a = _mm512_setzero_ps(), c1b = _mm512_setzero_ps();
@@ -85,6 +89,15 @@ __attribute__((target("avx512f"))) static void ukernel(int64_t kc, const float *
             x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, cr));
             x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, cr + 16));
         }
+        if (bias) {
+            __m512 bv = _mm512_set1_ps(bias[r]);
+            x0 = _mm512_add_ps(x0, bv);
+            x1 = _mm512_add_ps(x1, bv);
+        }
+        if (relu) {
+            x0 = _mm512_max_ps(x0, _mm512_setzero_ps());
+            x1 = _mm512_max_ps(x1, _mm512_setzero_ps());
+        }
         _mm512_mask_storeu_ps(cr, m0, x0);
         _mm512_mask_storeu_ps(cr + 16, m1, x1);
     }
@@ -115,15 +128,17 @@ static void gemm_thread(void *arg, int64_t t0, int64_t t1)
                         if (w < NR) memset(dst + k * NR + w, 0, (size_t)(NR - w) * sizeof(float));
                     }
                 }
-                bool acc = j->acc || pc > 0;
+                bool acc = j->acc || pc > 0, last = pc + kc == j->K;
+                bool relu = last && j->relu;
                 for (int64_t i = 0; i < j->M; i += MR) {
                     const float *ap = j->ap + (i / MR) * j->K * MR + pc * MR;
                     int mr = j->M - i < MR ? (int)(j->M - i) : MR;
+                    const float *bias = last && j->bias ? j->bias + i : NULL;
                     for (int64_t s = 0; s < nstrip; s++) {
                         int64_t col = js + s * NR;
                         int nr = je - col < NR ? (int)(je - col) : NR;
                         ukernel(kc, ap, bp + s * kc * NR, j->C + i * j->ldc + col, j->ldc, mr,
-                                nr, acc);
+                                nr, acc, bias, relu);
                     }
                 }
             }
@@ -232,7 +247,8 @@ lrsc_status lrsc_sgemm_pack(lrsc_pool *p, int64_t M, int64_t K, const float *A, 
 }
 
 #ifdef HAVE_AVX512_PATH
-/* Packs A on first use by the AVX-512 path. */
+/* Packs A on first use by the AVX-512 path: into scratch, or into memory the
+ * packed form keeps (persist) so that a constant weight is packed only once. */
 static lrsc_status ensure_packed(lrsc_pool *p, lrsc_packed_a *a, lrsc_error *err)
 {
     if (a->packed) return LRSC_OK;
@@ -241,7 +257,13 @@ static lrsc_status ensure_packed(lrsc_pool *p, lrsc_packed_a *a, lrsc_error *err
     if (!lrsc_mul_size((size_t)mstrips * MR, (size_t)a->K, &na) ||
         !lrsc_mul_size(na, sizeof(float), &na))
         return lrsc_error_set(err, LRSC_ERR_LIMIT, "matrix product too large");
-    float *ap = lrsc_pool_scratch(p, 1, na, err);
+    float *ap;
+    if (a->persist) {
+        free(a->own);
+        ap = a->own = lrsc_malloc(na, err);
+    } else {
+        ap = lrsc_pool_scratch(p, 1, na, err);
+    }
     if (!ap) return LRSC_ERR_NOMEM;
     pack_job pj = {a->A, a->M, a->K, a->lda, ap};
     lrsc_pool_for(p, mstrips, 4, pack_a, &pj);
@@ -250,15 +272,37 @@ static lrsc_status ensure_packed(lrsc_pool *p, lrsc_packed_a *a, lrsc_error *err
 }
 #endif
 
-lrsc_status lrsc_sgemm_packed(lrsc_pool *p, lrsc_packed_a *a, int64_t N, const float *B,
-                              int64_t ldb, float *C, int64_t ldc, bool accumulate,
-                              lrsc_error *err)
+void lrsc_packed_a_release(lrsc_packed_a *a)
+{
+    free(a->own);
+    memset(a, 0, sizeof *a);
+}
+
+/* The epilogue where BLAS did the product. */
+static void epilogue_rows(int64_t M, int64_t N, float *C, int64_t ldc, const float *bias,
+                          bool relu)
+{
+    for (int64_t i = 0; i < M; i++) {
+        float *c = C + i * ldc;
+        if (bias) {
+            float b = bias[i];
+            for (int64_t j = 0; j < N; j++) c[j] += b;
+        }
+        if (relu)
+            for (int64_t j = 0; j < N; j++) c[j] = c[j] > 0.0f ? c[j] : 0.0f;
+    }
+}
+
+lrsc_status lrsc_sgemm_packed_ex(lrsc_pool *p, lrsc_packed_a *a, int64_t N, const float *B,
+                                 int64_t ldb, float *C, int64_t ldc, bool accumulate,
+                                 const float *bias, bool relu, lrsc_error *err)
 {
     int64_t M = a->M, K = a->K;
     if (M <= 0 || N <= 0) return LRSC_OK;
     if (K <= 0) {
         if (!accumulate)
             for (int64_t i = 0; i < M; i++) memset(C + i * ldc, 0, (size_t)N * sizeof *C);
+        epilogue_rows(M, N, C, ldc, bias, relu);
         return LRSC_OK;
     }
 #ifdef HAVE_AVX512_PATH
@@ -274,12 +318,22 @@ lrsc_status lrsc_sgemm_packed(lrsc_pool *p, lrsc_packed_a *a, int64_t N, const f
             return lrsc_error_set(err, LRSC_ERR_LIMIT, "matrix product too large");
         float *bpack = lrsc_pool_scratch(p, 2, nb, err);
         if (!bpack) return LRSC_ERR_NOMEM;
-        gemm_job j = {M, N, K, ldb, ldc, a->packed, B, C, bpack, accumulate, T};
+        gemm_job j = {M, N, K, ldb, ldc, a->packed, B, C, bpack, accumulate, bias, relu, T};
         lrsc_pool_for(p, T, 1, gemm_thread, &j);
         return LRSC_OK;
     }
 #endif
-    return blas_path(M, N, K, a->A, a->lda, B, ldb, C, ldc, accumulate, err);
+    lrsc_status st = blas_path(M, N, K, a->A, a->lda, B, ldb, C, ldc, accumulate, err);
+    if (st) return st;
+    epilogue_rows(M, N, C, ldc, bias, relu);
+    return LRSC_OK;
+}
+
+lrsc_status lrsc_sgemm_packed(lrsc_pool *p, lrsc_packed_a *a, int64_t N, const float *B,
+                              int64_t ldb, float *C, int64_t ldc, bool accumulate,
+                              lrsc_error *err)
+{
+    return lrsc_sgemm_packed_ex(p, a, N, B, ldb, C, ldc, accumulate, NULL, false, err);
 }
 
 #ifndef HAVE_AVX512_PATH

@@ -54,17 +54,28 @@ bool lrsc_sgemm_bt_small(lrsc_pool *p, int64_t M, int64_t N, int64_t K, float al
 bool lrsc_sgemm_prefers_transposed(const lrsc_pool *p, int64_t M, int64_t N);
 
 /* The same in two steps, so that one A (a weight) is packed once for many
- * products.  The packed form lives in scratch slot 1 until the next pack. */
+ * products.  The packed form lives in scratch slot 1 until the next pack,
+ * unless persist is set after lrsc_sgemm_pack: then it is packed into memory
+ * the struct owns (free with lrsc_packed_a_release), and the struct can be
+ * kept across runs while A's data does not change. */
 typedef struct lrsc_packed_a {
     int64_t M, K, lda;
     const float *A;
     const float *packed;  /* packed on first use by the AVX-512 path */
+    bool persist;
+    float *own;
 } lrsc_packed_a;
+void lrsc_packed_a_release(lrsc_packed_a *a);
 lrsc_status lrsc_sgemm_pack(lrsc_pool *p, int64_t M, int64_t K, const float *A, int64_t lda,
                             lrsc_packed_a *out, lrsc_error *err);
 lrsc_status lrsc_sgemm_packed(lrsc_pool *p, lrsc_packed_a *a, int64_t N, const float *B,
                               int64_t ldb, float *C, int64_t ldc, bool accumulate,
                               lrsc_error *err);
+/* The same with an epilogue: C[i][j] += bias[i] (bias may be NULL), then
+ * C = max(C, 0) when relu, applied once, after the full sum. */
+lrsc_status lrsc_sgemm_packed_ex(lrsc_pool *p, lrsc_packed_a *a, int64_t N, const float *B,
+                                 int64_t ldb, float *C, int64_t ldc, bool accumulate,
+                                 const float *bias, bool relu, lrsc_error *err);
 
 /* ---- spatial geometry of Conv / ConvTranspose / *Pool ---- */
 

@@ -11,6 +11,8 @@
 #ifndef LRSC_INTERP_OP_H
 #define LRSC_INTERP_OP_H
 
+#include <stdbool.h>
+
 #include "core/status.h"
 #include "core/tensor.h"
 #include "onnx/graph.h"
@@ -25,6 +27,8 @@ typedef struct lrsc_op_ctx {
     void *state;                  /* owned by the op: set in init, freed in fini */
     int threads;                  /* worker threads the op may use */
     struct lrsc_pool *pool;       /* the interpreter's worker pool (kernels.h); may be NULL */
+    bool fuse_relu;               /* Conv only: the interpreter found a Relu as the output's
+                                   * only consumer and skips it; apply it here */
 } lrsc_op_ctx;
 
 typedef struct lrsc_op_def {

@@ -35,6 +35,10 @@ typedef struct conv_state {
     /* transposed constant weight for narrow products, kept between runs */
     float *wt;
     const void *wt_src;
+    /* packed constant weight, one per group, kept between runs */
+    lrsc_packed_a *pk;
+    int64_t npk;
+    const void *pk_src;
 } conv_state;
 
 static lrsc_status conv_init(lrsc_op_ctx *c, lrsc_error *err)
@@ -84,7 +88,11 @@ static lrsc_status conv_init(lrsc_op_ctx *c, lrsc_error *err)
 static void conv_fini(lrsc_op_ctx *c)
 {
     conv_state *s = c->state;
-    if (s) free(s->wt);
+    if (s) {
+        free(s->wt);
+        for (int64_t g = 0; g < s->npk; g++) lrsc_packed_a_release(&s->pk[g]);
+        free(s->pk);
+    }
     free(c->state);
     c->state = NULL;
 }
@@ -400,7 +408,7 @@ static void fill_bias(void *arg, int64_t p0, int64_t p1)
 {
     const fill_job *j = arg;
     for (int64_t p = p0; p < p1; p++) {
-        float v = j->b[p % j->M];
+        float v = j->b ? j->b[p % j->M] : 0.0f;
         float *d = j->y + p * j->plane;
         for (int64_t q = 0; q < j->plane; q++) d[q] = v;
     }
@@ -463,6 +471,51 @@ static lrsc_status narrow_product(lrsc_op_ctx *c, const float *wt_g, int64_t Mg,
     return LRSC_OK;
 }
 
+typedef struct relu_job {
+    float *y;
+    int64_t plane;
+} relu_job;
+
+static void relu_planes(void *arg, int64_t p0, int64_t p1)
+{
+    const relu_job *j = arg;
+    for (int64_t p = p0; p < p1; p++) {
+        float *d = j->y + p * j->plane;
+        for (int64_t q = 0; q < j->plane; q++) d[q] = d[q] > 0.0f ? d[q] : 0.0f;
+    }
+}
+
+/* The packed form of W_g: kept in the state when the weight is a graph
+ * constant, so that it is packed once and not at every run. */
+static lrsc_status weight_packed(lrsc_op_ctx *c, conv_state *s, const float *W, int64_t G,
+                                 int64_t g, int64_t Mg, int64_t K, lrsc_packed_a *tmp,
+                                 lrsc_packed_a **out, lrsc_error *err)
+{
+    int wv = c->node->ninputs > 1 ? c->node->inputs[1] : -1;
+    bool constant = wv >= 0 && c->graph->values[wv].kind == LRSC_VALUE_CONSTANT;
+    if (!constant) {
+        *out = tmp;
+        return lrsc_sgemm_pack(c->pool, Mg, K, W + g * Mg * K, K, tmp, err);
+    }
+    if (s->pk_src != W || s->npk != G) {
+        for (int64_t i = 0; i < s->npk; i++) lrsc_packed_a_release(&s->pk[i]);
+        free(s->pk);
+        s->npk = 0;
+        s->pk_src = NULL;
+        s->pk = lrsc_calloc((size_t)G, sizeof *s->pk, err);
+        if (!s->pk) return LRSC_ERR_NOMEM;
+        for (int64_t i = 0; i < G; i++) {
+            lrsc_status st = lrsc_sgemm_pack(c->pool, Mg, K, W + i * Mg * K, K, &s->pk[i], err);
+            if (st) return st;
+            s->pk[i].persist = true;
+        }
+        s->npk = G;
+        s->pk_src = W;
+    }
+    *out = &s->pk[g];
+    return LRSC_OK;
+}
+
 static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
 {
     conv_state *s = c->state;
@@ -477,25 +530,33 @@ static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
     int64_t Cg = C / G, Mg = M / G, K = Cg * L.kprod, P = L.out_plane;
     const float *X = x->data, *W = w->data, *B = bt ? bt->data : NULL;
     float *Y = y->data;
+    bool relu = c->fuse_relu;
+    relu_job rj = {Y, P};
 
     if (Cg == 1 && G > 1) {
         dw_job j = {&L, X, W, B, Y, C, M, Mg};
         lrsc_pool_for(c->pool, N * M, 1, dw_planes, &j);
+        if (relu) lrsc_pool_for(c->pool, N * M, 16, relu_planes, &rj);
         return LRSC_OK;
-    }
-    if (B) {
-        fill_job fj = {Y, B, M, P};
-        lrsc_pool_for(c->pool, N * M, 16, fill_bias, &fj);
     }
     bool pointwise = true;
     for (int i = 0; i < nsp; i++)
         if (L.k[i] != 1 || L.s[i] != 1 || s->pb[i] || s->pe[i]) pointwise = false;
     lrsc_status st;
-    lrsc_packed_a pa;
+    lrsc_packed_a tmp, *pa;
     const float *wt = NULL;
     if (lrsc_sgemm_prefers_transposed(c->pool, Mg, P)) {
         wt = weight_t(c, s, W, G, Mg, K, err);
         if (!wt) return err && err->code ? err->code : LRSC_ERR_NOMEM;
+    }
+    int64_t ow_n = L.out[nsp - 1], outer = P / ow_n;
+    int64_t rows = COL_BUDGET_FLOATS / (K * ow_n);
+    if (rows < 1) rows = 1;
+    if (rows > outer) rows = outer;
+    /* The transposed products add into Y: start it at the bias (or zero). */
+    if (wt && (pointwise || rows == outer)) {
+        fill_job fj = {Y, B, M, P};
+        lrsc_pool_for(c->pool, N * M, 16, fill_bias, &fj);
     }
     if (pointwise && wt) {
         for (int64_t g = 0; g < G; g++)
@@ -504,22 +565,20 @@ static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
                                          X + (n * C + g * Cg) * L.in_plane,
                                          Y + (n * M + g * Mg) * P, err)))
                     return st;
+        if (relu) lrsc_pool_for(c->pool, N * M, 16, relu_planes, &rj);
         return LRSC_OK;
     }
     if (pointwise) {
         for (int64_t g = 0; g < G; g++) {
-            if ((st = lrsc_sgemm_pack(c->pool, Mg, Cg, W + g * Mg * K, K, &pa, err))) return st;
+            if ((st = weight_packed(c, s, W, G, g, Mg, Cg, &tmp, &pa, err))) return st;
             for (int64_t n = 0; n < N; n++)
-                if ((st = lrsc_sgemm_packed(c->pool, &pa, P, X + (n * C + g * Cg) * L.in_plane,
-                                            P, Y + (n * M + g * Mg) * P, P, B != NULL, err)))
+                if ((st = lrsc_sgemm_packed_ex(c->pool, pa, P, X + (n * C + g * Cg) * L.in_plane,
+                                               P, Y + (n * M + g * Mg) * P, P, false,
+                                               B ? B + g * Mg : NULL, relu, err)))
                     return st;
         }
         return LRSC_OK;
     }
-    int64_t ow_n = L.out[nsp - 1], outer = P / ow_n;
-    int64_t rows = COL_BUDGET_FLOATS / (K * ow_n);
-    if (rows < 1) rows = 1;
-    if (rows > outer) rows = outer;
     size_t nfloat;
     if (!lrsc_mul_size((size_t)K, (size_t)(rows * ow_n), &nfloat) ||
         !lrsc_mul_size(nfloat, sizeof(float), &nfloat))
@@ -528,7 +587,9 @@ static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
     if (!col) return LRSC_ERR_NOMEM;
     int64_t min_rows = 65536 / (rows * ow_n) + 1;
     for (int64_t g = 0; g < G; g++) {
-        if ((st = lrsc_sgemm_pack(c->pool, Mg, K, W + g * Mg * K, K, &pa, err))) return st;
+        if (!(wt && rows == outer) &&
+            (st = weight_packed(c, s, W, G, g, Mg, K, &tmp, &pa, err)))
+            return st;
         for (int64_t n = 0; n < N; n++) {
             const float *xg = X + (n * C + g * Cg) * L.in_plane;
             float *yg = Y + (n * M + g * Mg) * P;
@@ -542,12 +603,14 @@ static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
                 int64_t nr = outer - r0 < rows ? outer - r0 : rows;
                 im2col_job j = {&L, xg, col, r0, nr};
                 lrsc_pool_for(c->pool, K, min_rows, im2col_rows, &j);
-                if ((st = lrsc_sgemm_packed(c->pool, &pa, nr * ow_n, col, nr * ow_n,
-                                            yg + r0 * ow_n, P, B != NULL, err)))
+                if ((st = lrsc_sgemm_packed_ex(c->pool, pa, nr * ow_n, col, nr * ow_n,
+                                               yg + r0 * ow_n, P, false, B ? B + g * Mg : NULL,
+                                               relu, err)))
                     return st;
             }
         }
     }
+    if (wt && rows == outer && relu) lrsc_pool_for(c->pool, N * M, 16, relu_planes, &rj);
     return LRSC_OK;
 }
 
