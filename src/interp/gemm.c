@@ -180,37 +180,76 @@ typedef struct bt_job {
     float alpha, beta;
 } bt_job;
 
-#define BT_ROWS 8
+/* One tile: MRT rows of A against NBT rows of B (nb, mr of them real; the
+ * rest repeat a real row and are not stored).  Each B row streams past all
+ * MRT rows of A, and the NBT independent sums per A row keep the FMA unit
+ * busy even for a single row (batch 1). */
+#define BT_TILE(MRT, NBT)                                                                    \
+    __attribute__((target("avx512f"))) static void bt_tile_##MRT##x##NBT(                   \
+        const bt_job *j, int64_t n, int64_t m0, int nb, int mr)                              \
+    {                                                                                        \
+        int64_t K = j->K, kv = K & ~(int64_t)15;                                             \
+        __mmask16 tail = (__mmask16)((1u << (K - kv)) - 1);                                  \
+        const float *b[NBT], *a[MRT];                                                        \
+        __m512 acc[MRT][NBT];                                                                \
+        for (int q = 0; q < NBT; q++) b[q] = j->B + (n + (q < nb ? q : 0)) * j->ldb;         \
+        for (int r = 0; r < MRT; r++) a[r] = j->A + (m0 + (r < mr ? r : 0)) * j->lda;        \
+        _Pragma("GCC unroll 8") for (int r = 0; r < MRT; r++)                                \
+        _Pragma("GCC unroll 8") for (int q = 0; q < NBT; q++) acc[r][q] = _mm512_setzero_ps(); \
+        for (int64_t k = 0; k < kv; k += 16) {                                               \
+            __m512 bv[NBT];                                                                  \
+            _Pragma("GCC unroll 8") for (int q = 0; q < NBT; q++)                            \
+                bv[q] = _mm512_loadu_ps(b[q] + k);                                           \
+            _Pragma("GCC unroll 8") for (int r = 0; r < MRT; r++) {                          \
+                __m512 av = _mm512_loadu_ps(a[r] + k);                                       \
+                _Pragma("GCC unroll 8") for (int q = 0; q < NBT; q++)                        \
+                    acc[r][q] = _mm512_fmadd_ps(av, bv[q], acc[r][q]);                       \
+            }                                                                                \
+        }                                                                                    \
+        if (tail) {                                                                          \
+            __m512 bv[NBT];                                                                  \
+            _Pragma("GCC unroll 8") for (int q = 0; q < NBT; q++)                            \
+                bv[q] = _mm512_maskz_loadu_ps(tail, b[q] + kv);                              \
+            _Pragma("GCC unroll 8") for (int r = 0; r < MRT; r++) {                          \
+                __m512 av = _mm512_maskz_loadu_ps(tail, a[r] + kv);                          \
+                _Pragma("GCC unroll 8") for (int q = 0; q < NBT; q++)                        \
+                    acc[r][q] = _mm512_fmadd_ps(av, bv[q], acc[r][q]);                       \
+            }                                                                                \
+        }                                                                                    \
+        for (int r = 0; r < mr; r++)                                                         \
+            for (int q = 0; q < nb; q++) {                                                   \
+                float *cp = j->C + (m0 + r) * j->ldc + n + q;                                \
+                float v = j->alpha * _mm512_reduce_add_ps(acc[r][q]);                        \
+                *cp = j->beta != 0.0f ? v + j->beta * *cp : v;                               \
+            }                                                                                \
+    }
 
-__attribute__((target("avx512f"))) static void bt_rows(void *arg, int64_t n0, int64_t n1)
+BT_TILE(1, 4)
+BT_TILE(2, 4)
+BT_TILE(4, 4)
+BT_TILE(8, 2)
+
+static void bt_rows(void *arg, int64_t n0, int64_t n1)
 {
     const bt_job *j = arg;
-    int64_t K = j->K, kv = K & ~(int64_t)15;
-    __mmask16 tail = (__mmask16)((1u << (K - kv)) - 1);
-    for (int64_t n = n0; n < n1; n++) {
-        const float *b = j->B + n * j->ldb;
-        for (int64_t m0 = 0; m0 < j->M; m0 += BT_ROWS) {
-            int mr = j->M - m0 < BT_ROWS ? (int)(j->M - m0) : BT_ROWS;
-            __m512 acc[BT_ROWS];
-            const float *a[BT_ROWS];
-            for (int r = 0; r < BT_ROWS; r++) {
-                acc[r] = _mm512_setzero_ps();
-                a[r] = j->A + (m0 + (r < mr ? r : 0)) * j->lda;
-            }
-            for (int64_t k = 0; k < kv; k += 16) {
-                __m512 bv = _mm512_loadu_ps(b + k);
-                for (int r = 0; r < BT_ROWS; r++)
-                    acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(a[r] + k), bv, acc[r]);
-            }
-            if (tail) {
-                __m512 bv = _mm512_maskz_loadu_ps(tail, b + kv);
-                for (int r = 0; r < BT_ROWS; r++)
-                    acc[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, a[r] + kv), bv, acc[r]);
-            }
-            for (int r = 0; r < mr; r++) {
-                float *cp = j->C + (m0 + r) * j->ldc + n;
-                float v = j->alpha * _mm512_reduce_add_ps(acc[r]);
-                *cp = j->beta != 0.0f ? v + j->beta * *cp : v;
+    for (int64_t n = n0; n < n1; n += 4) {
+        int nb4 = n1 - n < 4 ? (int)(n1 - n) : 4;
+        for (int64_t m0 = 0; m0 < j->M;) {
+            int64_t left = j->M - m0;
+            if (left >= 8) {
+                /* two column pairs so the 8-row tile covers the same 4 rows of B */
+                bt_tile_8x2(j, n, m0, nb4 < 2 ? nb4 : 2, 8);
+                if (nb4 > 2) bt_tile_8x2(j, n + 2, m0, nb4 - 2, 8);
+                m0 += 8;
+            } else if (left >= 4) {
+                bt_tile_4x4(j, n, m0, nb4, 4);
+                m0 += 4;
+            } else if (left >= 2) {
+                bt_tile_2x4(j, n, m0, nb4, 2);
+                m0 += 2;
+            } else {
+                bt_tile_1x4(j, n, m0, nb4, 1);
+                m0 += 1;
             }
         }
     }
