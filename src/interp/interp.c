@@ -46,7 +46,7 @@ struct lrsc_interp {
 #define CACHE_LIMIT ((size_t)512 << 20)
 
 /* A cached buffer of at least bytes (and not much more), or a new one. */
-static void *buf_take(lrsc_interp *ip, size_t bytes, size_t *cap, lrsc_error *err)
+static void *buf_take(lrsc_interp *ip, size_t bytes, bool zero, size_t *cap, lrsc_error *err)
 {
     int best = -1;
     for (int i = 0; i < ip->ncache; i++)
@@ -60,7 +60,7 @@ static void *buf_take(lrsc_interp *ip, size_t bytes, size_t *cap, lrsc_error *er
         ip->cache[best] = ip->cache[ip->ncache - 1];
         ip->cache_cap[best] = ip->cache_cap[ip->ncache - 1];
         ip->ncache--;
-        memset(p, 0, bytes);
+        if (zero) memset(p, 0, bytes);
         return p;
     }
     *cap = bytes;
@@ -445,7 +445,8 @@ static void reset_values(lrsc_interp *ip)
     ip->live = 0;
 }
 
-static lrsc_status alloc_output(lrsc_interp *ip, const lrsc_node *n, int k, lrsc_error *err)
+static lrsc_status alloc_output(lrsc_interp *ip, const lrsc_node *n, int k, bool zero,
+                                lrsc_error *err)
 {
     int v = n->outputs[k];
     lrsc_tensor *t = &ip->vals[v];
@@ -473,12 +474,20 @@ static lrsc_status alloc_output(lrsc_interp *ip, const lrsc_node *n, int k, lrsc
     t->data = NULL;
     t->owned = false;
     if (bytes) {
-        t->data = buf_take(ip, bytes, &ip->cap[v], err);
+        t->data = buf_take(ip, bytes, zero, &ip->cap[v], err);
         if (!t->data) return LRSC_ERR_NOMEM;
         t->owned = true;
         ip->live += bytes;
     }
     return LRSC_OK;
+}
+
+/* Ops whose exec writes every element of every output (see their sources), so
+ * a reused buffer need not be zeroed first: the large tensors of CNNs. */
+static bool fills_outputs(const lrsc_node *n)
+{
+    return is_default_op(n, "Conv") || is_default_op(n, "MaxPool") ||
+           is_default_op(n, "Concat");
 }
 
 static lrsc_status run_node(lrsc_interp *ip, int i, lrsc_error *err)
@@ -511,7 +520,7 @@ static lrsc_status run_node(lrsc_interp *ip, int i, lrsc_error *err)
         if (n->outputs[k] < 0) continue;
         if (ip->vals[n->outputs[k]].ndim < 0 || ip->vals[n->outputs[k]].ndim > LRSC_MAX_DIMS)
             return node_error(err, LRSC_ERR_INTERNAL, n, "operator produced an invalid rank");
-        if ((st = alloc_output(ip, n, k, err))) return st;
+        if ((st = alloc_output(ip, n, k, !fills_outputs(n), err))) return st;
     }
     if ((st = d->exec(c, err))) goto fail;
     if (ip->opts.hook) {

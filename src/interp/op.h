@@ -5,7 +5,8 @@
  *   init    once at lrsc_interp_create: parse and validate attributes, keep
  *           them in ctx->state (clear errors for out-of-range attributes);
  *   reshape at every run, with the actual inputs: set each output's dtype,
- *           ndim and dims (the interpreter then allocates zeroed owned data);
+ *           ndim and dims (the interpreter then allocates owned data, zeroed
+ *           except for the few ops listed in interp.c that write every element);
  *   exec    at every run: fill the outputs;
  *   fini    at lrsc_interp_free: release ctx->state. */
 #ifndef LRSC_INTERP_OP_H
