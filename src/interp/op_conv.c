@@ -267,6 +267,7 @@ typedef struct im2col_job {
     const float *x;       /* the group's first input channel */
     float *col;           /* [K x rows*out_last] */
     int64_t row0, rows;   /* slice of outer output rows */
+    int64_t ld;           /* col's row stride; 0: rows*out_last */
 } im2col_job;
 
 static void im2col_rows(void *arg, int64_t r0, int64_t r1)
@@ -284,7 +285,7 @@ static void im2col_rows(void *arg, int64_t r0, int64_t r1)
             rem /= L->k[a];
         }
         const float *xc = j->x + rem * L->in_plane;
-        float *dst = j->col + r * width;
+        float *dst = j->col + r * (j->ld ? j->ld : width);
         int64_t off = kk[last] * L->d[last] - L->pb[last];
         int64_t lo, hi;
         valid_range(iw_n, sw, off, ow_n, &lo, &hi);
@@ -516,6 +517,63 @@ static lrsc_status weight_packed(lrsc_op_ctx *c, conv_state *s, const float *W, 
     return LRSC_OK;
 }
 
+typedef struct scatter_job {
+    const float *t;       /* [Mg x nb*P] */
+    float *y;             /* the first image's group output */
+    int64_t Mg, P, nb, ystride;
+} scatter_job;
+
+static void scatter_rows(void *arg, int64_t r0, int64_t r1)
+{
+    const scatter_job *j = arg;
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t n = r / j->Mg, m = r % j->Mg;
+        memcpy(j->y + n * j->ystride + m * j->P, j->t + m * j->nb * j->P + n * j->P,
+               (size_t)j->P * sizeof(float));
+    }
+}
+
+static lrsc_status conv_batched(lrsc_op_ctx *c, conv_state *s, const layout *L, int64_t nbat,
+                                bool relu, lrsc_error *err)
+{
+    const lrsc_tensor *x = c->in[0], *w = c->in[1];
+    const lrsc_tensor *bt = c->nin > 2 ? c->in[2] : NULL;
+    lrsc_tensor *y = c->out[0];
+    int64_t N = x->dims[0], C = x->dims[1], M = y->dims[1], G = s->group;
+    int64_t Cg = C / G, Mg = M / G, K = Cg * L->kprod, P = L->out_plane;
+    const float *X = x->data, *W = w->data, *B = bt ? bt->data : NULL;
+    float *Y = y->data;
+    int64_t ow_n = L->out[L->nsp - 1], outer = P / ow_n, cols = nbat * P;
+    size_t ncol, nt;
+    if (!lrsc_mul_size((size_t)K, (size_t)cols, &ncol) ||
+        !lrsc_mul_size(ncol, sizeof(float), &ncol) ||
+        !lrsc_mul_size((size_t)Mg, (size_t)cols, &nt) || !lrsc_mul_size(nt, sizeof(float), &nt))
+        return lrsc_error_set(err, LRSC_ERR_LIMIT, "Conv: unfolded input too large");
+    float *col = lrsc_pool_scratch(c->pool, 0, ncol, err);
+    float *t = col ? lrsc_pool_scratch(c->pool, 3, nt, err) : NULL;
+    if (!t) return LRSC_ERR_NOMEM;
+    int64_t min_rows = 65536 / (P + 1) + 1;
+    lrsc_status st;
+    for (int64_t g = 0; g < G; g++) {
+        lrsc_packed_a tmp, *pa;
+        if ((st = weight_packed(c, s, W, G, g, Mg, K, &tmp, &pa, err))) return st;
+        for (int64_t n0 = 0; n0 < N; n0 += nbat) {
+            int64_t nb = N - n0 < nbat ? N - n0 : nbat;
+            for (int64_t n = 0; n < nb; n++) {
+                im2col_job j = {L, X + ((n0 + n) * C + g * Cg) * L->in_plane, col + n * P, 0,
+                                outer, nb * P};
+                lrsc_pool_for(c->pool, K, min_rows, im2col_rows, &j);
+            }
+            if ((st = lrsc_sgemm_packed_ex(c->pool, pa, nb * P, col, nb * P, t, nb * P, false,
+                                           B ? B + g * Mg : NULL, relu, err)))
+                return st;
+            scatter_job sj = {t, Y + (n0 * M + g * Mg) * P, Mg, P, nb, M * P};
+            lrsc_pool_for(c->pool, nb * Mg, 64, scatter_rows, &sj);
+        }
+    }
+    return LRSC_OK;
+}
+
 static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
 {
     conv_state *s = c->state;
@@ -539,6 +597,12 @@ static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
         if (relu) lrsc_pool_for(c->pool, N * M, 16, relu_planes, &rj);
         return LRSC_OK;
     }
+    /* Small planes at batch > 1: the images' unfolded inputs side by side,
+     * so that one product with N*P columns replaces N narrow ones (each of
+     * which would stream the whole weight). */
+    int64_t nbat = N > 1 && P < 4096 ? COL_BUDGET_FLOATS / (K * P) : 1;
+    if (nbat > N) nbat = N;
+    if (nbat > 1) return conv_batched(c, s, &L, nbat, relu, err);
     bool pointwise = true;
     for (int i = 0; i < nsp; i++)
         if (L.k[i] != 1 || L.s[i] != 1 || s->pb[i] || s->pe[i]) pointwise = false;
@@ -594,14 +658,14 @@ static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
             const float *xg = X + (n * C + g * Cg) * L.in_plane;
             float *yg = Y + (n * M + g * Mg) * P;
             if (wt && rows == outer) {
-                im2col_job j = {&L, xg, col, 0, outer};
+                im2col_job j = {&L, xg, col, 0, outer, 0};
                 lrsc_pool_for(c->pool, K, min_rows, im2col_rows, &j);
                 if ((st = narrow_product(c, wt + g * K * Mg, Mg, K, P, col, yg, err))) return st;
                 continue;
             }
             for (int64_t r0 = 0; r0 < outer; r0 += rows) {
                 int64_t nr = outer - r0 < rows ? outer - r0 : rows;
-                im2col_job j = {&L, xg, col, r0, nr};
+                im2col_job j = {&L, xg, col, r0, nr, 0};
                 lrsc_pool_for(c->pool, K, min_rows, im2col_rows, &j);
                 if ((st = lrsc_sgemm_packed_ex(c->pool, pa, nr * ow_n, col, nr * ow_n,
                                                yg + r0 * ow_n, P, false, B ? B + g * Mg : NULL,
