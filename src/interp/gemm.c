@@ -49,6 +49,8 @@ typedef struct gemm_job {
     const float *bias; /* per row of C, added after the last K block; may be NULL */
     bool relu;         /* clamp at zero after the bias */
     int nthreads;
+    lrsc_pack_b_fn packb;  /* B given implicitly (then B is NULL) */
+    const void *packb_ctx;
 } gemm_job;
 
 __attribute__((target("avx512f"))) static void ukernel(int64_t kc, const float *ap,
@@ -103,6 +105,20 @@ __attribute__((target("avx512f"))) static void ukernel(int64_t kc, const float *
     }
 }
 
+/* One strip of B: kc rows of w <= NR floats, as [kc][NR] zero-padded. */
+__attribute__((target("avx512f"))) static void pack_b_strip(const float *src, int64_t ldb,
+                                                            int64_t kc, int w, float *dst)
+{
+    __mmask16 m0 = w >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << w) - 1);
+    __mmask16 m1 = w >= 32 ? (__mmask16)0xFFFF
+                 : w > 16  ? (__mmask16)((1u << (w - 16)) - 1) : (__mmask16)0;
+    for (int64_t k = 0; k < kc; k++) {
+        const float *sr = src + k * ldb;
+        _mm512_storeu_ps(dst + k * NR, _mm512_maskz_loadu_ps(m0, sr));
+        _mm512_storeu_ps(dst + k * NR + 16, _mm512_maskz_loadu_ps(m1, sr + 16));
+    }
+}
+
 /* Thread t handles column strips [s0, s1). */
 static void gemm_thread(void *arg, int64_t t0, int64_t t1)
 {
@@ -120,13 +136,12 @@ static void gemm_thread(void *arg, int64_t t0, int64_t t1)
                 int64_t kc = j->K - pc < KC ? j->K - pc : KC;
                 /* pack B[pc.., js..] as strips of [kc][NR], zero beyond N */
                 for (int64_t s = 0; s < nstrip; s++) {
-                    float *dst = bp + s * kc * NR;
                     int64_t col = js + s * NR, w = je - col < NR ? je - col : NR;
-                    const float *src = j->B + pc * j->ldb + col;
-                    for (int64_t k = 0; k < kc; k++) {
-                        memcpy(dst + k * NR, src + k * j->ldb, (size_t)w * sizeof(float));
-                        if (w < NR) memset(dst + k * NR + w, 0, (size_t)(NR - w) * sizeof(float));
-                    }
+                    if (j->packb)
+                        j->packb(j->packb_ctx, pc, kc, col, (int)w, bp + s * kc * NR);
+                    else
+                        pack_b_strip(j->B + pc * j->ldb + col, j->ldb, kc, (int)w,
+                                     bp + s * kc * NR);
                 }
                 bool acc = j->acc || pc > 0, last = pc + kc == j->K;
                 bool relu = last && j->relu;
@@ -357,7 +372,8 @@ lrsc_status lrsc_sgemm_packed_ex(lrsc_pool *p, lrsc_packed_a *a, int64_t N, cons
             return lrsc_error_set(err, LRSC_ERR_LIMIT, "matrix product too large");
         float *bpack = lrsc_pool_scratch(p, 2, nb, err);
         if (!bpack) return LRSC_ERR_NOMEM;
-        gemm_job j = {M, N, K, ldb, ldc, a->packed, B, C, bpack, accumulate, bias, relu, T};
+        gemm_job j = {M, N, K, ldb, ldc, a->packed, B, C, bpack, accumulate, bias, relu, T,
+                      NULL, NULL};
         lrsc_pool_for(p, T, 1, gemm_thread, &j);
         return LRSC_OK;
     }
@@ -366,6 +382,46 @@ lrsc_status lrsc_sgemm_packed_ex(lrsc_pool *p, lrsc_packed_a *a, int64_t N, cons
     if (st) return st;
     epilogue_rows(M, N, C, ldc, bias, relu);
     return LRSC_OK;
+}
+
+bool lrsc_sgemm_packs_b(const lrsc_pool *p, int64_t N)
+{
+#ifdef HAVE_AVX512_PATH
+    int64_t strips = (N + NR - 1) / NR;
+    return p && N > 0 && N * 8 >= strips * NR * 7 && cpu_has_avx512();
+#else
+    (void)p, (void)N;
+    return false;
+#endif
+}
+
+lrsc_status lrsc_sgemm_implicit(lrsc_pool *p, lrsc_packed_a *a, int64_t N, lrsc_pack_b_fn packb,
+                                const void *ctx, float *C, int64_t ldc, const float *bias,
+                                bool relu, lrsc_error *err)
+{
+#ifdef HAVE_AVX512_PATH
+    int64_t M = a->M, K = a->K;
+    if (M <= 0 || N <= 0) return LRSC_OK;
+    if (!lrsc_sgemm_packs_b(p, N) || K <= 0)
+        return lrsc_error_set(err, LRSC_ERR_INTERNAL, "implicit product not available here");
+    lrsc_status st = ensure_packed((lrsc_pool *)p, a, err);
+    if (st) return st;
+    int64_t strips = (N + NR - 1) / NR;
+    int T = lrsc_pool_threads(p);
+    if (T > strips) T = (int)strips;
+    size_t nb;
+    if (!lrsc_mul_size((size_t)T * KC * NCB, sizeof(float), &nb))
+        return lrsc_error_set(err, LRSC_ERR_LIMIT, "matrix product too large");
+    float *bpack = lrsc_pool_scratch(p, 2, nb, err);
+    if (!bpack) return LRSC_ERR_NOMEM;
+    gemm_job j = {M, N, K, 0, ldc, a->packed, NULL, C, bpack, false, bias, relu, T, packb, ctx};
+    lrsc_pool_for(p, T, 1, gemm_thread, &j);
+    return LRSC_OK;
+#else
+    (void)p, (void)a, (void)N, (void)packb, (void)ctx, (void)C, (void)ldc, (void)bias;
+    (void)relu;
+    return lrsc_error_set(err, LRSC_ERR_INTERNAL, "implicit product not available here");
+#endif
 }
 
 lrsc_status lrsc_sgemm_packed(lrsc_pool *p, lrsc_packed_a *a, int64_t N, const float *B,

@@ -77,6 +77,20 @@ lrsc_status lrsc_sgemm_packed_ex(lrsc_pool *p, lrsc_packed_a *a, int64_t N, cons
                                  int64_t ldb, float *C, int64_t ldc, bool accumulate,
                                  const float *bias, bool relu, lrsc_error *err);
 
+/* Implicit B: writes rows [k0, k0+kc) of columns [col, col+w) (w <= 32) of
+ * B as [kc][32] floats, zero beyond w.  Called from the pool's threads. */
+typedef void (*lrsc_pack_b_fn)(const void *ctx, int64_t k0, int64_t kc, int64_t col, int w,
+                               float *dst);
+/* Whether the packed-panel path (the only one that takes an implicit B)
+ * runs for products with N columns. */
+bool lrsc_sgemm_packs_b(const lrsc_pool *p, int64_t N);
+/* C[M x N] = A B (+ bias, relu as in lrsc_sgemm_packed_ex) with B produced
+ * by packb strip by strip: a convolution's unfolded input need not exist in
+ * memory.  Only where lrsc_sgemm_packs_b(p, N). */
+lrsc_status lrsc_sgemm_implicit(lrsc_pool *p, lrsc_packed_a *a, int64_t N, lrsc_pack_b_fn packb,
+                                const void *ctx, float *C, int64_t ldc, const float *bias,
+                                bool relu, lrsc_error *err);
+
 /* ---- spatial geometry of Conv / ConvTranspose / *Pool ---- */
 
 #define LRSC_MAX_SPATIAL (LRSC_MAX_DIMS - 2)

@@ -14,6 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#define HAVE_IMPLICIT 1
+#include <immintrin.h>
+#endif
+
 #include "interp/kernels.h"
 #include "interp/op.h"
 #include "onnx/attr.h"
@@ -39,6 +44,10 @@ typedef struct conv_state {
     lrsc_packed_a *pk;
     int64_t npk;
     const void *pk_src;
+    /* per unfolded row k (2-D implicit product): channel offset, row and
+     * column offsets of the kernel tap */
+    int64_t *ktab;
+    int64_t ktab_cap;
 } conv_state;
 
 static lrsc_status conv_init(lrsc_op_ctx *c, lrsc_error *err)
@@ -90,6 +99,7 @@ static void conv_fini(lrsc_op_ctx *c)
     conv_state *s = c->state;
     if (s) {
         free(s->wt);
+        free(s->ktab);
         for (int64_t g = 0; g < s->npk; g++) lrsc_packed_a_release(&s->pk[g]);
         free(s->pk);
     }
@@ -517,6 +527,108 @@ static lrsc_status weight_packed(lrsc_op_ctx *c, conv_state *s, const float *W, 
     return LRSC_OK;
 }
 
+/* ---- implicit unfolding (2-D) ----
+ * The product's B strips are gathered straight from the input: column j is
+ * output position j % P of image j / P; row k a kernel tap of a channel.
+ * No unfolded copy of the input is written to memory. */
+typedef struct implicit_ctx {
+    const float *x;         /* the group's first channel in image 0 */
+    int64_t img;            /* floats between images */
+    int64_t P, OW, H, W, sh, sw;
+    const int64_t *ktab;    /* [K][3]: channel offset, row offset, column offset */
+} implicit_ctx;
+
+#ifdef HAVE_IMPLICIT
+__attribute__((target("avx512f"))) static void implicit_pack(const void *arg, int64_t k0,
+                                                             int64_t kc, int64_t col, int w,
+                                                             float *dst)
+{
+    const implicit_ctx *j = arg;
+    const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512i lanes = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)j->sw));
+    const __m512i wlim = _mm512_set1_epi32((int)j->W);
+    for (int q = 0; q < w;) {
+        int64_t c = col + q, n = c / j->P, pp = c % j->P, oh = pp / j->OW, ow = pp % j->OW;
+        int len = j->OW - ow < w - q ? (int)(j->OW - ow) : w - q;
+        const float *xn = j->x + n * j->img;
+        for (int h = 0; h < 2; h++) {
+            int a = q > 16 * h ? q - 16 * h : 0, b = q + len - 16 * h;
+            if (b > 16) b = 16;
+            if (b <= a) continue;
+            /* lanes [a, b) of half h hold this segment; t = 16h + lane - q */
+            __mmask16 seg = (__mmask16)(((1u << b) - 1) & ~((1u << a) - 1));
+            int t0 = 16 * h - q;
+            for (int64_t k = 0; k < kc; k++) {
+                const int64_t *kt = j->ktab + (k0 + k) * 3;
+                float *d = dst + k * 32 + 16 * h;
+                int64_t ih = oh * j->sh + kt[1];
+                if (ih < 0 || ih >= j->H) {
+                    _mm512_mask_storeu_ps(d, seg, _mm512_setzero_ps());
+                    continue;
+                }
+                /* input column of lane 0: ow*sw + tap offset + t0*sw */
+                int64_t iw0 = (ow + t0) * j->sw + kt[2];
+                __m512i iw = _mm512_add_epi32(_mm512_set1_epi32((int)iw0), lanes);
+                __mmask16 ok = seg & _mm512_cmpge_epi32_mask(iw, _mm512_setzero_si512()) &
+                               _mm512_cmplt_epi32_mask(iw, wlim);
+                const float *row = xn + kt[0] + ih * j->W;
+                __m512 v = j->sw == 1 ? _mm512_maskz_loadu_ps(ok, row + iw0)
+                                      : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), ok, iw,
+                                                                 row, 4);
+                _mm512_mask_storeu_ps(d, seg, v);
+            }
+        }
+        q += len;
+    }
+    if (w < 32) {
+        __mmask16 z0 = (__mmask16)(w >= 16 ? 0 : ~((1u << w) - 1));
+        __mmask16 z1 = (__mmask16)(w <= 16 ? 0xFFFF : ~((1u << (w - 16)) - 1));
+        for (int64_t k = 0; k < kc; k++) {
+            _mm512_mask_storeu_ps(dst + k * 32, z0, _mm512_setzero_ps());
+            _mm512_mask_storeu_ps(dst + k * 32 + 16, z1, _mm512_setzero_ps());
+        }
+    }
+}
+#endif
+
+/* Whether a 2-D Conv can take its unfolded input implicitly (32-bit lane
+ * indices must hold every input column), filling the tap table. */
+static bool implicit_setup(conv_state *s, const layout *L, int64_t Cg, implicit_ctx *ic,
+                           lrsc_pool *pool, int64_t ncols)
+{
+#ifdef HAVE_IMPLICIT
+    if (L->nsp != 2 || !lrsc_sgemm_packs_b(pool, ncols)) return false;
+    int64_t H = L->in[0], W = L->in[1];
+    if (W > (1 << 24) || L->s[1] > (1 << 12) || (L->out[1] + 32) * L->s[1] > (1 << 28) ||
+        L->k[1] * L->d[1] > (1 << 24) || L->pb[1] > (1 << 24))
+        return false;
+    int64_t K = Cg * L->kprod;
+    if (K > s->ktab_cap) {
+        int64_t *t = realloc(s->ktab, (size_t)K * 3 * sizeof *t);
+        if (!t) return false;
+        s->ktab = t;
+        s->ktab_cap = K;
+    }
+    for (int64_t k = 0; k < K; k++) {
+        int64_t ch = k / L->kprod, r = k % L->kprod, ki = r / L->k[1], kj = r % L->k[1];
+        s->ktab[3 * k] = ch * L->in_plane;
+        s->ktab[3 * k + 1] = ki * L->d[0] - L->pb[0];
+        s->ktab[3 * k + 2] = kj * L->d[1] - L->pb[1];
+    }
+    ic->ktab = s->ktab;
+    ic->P = L->out_plane;
+    ic->OW = L->out[1];
+    ic->H = H;
+    ic->W = W;
+    ic->sh = L->s[0];
+    ic->sw = L->s[1];
+    return true;
+#else
+    (void)s, (void)L, (void)Cg, (void)ic, (void)pool, (void)ncols;
+    return false;
+#endif
+}
+
 typedef struct scatter_job {
     const float *t;       /* [Mg x nb*P] */
     float *y;             /* the first image's group output */
@@ -559,14 +671,25 @@ static lrsc_status conv_batched(lrsc_op_ctx *c, conv_state *s, const layout *L, 
         if ((st = weight_packed(c, s, W, G, g, Mg, K, &tmp, &pa, err))) return st;
         for (int64_t n0 = 0; n0 < N; n0 += nbat) {
             int64_t nb = N - n0 < nbat ? N - n0 : nbat;
-            for (int64_t n = 0; n < nb; n++) {
-                im2col_job j = {L, X + ((n0 + n) * C + g * Cg) * L->in_plane, col + n * P, 0,
-                                outer, nb * P};
-                lrsc_pool_for(c->pool, K, min_rows, im2col_rows, &j);
+            implicit_ctx ic;
+            if (implicit_setup(s, L, Cg, &ic, c->pool, nb * P)) {
+#ifdef HAVE_IMPLICIT
+                ic.x = X + (n0 * C + g * Cg) * L->in_plane;
+                ic.img = C * L->in_plane;
+                if ((st = lrsc_sgemm_implicit(c->pool, pa, nb * P, implicit_pack, &ic, t, nb * P,
+                                              B ? B + g * Mg : NULL, relu, err)))
+                    return st;
+#endif
+            } else {
+                for (int64_t n = 0; n < nb; n++) {
+                    im2col_job j = {L, X + ((n0 + n) * C + g * Cg) * L->in_plane, col + n * P,
+                                    0, outer, nb * P};
+                    lrsc_pool_for(c->pool, K, min_rows, im2col_rows, &j);
+                }
+                if ((st = lrsc_sgemm_packed_ex(c->pool, pa, nb * P, col, nb * P, t, nb * P,
+                                               false, B ? B + g * Mg : NULL, relu, err)))
+                    return st;
             }
-            if ((st = lrsc_sgemm_packed_ex(c->pool, pa, nb * P, col, nb * P, t, nb * P, false,
-                                           B ? B + g * Mg : NULL, relu, err)))
-                return st;
             scatter_job sj = {t, Y + (n0 * M + g * Mg) * P, Mg, P, nb, M * P};
             lrsc_pool_for(c->pool, nb * Mg, 64, scatter_rows, &sj);
         }
@@ -662,6 +785,17 @@ static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
                 lrsc_pool_for(c->pool, K, min_rows, im2col_rows, &j);
                 if ((st = narrow_product(c, wt + g * K * Mg, Mg, K, P, col, yg, err))) return st;
                 continue;
+            }
+            implicit_ctx ic;
+            if (implicit_setup(s, &L, Cg, &ic, c->pool, P)) {
+#ifdef HAVE_IMPLICIT
+                ic.x = xg;
+                ic.img = 0;
+                if ((st = lrsc_sgemm_implicit(c->pool, pa, P, implicit_pack, &ic, yg, P,
+                                              B ? B + g * Mg : NULL, relu, err)))
+                    return st;
+                continue;
+#endif
             }
             for (int64_t r0 = 0; r0 < outer; r0 += rows) {
                 int64_t nr = outer - r0 < rows ? outer - r0 : rows;
