@@ -622,6 +622,12 @@ static bool implicit_setup(conv_state *s, const layout *L, int64_t Cg, implicit_
     ic->W = W;
     ic->sh = L->s[0];
     ic->sw = L->s[1];
+    if (L->kprod == 1 && L->s[0] == 1 && L->s[1] == 1 && L->pb[0] == 0 && L->pb[1] == 0 &&
+        L->out[0] == H && L->out[1] == W && L->in_plane <= (1 << 24)) {
+        /* pointwise: the plane is one long row, so strips split only between images */
+        ic->OW = ic->W = L->in_plane;
+        ic->H = 1;
+    }
     return true;
 #else
     (void)s, (void)L, (void)Cg, (void)ic, (void)pool, (void)ncols;
