@@ -231,10 +231,15 @@ typedef struct bt_job {
                     acc[r][q] = _mm512_fmadd_ps(av, bv[q], acc[r][q]);                       \
             }                                                                                \
         }                                                                                    \
+        /* reduce with fixed indices first, so that acc stays in registers */             \
+        float sum[MRT][NBT];                                                                 \
+        _Pragma("GCC unroll 8") for (int r = 0; r < MRT; r++)                                \
+        _Pragma("GCC unroll 8") for (int q = 0; q < NBT; q++)                                \
+            sum[r][q] = _mm512_reduce_add_ps(acc[r][q]);                                     \
         for (int r = 0; r < mr; r++)                                                         \
             for (int q = 0; q < nb; q++) {                                                   \
                 float *cp = j->C + (m0 + r) * j->ldc + n + q;                                \
-                float v = j->alpha * _mm512_reduce_add_ps(acc[r][q]);                        \
+                float v = j->alpha * sum[r][q];                                              \
                 *cp = j->beta != 0.0f ? v + j->beta * *cp : v;                               \
             }                                                                                \
     }
