@@ -39,6 +39,15 @@ static lrsc_status blas_path(int64_t M, int64_t N, int64_t K, const float *A, in
 
 static bool cpu_has_avx512(void);
 
+/* Whether N columns fill the NR-wide strips well enough for the panel
+ * kernel: at least 5/8 of the lanes (a 7x7 plane, 49 of 64, qualifies; the
+ * alternatives repack or transpose the whole weight at every call). */
+static bool panel_ok(int64_t N)
+{
+    int64_t strips = (N + NR - 1) / NR;
+    return N >= 16 && N * 8 >= strips * NR * 5;
+}
+
 typedef struct gemm_job {
     int64_t M, N, K, ldb, ldc;
     const float *ap;   /* packed A: ceil(M/MR) strips of [K][MR] */
@@ -367,7 +376,7 @@ lrsc_status lrsc_sgemm_packed_ex(lrsc_pool *p, lrsc_packed_a *a, int64_t N, cons
 #ifdef HAVE_AVX512_PATH
     int64_t strips = (N + NR - 1) / NR;
     /* Narrow products waste most of the last column strip: BLAS does better. */
-    if (p && N * 8 >= strips * NR * 7 && cpu_has_avx512()) {
+    if (p && panel_ok(N) && cpu_has_avx512()) {
         lrsc_status st = ensure_packed(p, a, err);
         if (st) return st;
         int T = lrsc_pool_threads(p);
@@ -392,8 +401,7 @@ lrsc_status lrsc_sgemm_packed_ex(lrsc_pool *p, lrsc_packed_a *a, int64_t N, cons
 bool lrsc_sgemm_packs_b(const lrsc_pool *p, int64_t N)
 {
 #ifdef HAVE_AVX512_PATH
-    int64_t strips = (N + NR - 1) / NR;
-    return p && N > 0 && N * 8 >= strips * NR * 7 && cpu_has_avx512();
+    return p && panel_ok(N) && cpu_has_avx512();
 #else
     (void)p, (void)N;
     return false;
@@ -448,8 +456,8 @@ bool lrsc_sgemm_bt_small(lrsc_pool *p, int64_t M, int64_t N, int64_t K, float al
 bool lrsc_sgemm_prefers_transposed(const lrsc_pool *p, int64_t M, int64_t N)
 {
 #ifdef HAVE_AVX512_PATH
-    int64_t sn = (N + NR - 1) / NR, sm = (M + NR - 1) / NR;
-    return p && N >= 24 && N * 8 < sn * NR * 7 && M * 8 >= sm * NR * 7 && cpu_has_avx512();
+    int64_t sm = (M + NR - 1) / NR;
+    return p && N >= 24 && !panel_ok(N) && M * 8 >= sm * NR * 7 && cpu_has_avx512();
 #else
     (void)p, (void)M, (void)N;
     return false;
