@@ -372,6 +372,8 @@ static void test_conv_variants(void **state)
         {3, 16, 12, 12, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
         {2, 8, 20, 24, 8, 3, 5, 1, 2, 1, 1, 1, 2, 1, 2, 2, false},   /* grouped */
         {3, 16, 12, 12, 32, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, true},  /* pointwise */
+        /* an odd number of column strips: the threads split the output channels */
+        {1, 16, 14, 14, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         check_conv(&cases[i], false);

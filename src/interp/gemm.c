@@ -39,6 +39,18 @@ static lrsc_status blas_path(int64_t M, int64_t N, int64_t K, const float *A, in
 
 static bool cpu_has_avx512(void);
 
+/* Threads for a product with `strips` column strips: columns are split
+ * between them unless that leaves them badly unbalanced (few strips) while
+ * there are rows enough to split instead. */
+static int thread_plan(const lrsc_pool *p, int64_t M, int64_t strips, bool *split_m)
+{
+    int T = lrsc_pool_threads(p);
+    int64_t mstrips = (M + MR - 1) / MR;
+    *split_m = T > 1 && strips % T != 0 && strips < 8 * T && mstrips >= 2 * T;
+    if (!*split_m && T > strips) T = (int)strips;
+    return T;
+}
+
 /* Whether N columns fill the NR-wide strips well enough for the panel
  * kernel: at least 5/8 of the lanes (a 7x7 plane, 49 of 64, qualifies; the
  * alternatives repack or transpose the whole weight at every call). */
@@ -60,6 +72,7 @@ typedef struct gemm_job {
     int nthreads;
     lrsc_pack_b_fn packb;  /* B given implicitly (then B is NULL) */
     const void *packb_ctx;
+    bool split_m;      /* threads split the rows of C (each packs all of B) */
 } gemm_job;
 
 __attribute__((target("avx512f"))) static void ukernel(int64_t kc, const float *ap,
@@ -128,13 +141,23 @@ __attribute__((target("avx512f"))) static void pack_b_strip(const float *src, in
     }
 }
 
-/* Thread t handles column strips [s0, s1). */
+/* Thread t handles column strips [s0, s1), or with split_m rows [m0, m1). */
 static void gemm_thread(void *arg, int64_t t0, int64_t t1)
 {
     const gemm_job *j = arg;
     int64_t strips = (j->N + NR - 1) / NR;
+    int64_t mstrips = (j->M + MR - 1) / MR;
     for (int64_t t = t0; t < t1; t++) {
         int64_t s0 = strips * t / j->nthreads, s1 = strips * (t + 1) / j->nthreads;
+        int64_t m0 = 0, m1 = j->M;
+        if (j->split_m) {
+            s0 = 0;
+            s1 = strips;
+            m0 = mstrips * t / j->nthreads * MR;
+            m1 = mstrips * (t + 1) / j->nthreads * MR;
+            if (m1 > j->M) m1 = j->M;
+            if (m0 >= m1) continue;
+        }
         float *bp = j->bpack + t * (int64_t)KC * NCB;
         for (int64_t js = s0 * NR; js < s1 * NR && js < j->N; js += NCB) {
             int64_t je = js + NCB;
@@ -154,7 +177,7 @@ static void gemm_thread(void *arg, int64_t t0, int64_t t1)
                 }
                 bool acc = j->acc || pc > 0, last = pc + kc == j->K;
                 bool relu = last && j->relu;
-                for (int64_t i = 0; i < j->M; i += MR) {
+                for (int64_t i = m0; i < m1; i += MR) {
                     const float *ap = j->ap + (i / MR) * j->K * MR + pc * MR;
                     int mr = j->M - i < MR ? (int)(j->M - i) : MR;
                     const float *bias = last && j->bias ? j->bias + i : NULL;
@@ -379,15 +402,15 @@ lrsc_status lrsc_sgemm_packed_ex(lrsc_pool *p, lrsc_packed_a *a, int64_t N, cons
     if (p && panel_ok(N) && cpu_has_avx512()) {
         lrsc_status st = ensure_packed(p, a, err);
         if (st) return st;
-        int T = lrsc_pool_threads(p);
-        if (T > strips) T = (int)strips;
+        bool split_m;
+        int T = thread_plan(p, M, strips, &split_m);
         size_t nb;
         if (!lrsc_mul_size((size_t)T * KC * NCB, sizeof(float), &nb))
             return lrsc_error_set(err, LRSC_ERR_LIMIT, "matrix product too large");
         float *bpack = lrsc_pool_scratch(p, 2, nb, err);
         if (!bpack) return LRSC_ERR_NOMEM;
         gemm_job j = {M, N, K, ldb, ldc, a->packed, B, C, bpack, accumulate, bias, relu, T,
-                      NULL, NULL};
+                      NULL, NULL, split_m};
         lrsc_pool_for(p, T, 1, gemm_thread, &j);
         return LRSC_OK;
     }
@@ -420,14 +443,15 @@ lrsc_status lrsc_sgemm_implicit(lrsc_pool *p, lrsc_packed_a *a, int64_t N, lrsc_
     lrsc_status st = ensure_packed((lrsc_pool *)p, a, err);
     if (st) return st;
     int64_t strips = (N + NR - 1) / NR;
-    int T = lrsc_pool_threads(p);
-    if (T > strips) T = (int)strips;
+    bool split_m;
+    int T = thread_plan(p, M, strips, &split_m);
     size_t nb;
     if (!lrsc_mul_size((size_t)T * KC * NCB, sizeof(float), &nb))
         return lrsc_error_set(err, LRSC_ERR_LIMIT, "matrix product too large");
     float *bpack = lrsc_pool_scratch(p, 2, nb, err);
     if (!bpack) return LRSC_ERR_NOMEM;
-    gemm_job j = {M, N, K, 0, ldc, a->packed, NULL, C, bpack, false, bias, relu, T, packb, ctx};
+    gemm_job j = {M, N, K, 0, ldc, a->packed, NULL, C, bpack, false, bias, relu, T, packb, ctx,
+                  split_m};
     lrsc_pool_for(p, T, 1, gemm_thread, &j);
     return LRSC_OK;
 #else
