@@ -127,17 +127,24 @@ __attribute__((target("avx512f"))) static void ukernel(int64_t kc, const float *
     }
 }
 
-/* One strip of B: kc rows of w <= NR floats, as [kc][NR] zero-padded. */
-__attribute__((target("avx512f"))) static void pack_b_strip(const float *src, int64_t ldb,
-                                                            int64_t kc, int w, float *dst)
+/* A block of B, kc rows of nc <= NCB floats, as strips of [kc][NR]
+ * (zero-padded).  Row by row, so that each row of B is read in one
+ * contiguous run (the strip order would touch every row once per strip). */
+__attribute__((target("avx512f"))) static void pack_b_block(const float *src, int64_t ldb,
+                                                            int64_t kc, int nc, float *dst)
 {
-    __mmask16 m0 = w >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << w) - 1);
-    __mmask16 m1 = w >= 32 ? (__mmask16)0xFFFF
-                 : w > 16  ? (__mmask16)((1u << (w - 16)) - 1) : (__mmask16)0;
+    int nstrip = (nc + NR - 1) / NR;
     for (int64_t k = 0; k < kc; k++) {
         const float *sr = src + k * ldb;
-        _mm512_storeu_ps(dst + k * NR, _mm512_maskz_loadu_ps(m0, sr));
-        _mm512_storeu_ps(dst + k * NR + 16, _mm512_maskz_loadu_ps(m1, sr + 16));
+        for (int s = 0; s < nstrip; s++) {
+            int w = nc - s * NR < NR ? nc - s * NR : NR;
+            __mmask16 m0 = w >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << w) - 1);
+            __mmask16 m1 = w >= 32 ? (__mmask16)0xFFFF
+                         : w > 16  ? (__mmask16)((1u << (w - 16)) - 1) : (__mmask16)0;
+            float *d = dst + (int64_t)s * kc * NR + k * NR;
+            _mm512_storeu_ps(d, _mm512_maskz_loadu_ps(m0, sr + s * NR));
+            _mm512_storeu_ps(d + 16, _mm512_maskz_loadu_ps(m1, sr + s * NR + 16));
+        }
     }
 }
 
@@ -166,15 +173,11 @@ static void gemm_thread(void *arg, int64_t t0, int64_t t1)
             int64_t nc = je - js, nstrip = (nc + NR - 1) / NR;
             for (int64_t pc = 0; pc < j->K; pc += KC) {
                 int64_t kc = j->K - pc < KC ? j->K - pc : KC;
-                /* pack B[pc.., js..] as strips of [kc][NR], zero beyond N */
-                for (int64_t s = 0; s < nstrip; s++) {
-                    int64_t col = js + s * NR, w = je - col < NR ? je - col : NR;
-                    if (j->packb)
-                        j->packb(j->packb_ctx, pc, kc, col, (int)w, bp + s * kc * NR);
-                    else
-                        pack_b_strip(j->B + pc * j->ldb + col, j->ldb, kc, (int)w,
-                                     bp + s * kc * NR);
-                }
+                /* pack B[pc.., js..je) as strips of [kc][NR], zero beyond N */
+                if (j->packb)
+                    j->packb(j->packb_ctx, pc, kc, js, (int)nc, bp);
+                else
+                    pack_b_block(j->B + pc * j->ldb + js, j->ldb, kc, (int)nc, bp);
                 bool acc = j->acc || pc > 0, last = pc + kc == j->K;
                 bool relu = last && j->relu;
                 for (int64_t i = m0; i < m1; i += MR) {

@@ -77,9 +77,10 @@ lrsc_status lrsc_sgemm_packed_ex(lrsc_pool *p, lrsc_packed_a *a, int64_t N, cons
                                  int64_t ldb, float *C, int64_t ldc, bool accumulate,
                                  const float *bias, bool relu, lrsc_error *err);
 
-/* Implicit B: writes rows [k0, k0+kc) of columns [col, col+w) (w <= 32) of
- * B as [kc][32] floats, zero beyond w.  Called from the pool's threads. */
-typedef void (*lrsc_pack_b_fn)(const void *ctx, int64_t k0, int64_t kc, int64_t col, int w,
+/* Implicit B: writes rows [k0, k0+kc) of columns [col, col+nc) (nc <= 256)
+ * of B as ceil(nc/32) strips of [kc][32] floats, one after the other, zero
+ * beyond nc.  Called from the pool's threads. */
+typedef void (*lrsc_pack_b_fn)(const void *ctx, int64_t k0, int64_t kc, int64_t col, int nc,
                                float *dst);
 /* Whether the packed-panel path (the only one that takes an implicit B)
  * runs for products with N columns. */

@@ -539,53 +539,71 @@ typedef struct implicit_ctx {
 } implicit_ctx;
 
 #ifdef HAVE_IMPLICIT
+/* A run of up to 16 lanes of one 16-float half of a strip whose columns lie
+ * on one output row of one image (or, with no image, lanes to zero). */
+typedef struct piece {
+    int64_t off;          /* floats from the block start to the half, row k = 0 */
+    const float *xn;      /* the image's first channel; NULL: zeros */
+    int64_t oh, owl;      /* output row, and output column of lane 0 */
+    __mmask16 lanes;
+} piece;
+
+#define IMPLICIT_PIECES (256 + 2 * (256 / 16) + 2)
+
+/* Packs a block of B (see lrsc_pack_b_fn) row by row: the pieces are found
+ * once, then each row k reads its input rows in one forward sweep. */
 __attribute__((target("avx512f"))) static void implicit_pack(const void *arg, int64_t k0,
-                                                             int64_t kc, int64_t col, int w,
+                                                             int64_t kc, int64_t col, int nc,
                                                              float *dst)
 {
     const implicit_ctx *j = arg;
-    const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-    const __m512i lanes = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)j->sw));
-    const __m512i wlim = _mm512_set1_epi32((int)j->W);
-    for (int q = 0; q < w;) {
+    piece pc[IMPLICIT_PIECES];
+    int np = 0, nstrip = (nc + 31) / 32;
+    for (int q = 0; q < nc;) {
         int64_t c = col + q, n = c / j->P, pp = c % j->P, oh = pp / j->OW, ow = pp % j->OW;
-        int len = j->OW - ow < w - q ? (int)(j->OW - ow) : w - q;
-        const float *xn = j->x + n * j->img;
-        for (int h = 0; h < 2; h++) {
-            int a = q > 16 * h ? q - 16 * h : 0, b = q + len - 16 * h;
-            if (b > 16) b = 16;
-            if (b <= a) continue;
-            /* lanes [a, b) of half h hold this segment; t = 16h + lane - q */
-            __mmask16 seg = (__mmask16)(((1u << b) - 1) & ~((1u << a) - 1));
-            int t0 = 16 * h - q;
-            for (int64_t k = 0; k < kc; k++) {
-                const int64_t *kt = j->ktab + (k0 + k) * 3;
-                float *d = dst + k * 32 + 16 * h;
-                int64_t ih = oh * j->sh + kt[1];
-                if (ih < 0 || ih >= j->H) {
-                    _mm512_mask_storeu_ps(d, seg, _mm512_setzero_ps());
-                    continue;
-                }
-                /* input column of lane 0: ow*sw + tap offset + t0*sw */
-                int64_t iw0 = (ow + t0) * j->sw + kt[2];
-                __m512i iw = _mm512_add_epi32(_mm512_set1_epi32((int)iw0), lanes);
-                __mmask16 ok = seg & _mm512_cmpge_epi32_mask(iw, _mm512_setzero_si512()) &
-                               _mm512_cmplt_epi32_mask(iw, wlim);
-                const float *row = xn + kt[0] + ih * j->W;
-                __m512 v = j->sw == 1 ? _mm512_maskz_loadu_ps(ok, row + iw0)
-                                      : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), ok, iw,
-                                                                 row, 4);
-                _mm512_mask_storeu_ps(d, seg, v);
-            }
+        int len = j->OW - ow < nc - q ? (int)(j->OW - ow) : nc - q;
+        for (int a = q; a < q + len;) {
+            int h = a / 16, b = q + len < 16 * (h + 1) ? q + len : 16 * (h + 1);
+            piece *p = &pc[np++];
+            p->off = (int64_t)(h / 2) * kc * 32 + (h % 2) * 16;
+            p->xn = j->x + n * j->img;
+            p->oh = oh;
+            p->owl = ow + (16 * h - q);
+            p->lanes = (__mmask16)(((1u << (b - 16 * h)) - 1) & ~((1u << (a - 16 * h)) - 1));
+            a = b;
         }
         q += len;
     }
-    if (w < 32) {
-        __mmask16 z0 = (__mmask16)(w >= 16 ? 0 : ~((1u << w) - 1));
-        __mmask16 z1 = (__mmask16)(w <= 16 ? 0xFFFF : ~((1u << (w - 16)) - 1));
-        for (int64_t k = 0; k < kc; k++) {
-            _mm512_mask_storeu_ps(dst + k * 32, z0, _mm512_setzero_ps());
-            _mm512_mask_storeu_ps(dst + k * 32 + 16, z1, _mm512_setzero_ps());
+    for (int h = nc / 16; h < 2 * nstrip; h++) {
+        int a = nc > 16 * h ? nc - 16 * h : 0;
+        if (a >= 16) continue;
+        piece *p = &pc[np++];
+        p->off = (int64_t)(h / 2) * kc * 32 + (h % 2) * 16;
+        p->xn = NULL;
+        p->oh = p->owl = 0;
+        p->lanes = (__mmask16)(0xFFFFu & ~((1u << a) - 1));
+    }
+    const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512i lanes = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)j->sw));
+    const __m512i wlim = _mm512_set1_epi32((int)j->W);
+    for (int64_t k = 0; k < kc; k++) {
+        const int64_t *kt = j->ktab + (k0 + k) * 3;
+        for (int i = 0; i < np; i++) {
+            const piece *p = &pc[i];
+            float *d = dst + p->off + k * 32;
+            int64_t ih = p->oh * j->sh + kt[1];
+            if (!p->xn || ih < 0 || ih >= j->H) {
+                _mm512_mask_storeu_ps(d, p->lanes, _mm512_setzero_ps());
+                continue;
+            }
+            int64_t iw0 = p->owl * j->sw + kt[2];
+            __m512i iw = _mm512_add_epi32(_mm512_set1_epi32((int)iw0), lanes);
+            __mmask16 ok = p->lanes & _mm512_cmpge_epi32_mask(iw, _mm512_setzero_si512()) &
+                           _mm512_cmplt_epi32_mask(iw, wlim);
+            const float *row = p->xn + kt[0] + ih * j->W;
+            __m512 v = j->sw == 1 ? _mm512_maskz_loadu_ps(ok, row + iw0)
+                                  : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), ok, iw, row, 4);
+            _mm512_mask_storeu_ps(d, p->lanes, v);
         }
     }
 }
