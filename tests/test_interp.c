@@ -532,6 +532,10 @@ static void test_gemm_fc_shapes(void **state)
     check_fc(5, 130, 64);
     check_fc(9, 70, 300);
     check_fc(17, 33, 41);
+    /* K in several blocks, with a tail; rows interleaved in 16-float pieces */
+    check_fc(3, 45, 1100);
+    check_fc(12, 21, 2053);
+    check_fc(2, 9, 1040);
 }
 
 /* ---- BatchNormalization spatial=0 (opset 7) ---- */

@@ -225,7 +225,7 @@ static void pack_a(void *arg, int64_t s0, int64_t s1)
  * A while it sits in cache.  General sgemm would copy B into panels first. */
 typedef struct bt_job {
     int64_t M, N, K, lda, ldb, ldc;
-    const float *A, *B;
+    const float *A, *B;   /* A: packed as [ceil(K/16)][M][16], zero-padded */
     float *C;
     float alpha, beta;
 } bt_job;
@@ -236,22 +236,24 @@ typedef struct bt_job {
  * busy even for a single row (batch 1). */
 #define BT_TILE(MRT, NBT)                                                                    \
     __attribute__((target("avx512f"))) static void bt_tile_##MRT##x##NBT(                   \
-        const bt_job *j, int64_t n, int64_t m0, int nb, int mr)                              \
+        const bt_job *j, int64_t n, int64_t m0, int nb, int mr, int64_t kb, int64_t ke,     \
+        bool first)                                                                          \
     {                                                                                        \
-        int64_t K = j->K, kv = K & ~(int64_t)15;                                             \
-        __mmask16 tail = (__mmask16)((1u << (K - kv)) - 1);                                  \
-        const float *b[NBT], *a[MRT];                                                        \
+        int64_t kv = ke == j->K ? ke & ~(int64_t)15 : ke;                                    \
+        __mmask16 tail = (__mmask16)((1u << (ke - kv)) - 1);                                 \
+        const float *b[NBT];                                                                 \
+        int64_t a[MRT], m16 = j->M * 16;                                                     \
         __m512 acc[MRT][NBT];                                                                \
         for (int q = 0; q < NBT; q++) b[q] = j->B + (n + (q < nb ? q : 0)) * j->ldb;         \
-        for (int r = 0; r < MRT; r++) a[r] = j->A + (m0 + (r < mr ? r : 0)) * j->lda;        \
+        for (int r = 0; r < MRT; r++) a[r] = (m0 + (r < mr ? r : 0)) * 16;                   \
         _Pragma("GCC unroll 8") for (int r = 0; r < MRT; r++)                                \
         _Pragma("GCC unroll 8") for (int q = 0; q < NBT; q++) acc[r][q] = _mm512_setzero_ps(); \
-        for (int64_t k = 0; k < kv; k += 16) {                                               \
+        for (int64_t k = kb; k < kv; k += 16) {                                              \
             __m512 bv[NBT];                                                                  \
             _Pragma("GCC unroll 8") for (int q = 0; q < NBT; q++)                            \
                 bv[q] = _mm512_loadu_ps(b[q] + k);                                           \
             _Pragma("GCC unroll 8") for (int r = 0; r < MRT; r++) {                          \
-                __m512 av = _mm512_loadu_ps(a[r] + k);                                       \
+                __m512 av = _mm512_loadu_ps(j->A + (k >> 4) * m16 + a[r]);                   \
                 _Pragma("GCC unroll 8") for (int q = 0; q < NBT; q++)                        \
                     acc[r][q] = _mm512_fmadd_ps(av, bv[q], acc[r][q]);                       \
             }                                                                                \
@@ -261,7 +263,7 @@ typedef struct bt_job {
             _Pragma("GCC unroll 8") for (int q = 0; q < NBT; q++)                            \
                 bv[q] = _mm512_maskz_loadu_ps(tail, b[q] + kv);                              \
             _Pragma("GCC unroll 8") for (int r = 0; r < MRT; r++) {                          \
-                __m512 av = _mm512_maskz_loadu_ps(tail, a[r] + kv);                          \
+                __m512 av = _mm512_loadu_ps(j->A + (kv >> 4) * m16 + a[r]);                  \
                 _Pragma("GCC unroll 8") for (int q = 0; q < NBT; q++)                        \
                     acc[r][q] = _mm512_fmadd_ps(av, bv[q], acc[r][q]);                       \
             }                                                                                \
@@ -275,7 +277,7 @@ typedef struct bt_job {
             for (int q = 0; q < nb; q++) {                                                   \
                 float *cp = j->C + (m0 + r) * j->ldc + n + q;                                \
                 float v = j->alpha * sum[r][q];                                              \
-                *cp = j->beta != 0.0f ? v + j->beta * *cp : v;                               \
+                *cp = !first ? *cp + v : j->beta != 0.0f ? v + j->beta * *cp : v;            \
             }                                                                                \
     }
 
@@ -284,27 +286,37 @@ BT_TILE(2, 4)
 BT_TILE(4, 4)
 BT_TILE(8, 2)
 
+/* With several rows of A the tiles are compute-bound: K is taken in blocks
+ * so that the rows of A being used stay in L1.  A single row (batch 1) is
+ * bound by reading B and streams each of its rows whole. */
+#define BT_KBLOCK 512
+
 static void bt_rows(void *arg, int64_t n0, int64_t n1)
 {
     const bt_job *j = arg;
-    for (int64_t n = n0; n < n1; n += 4) {
-        int nb4 = n1 - n < 4 ? (int)(n1 - n) : 4;
-        for (int64_t m0 = 0; m0 < j->M;) {
-            int64_t left = j->M - m0;
-            if (left >= 8) {
-                /* two column pairs so the 8-row tile covers the same 4 rows of B */
-                bt_tile_8x2(j, n, m0, nb4 < 2 ? nb4 : 2, 8);
-                if (nb4 > 2) bt_tile_8x2(j, n + 2, m0, nb4 - 2, 8);
-                m0 += 8;
-            } else if (left >= 4) {
-                bt_tile_4x4(j, n, m0, nb4, 4);
-                m0 += 4;
-            } else if (left >= 2) {
-                bt_tile_2x4(j, n, m0, nb4, 2);
-                m0 += 2;
-            } else {
-                bt_tile_1x4(j, n, m0, nb4, 1);
-                m0 += 1;
+    int64_t kblock = j->M > 2 ? BT_KBLOCK : j->K;
+    for (int64_t kb = 0; kb < j->K; kb += kblock) {
+        int64_t ke = j->K - kb < kblock ? j->K : kb + kblock;
+        bool first = kb == 0;
+        for (int64_t n = n0; n < n1; n += 4) {
+            int nb4 = n1 - n < 4 ? (int)(n1 - n) : 4;
+            for (int64_t m0 = 0; m0 < j->M;) {
+                int64_t left = j->M - m0;
+                if (left >= 8) {
+                    /* two column pairs so the 8-row tile covers the same 4 rows of B */
+                    bt_tile_8x2(j, n, m0, nb4 < 2 ? nb4 : 2, 8, kb, ke, first);
+                    if (nb4 > 2) bt_tile_8x2(j, n + 2, m0, nb4 - 2, 8, kb, ke, first);
+                    m0 += 8;
+                } else if (left >= 4) {
+                    bt_tile_4x4(j, n, m0, nb4, 4, kb, ke, first);
+                    m0 += 4;
+                } else if (left >= 2) {
+                    bt_tile_2x4(j, n, m0, nb4, 2, kb, ke, first);
+                    m0 += 2;
+                } else {
+                    bt_tile_1x4(j, n, m0, nb4, 1, kb, ke, first);
+                    m0 += 1;
+                }
             }
         }
     }
@@ -314,8 +326,24 @@ bool lrsc_sgemm_bt_small(lrsc_pool *p, int64_t M, int64_t N, int64_t K, float al
                          const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                          float *C, int64_t ldc)
 {
-    if (M < 1 || M > 16 || N < 1 || K < 16 || !cpu_has_avx512()) return false;
-    bt_job j = {M, N, K, lda, ldb, ldc, A, B, C, alpha, beta};
+    if (!p || M < 1 || M > 16 || N < 1 || K < 16 || !cpu_has_avx512()) return false;
+    /* A's rows are often a multiple of 4 KB apart (K = 9216, 4096, ...), so
+     * that reading them side by side would map them to one cache set:
+     * interleave them in 16-float pieces instead (A is small). */
+    int64_t kq = (K + 15) / 16;
+    size_t na;
+    if (!lrsc_mul_size((size_t)kq * 16, (size_t)M, &na) || !lrsc_mul_size(na, sizeof(float), &na))
+        return false;
+    float *ap = lrsc_pool_scratch(p, 3, na, NULL);
+    if (!ap) return false;
+    for (int64_t q = 0; q < kq; q++)
+        for (int64_t r = 0; r < M; r++) {
+            float *d = ap + (q * M + r) * 16;
+            int64_t k0 = q * 16, w = K - k0 < 16 ? K - k0 : 16;
+            memcpy(d, A + r * lda + k0, (size_t)w * sizeof(float));
+            if (w < 16) memset(d + w, 0, (size_t)(16 - w) * sizeof(float));
+        }
+    bt_job j = {M, N, K, lda, ldb, ldc, ap, B, C, alpha, beta};
     lrsc_pool_for(p, N, 64, bt_rows, &j);
     return true;
 }

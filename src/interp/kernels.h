@@ -44,7 +44,8 @@ lrsc_status lrsc_sgemm(lrsc_pool *p, int64_t M, int64_t N, int64_t K, const floa
 
 /* C[M x N] = alpha A[M x K] B[N x K]^T + beta C for a few rows of A (a fully
  * connected layer at small batch), reading B once.  Returns false, doing
- * nothing, when it does not apply (M > 16, no AVX-512): use BLAS then. */
+ * nothing, when it does not apply (M > 16, no AVX-512, no pool): use BLAS
+ * then.  Uses scratch slot 3 (for A, interleaved). */
 bool lrsc_sgemm_bt_small(lrsc_pool *p, int64_t M, int64_t N, int64_t K, float alpha,
                          const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                          float *C, int64_t ldc);
