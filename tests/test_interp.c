@@ -297,7 +297,8 @@ static void conv_ref(const conv_case *k, const float *x, const float *w, const f
         }
 }
 
-static void check_conv(const conv_case *k)
+/* relu: the graph is Conv -> Relu (which the interpreter fuses). */
+static void check_conv(const conv_case *k, bool relu)
 {
     builder b = {0};
     int64_t xd[4] = {-1, k->C, k->H, k->W}, wd[4] = {k->M, k->C / k->group, k->kh, k->kw};
@@ -308,7 +309,9 @@ static void check_conv(const conv_case *k)
     bvalue(&b, false, "y", LRSC_DT_FLOAT, -1, NULL);
     binit(&b, "w", 4, wd, w);
     if (k->bias) binit(&b, "b", 1, bd, bias);
-    Onnx__NodeProto *n = bnode(&b, "Conv", "conv", k->bias ? "x,w,b" : "x,w", "y");
+    Onnx__NodeProto *n = bnode(&b, "Conv", "conv", k->bias ? "x,w,b" : "x,w",
+                               relu ? "c" : "y");
+    if (relu) bnode(&b, "Relu", "relu", "c", "y");
     attr_ints(&b, n, "strides", 2, k->sh, k->sw);
     attr_ints(&b, n, "dilations", 2, k->dh, k->dw);
     attr_ints(&b, n, "pads", 4, k->pt, k->pl, k->pb, k->pr);
@@ -321,6 +324,7 @@ static void check_conv(const conv_case *k)
     size_t xn = (size_t)(k->N * k->C * k->H * k->W), yn = (size_t)(k->N * k->M * OH * OW);
     float *xv = rand_buf(xn), *want = malloc(yn * sizeof *want);
     conv_ref(k, xv, w, k->bias ? bias : NULL, want, OH, OW);
+    for (size_t i = 0; relu && i < yn; i++) want[i] = want[i] > 0.0f ? want[i] : 0.0f;
     int64_t xs[4] = {k->N, k->C, k->H, k->W};
     lrsc_tensor x, y = {0};
     lrsc_tensor_init(&x, LRSC_DT_FLOAT, 4, xs, xv);
@@ -359,8 +363,22 @@ static void test_conv_variants(void **state)
         {1, 24, 14, 14, 64, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1, false},
         /* a wide image: several im2col row slices (K * width > 8M floats per slice) */
         {1, 64, 40, 600, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
+        /* enough positions for the packed-panel product, whose column strips
+         * gather the unfolded input straight from the image */
+        {1, 8, 30, 33, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
+        {1, 5, 41, 37, 12, 3, 3, 2, 2, 2, 2, 1, 2, 0, 1, 1, true},   /* strided, dilated */
+        {1, 2, 30, 40, 3, 5, 5, 1, 1, 1, 1, 4, 4, 4, 4, 1, true},    /* wide padding */
+        /* small planes at batch > 1: the images side by side in one product */
+        {3, 16, 12, 12, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
+        {2, 8, 20, 24, 8, 3, 5, 1, 2, 1, 1, 1, 2, 1, 2, 2, false},   /* grouped */
+        {3, 16, 12, 12, 32, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, true},  /* pointwise */
+        /* an odd number of column strips: the threads split the output channels */
+        {1, 16, 14, 14, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_conv(&cases[i]);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        check_conv(&cases[i], false);
+        check_conv(&cases[i], true);
+    }
 }
 
 /* ---- MatMul broadcasting and 1-D operands ---- */
@@ -514,6 +532,10 @@ static void test_gemm_fc_shapes(void **state)
     check_fc(5, 130, 64);
     check_fc(9, 70, 300);
     check_fc(17, 33, 41);
+    /* K in several blocks, with a tail; rows interleaved in 16-float pieces */
+    check_fc(3, 45, 1100);
+    check_fc(12, 21, 2053);
+    check_fc(2, 9, 1040);
 }
 
 /* ---- BatchNormalization spatial=0 (opset 7) ---- */

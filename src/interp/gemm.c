@@ -8,6 +8,7 @@
  * thread count).  Elsewhere cblas_sgemm does the work. */
 #include <cblas.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "interp/kernels.h"
@@ -38,6 +39,27 @@ static lrsc_status blas_path(int64_t M, int64_t N, int64_t K, const float *A, in
 
 static bool cpu_has_avx512(void);
 
+/* Threads for a product with `strips` column strips: columns are split
+ * between them unless that leaves them badly unbalanced (few strips) while
+ * there are rows enough to split instead. */
+static int thread_plan(const lrsc_pool *p, int64_t M, int64_t strips, bool *split_m)
+{
+    int T = lrsc_pool_threads(p);
+    int64_t mstrips = (M + MR - 1) / MR;
+    *split_m = T > 1 && strips % T != 0 && strips < 8 * T && mstrips >= 2 * T;
+    if (!*split_m && T > strips) T = (int)strips;
+    return T;
+}
+
+/* Whether N columns fill the NR-wide strips well enough for the panel
+ * kernel: at least 5/8 of the lanes (a 7x7 plane, 49 of 64, qualifies; the
+ * alternatives repack or transpose the whole weight at every call). */
+static bool panel_ok(int64_t N)
+{
+    int64_t strips = (N + NR - 1) / NR;
+    return N >= 16 && N * 8 >= strips * NR * 5;
+}
+
 typedef struct gemm_job {
     int64_t M, N, K, ldb, ldc;
     const float *ap;   /* packed A: ceil(M/MR) strips of [K][MR] */
@@ -45,12 +67,18 @@ typedef struct gemm_job {
     float *C;
     float *bpack;      /* per thread: KC * NCB floats */
     bool acc;
+    const float *bias; /* per row of C, added after the last K block; may be NULL */
+    bool relu;         /* clamp at zero after the bias */
     int nthreads;
+    lrsc_pack_b_fn packb;  /* B given implicitly (then B is NULL) */
+    const void *packb_ctx;
+    bool split_m;      /* threads split the rows of C (each packs all of B) */
 } gemm_job;
 
 __attribute__((target("avx512f"))) static void ukernel(int64_t kc, const float *ap,
                                                        const float *bp, float *c, int64_t ldc,
-                                                       int mr, int nr, bool acc)
+                                                       int mr, int nr, bool acc,
+                                                       const float *bias, bool relu)
 {
     __m512 c0a = _mm512_setzero_ps(), c0b = _mm512_setzero_ps();
     __m512 c1a = _mm512_setzero_ps(), c1b = _mm512_setzero_ps();
@@ -85,18 +113,58 @@ __attribute__((target("avx512f"))) static void ukernel(int64_t kc, const float *
             x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, cr));
             x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, cr + 16));
         }
+        if (bias) {
+            __m512 bv = _mm512_set1_ps(bias[r]);
+            x0 = _mm512_add_ps(x0, bv);
+            x1 = _mm512_add_ps(x1, bv);
+        }
+        if (relu) {
+            x0 = _mm512_max_ps(x0, _mm512_setzero_ps());
+            x1 = _mm512_max_ps(x1, _mm512_setzero_ps());
+        }
         _mm512_mask_storeu_ps(cr, m0, x0);
         _mm512_mask_storeu_ps(cr + 16, m1, x1);
     }
 }
 
-/* Thread t handles column strips [s0, s1). */
+/* A block of B, kc rows of nc <= NCB floats, as strips of [kc][NR]
+ * (zero-padded).  Row by row, so that each row of B is read in one
+ * contiguous run (the strip order would touch every row once per strip). */
+__attribute__((target("avx512f"))) static void pack_b_block(const float *src, int64_t ldb,
+                                                            int64_t kc, int nc, float *dst)
+{
+    int nstrip = (nc + NR - 1) / NR;
+    for (int64_t k = 0; k < kc; k++) {
+        const float *sr = src + k * ldb;
+        for (int s = 0; s < nstrip; s++) {
+            int w = nc - s * NR < NR ? nc - s * NR : NR;
+            __mmask16 m0 = w >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << w) - 1);
+            __mmask16 m1 = w >= 32 ? (__mmask16)0xFFFF
+                         : w > 16  ? (__mmask16)((1u << (w - 16)) - 1) : (__mmask16)0;
+            float *d = dst + (int64_t)s * kc * NR + k * NR;
+            _mm512_storeu_ps(d, _mm512_maskz_loadu_ps(m0, sr + s * NR));
+            _mm512_storeu_ps(d + 16, _mm512_maskz_loadu_ps(m1, sr + s * NR + 16));
+        }
+    }
+}
+
+/* Thread t handles column strips [s0, s1), or with split_m rows [m0, m1). */
 static void gemm_thread(void *arg, int64_t t0, int64_t t1)
 {
     const gemm_job *j = arg;
     int64_t strips = (j->N + NR - 1) / NR;
+    int64_t mstrips = (j->M + MR - 1) / MR;
     for (int64_t t = t0; t < t1; t++) {
         int64_t s0 = strips * t / j->nthreads, s1 = strips * (t + 1) / j->nthreads;
+        int64_t m0 = 0, m1 = j->M;
+        if (j->split_m) {
+            s0 = 0;
+            s1 = strips;
+            m0 = mstrips * t / j->nthreads * MR;
+            m1 = mstrips * (t + 1) / j->nthreads * MR;
+            if (m1 > j->M) m1 = j->M;
+            if (m0 >= m1) continue;
+        }
         float *bp = j->bpack + t * (int64_t)KC * NCB;
         for (int64_t js = s0 * NR; js < s1 * NR && js < j->N; js += NCB) {
             int64_t je = js + NCB;
@@ -105,25 +173,22 @@ static void gemm_thread(void *arg, int64_t t0, int64_t t1)
             int64_t nc = je - js, nstrip = (nc + NR - 1) / NR;
             for (int64_t pc = 0; pc < j->K; pc += KC) {
                 int64_t kc = j->K - pc < KC ? j->K - pc : KC;
-                /* pack B[pc.., js..] as strips of [kc][NR], zero beyond N */
-                for (int64_t s = 0; s < nstrip; s++) {
-                    float *dst = bp + s * kc * NR;
-                    int64_t col = js + s * NR, w = je - col < NR ? je - col : NR;
-                    const float *src = j->B + pc * j->ldb + col;
-                    for (int64_t k = 0; k < kc; k++) {
-                        memcpy(dst + k * NR, src + k * j->ldb, (size_t)w * sizeof(float));
-                        if (w < NR) memset(dst + k * NR + w, 0, (size_t)(NR - w) * sizeof(float));
-                    }
-                }
-                bool acc = j->acc || pc > 0;
-                for (int64_t i = 0; i < j->M; i += MR) {
+                /* pack B[pc.., js..je) as strips of [kc][NR], zero beyond N */
+                if (j->packb)
+                    j->packb(j->packb_ctx, pc, kc, js, (int)nc, bp);
+                else
+                    pack_b_block(j->B + pc * j->ldb + js, j->ldb, kc, (int)nc, bp);
+                bool acc = j->acc || pc > 0, last = pc + kc == j->K;
+                bool relu = last && j->relu;
+                for (int64_t i = m0; i < m1; i += MR) {
                     const float *ap = j->ap + (i / MR) * j->K * MR + pc * MR;
                     int mr = j->M - i < MR ? (int)(j->M - i) : MR;
+                    const float *bias = last && j->bias ? j->bias + i : NULL;
                     for (int64_t s = 0; s < nstrip; s++) {
                         int64_t col = js + s * NR;
                         int nr = je - col < NR ? (int)(je - col) : NR;
                         ukernel(kc, ap, bp + s * kc * NR, j->C + i * j->ldc + col, j->ldc, mr,
-                                nr, acc);
+                                nr, acc, bias, relu);
                     }
                 }
             }
@@ -160,42 +225,98 @@ static void pack_a(void *arg, int64_t s0, int64_t s1)
  * A while it sits in cache.  General sgemm would copy B into panels first. */
 typedef struct bt_job {
     int64_t M, N, K, lda, ldb, ldc;
-    const float *A, *B;
+    const float *A, *B;   /* A: packed as [ceil(K/16)][M][16], zero-padded */
     float *C;
     float alpha, beta;
 } bt_job;
 
-#define BT_ROWS 8
+/* One tile: MRT rows of A against NBT rows of B (nb, mr of them real; the
+ * rest repeat a real row and are not stored).  Each B row streams past all
+ * MRT rows of A, and the NBT independent sums per A row keep the FMA unit
+ * busy even for a single row (batch 1). */
+#define BT_TILE(MRT, NBT)                                                                    \
+    __attribute__((target("avx512f"))) static void bt_tile_##MRT##x##NBT(                   \
+        const bt_job *j, int64_t n, int64_t m0, int nb, int mr, int64_t kb, int64_t ke,     \
+        bool first)                                                                          \
+    {                                                                                        \
+        int64_t kv = ke == j->K ? ke & ~(int64_t)15 : ke;                                    \
+        __mmask16 tail = (__mmask16)((1u << (ke - kv)) - 1);                                 \
+        const float *b[NBT];                                                                 \
+        int64_t a[MRT], m16 = j->M * 16;                                                     \
+        __m512 acc[MRT][NBT];                                                                \
+        for (int q = 0; q < NBT; q++) b[q] = j->B + (n + (q < nb ? q : 0)) * j->ldb;         \
+        for (int r = 0; r < MRT; r++) a[r] = (m0 + (r < mr ? r : 0)) * 16;                   \
+        _Pragma("GCC unroll 8") for (int r = 0; r < MRT; r++)                                \
+        _Pragma("GCC unroll 8") for (int q = 0; q < NBT; q++) acc[r][q] = _mm512_setzero_ps(); \
+        for (int64_t k = kb; k < kv; k += 16) {                                              \
+            __m512 bv[NBT];                                                                  \
+            _Pragma("GCC unroll 8") for (int q = 0; q < NBT; q++)                            \
+                bv[q] = _mm512_loadu_ps(b[q] + k);                                           \
+            _Pragma("GCC unroll 8") for (int r = 0; r < MRT; r++) {                          \
+                __m512 av = _mm512_loadu_ps(j->A + (k >> 4) * m16 + a[r]);                   \
+                _Pragma("GCC unroll 8") for (int q = 0; q < NBT; q++)                        \
+                    acc[r][q] = _mm512_fmadd_ps(av, bv[q], acc[r][q]);                       \
+            }                                                                                \
+        }                                                                                    \
+        if (tail) {                                                                          \
+            __m512 bv[NBT];                                                                  \
+            _Pragma("GCC unroll 8") for (int q = 0; q < NBT; q++)                            \
+                bv[q] = _mm512_maskz_loadu_ps(tail, b[q] + kv);                              \
+            _Pragma("GCC unroll 8") for (int r = 0; r < MRT; r++) {                          \
+                __m512 av = _mm512_loadu_ps(j->A + (kv >> 4) * m16 + a[r]);                  \
+                _Pragma("GCC unroll 8") for (int q = 0; q < NBT; q++)                        \
+                    acc[r][q] = _mm512_fmadd_ps(av, bv[q], acc[r][q]);                       \
+            }                                                                                \
+        }                                                                                    \
+        /* reduce with fixed indices first, so that acc stays in registers */             \
+        float sum[MRT][NBT];                                                                 \
+        _Pragma("GCC unroll 8") for (int r = 0; r < MRT; r++)                                \
+        _Pragma("GCC unroll 8") for (int q = 0; q < NBT; q++)                                \
+            sum[r][q] = _mm512_reduce_add_ps(acc[r][q]);                                     \
+        for (int r = 0; r < mr; r++)                                                         \
+            for (int q = 0; q < nb; q++) {                                                   \
+                float *cp = j->C + (m0 + r) * j->ldc + n + q;                                \
+                float v = j->alpha * sum[r][q];                                              \
+                *cp = !first ? *cp + v : j->beta != 0.0f ? v + j->beta * *cp : v;            \
+            }                                                                                \
+    }
 
-__attribute__((target("avx512f"))) static void bt_rows(void *arg, int64_t n0, int64_t n1)
+BT_TILE(1, 4)
+BT_TILE(2, 4)
+BT_TILE(4, 4)
+BT_TILE(8, 2)
+
+/* With several rows of A the tiles are compute-bound: K is taken in blocks
+ * so that the rows of A being used stay in L1.  A single row (batch 1) is
+ * bound by reading B and streams each of its rows whole. */
+#define BT_KBLOCK 512
+
+static void bt_rows(void *arg, int64_t n0, int64_t n1)
 {
     const bt_job *j = arg;
-    int64_t K = j->K, kv = K & ~(int64_t)15;
-    __mmask16 tail = (__mmask16)((1u << (K - kv)) - 1);
-    for (int64_t n = n0; n < n1; n++) {
-        const float *b = j->B + n * j->ldb;
-        for (int64_t m0 = 0; m0 < j->M; m0 += BT_ROWS) {
-            int mr = j->M - m0 < BT_ROWS ? (int)(j->M - m0) : BT_ROWS;
-            __m512 acc[BT_ROWS];
-            const float *a[BT_ROWS];
-            for (int r = 0; r < BT_ROWS; r++) {
-                acc[r] = _mm512_setzero_ps();
-                a[r] = j->A + (m0 + (r < mr ? r : 0)) * j->lda;
-            }
-            for (int64_t k = 0; k < kv; k += 16) {
-                __m512 bv = _mm512_loadu_ps(b + k);
-                for (int r = 0; r < BT_ROWS; r++)
-                    acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(a[r] + k), bv, acc[r]);
-            }
-            if (tail) {
-                __m512 bv = _mm512_maskz_loadu_ps(tail, b + kv);
-                for (int r = 0; r < BT_ROWS; r++)
-                    acc[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, a[r] + kv), bv, acc[r]);
-            }
-            for (int r = 0; r < mr; r++) {
-                float *cp = j->C + (m0 + r) * j->ldc + n;
-                float v = j->alpha * _mm512_reduce_add_ps(acc[r]);
-                *cp = j->beta != 0.0f ? v + j->beta * *cp : v;
+    int64_t kblock = j->M > 2 ? BT_KBLOCK : j->K;
+    for (int64_t kb = 0; kb < j->K; kb += kblock) {
+        int64_t ke = j->K - kb < kblock ? j->K : kb + kblock;
+        bool first = kb == 0;
+        for (int64_t n = n0; n < n1; n += 4) {
+            int nb4 = n1 - n < 4 ? (int)(n1 - n) : 4;
+            for (int64_t m0 = 0; m0 < j->M;) {
+                int64_t left = j->M - m0;
+                if (left >= 8) {
+                    /* two column pairs so the 8-row tile covers the same 4 rows of B */
+                    bt_tile_8x2(j, n, m0, nb4 < 2 ? nb4 : 2, 8, kb, ke, first);
+                    if (nb4 > 2) bt_tile_8x2(j, n + 2, m0, nb4 - 2, 8, kb, ke, first);
+                    m0 += 8;
+                } else if (left >= 4) {
+                    bt_tile_4x4(j, n, m0, nb4, 4, kb, ke, first);
+                    m0 += 4;
+                } else if (left >= 2) {
+                    bt_tile_2x4(j, n, m0, nb4, 2, kb, ke, first);
+                    m0 += 2;
+                } else {
+                    bt_tile_1x4(j, n, m0, nb4, 1, kb, ke, first);
+                    m0 += 1;
+                }
             }
         }
     }
@@ -205,8 +326,24 @@ bool lrsc_sgemm_bt_small(lrsc_pool *p, int64_t M, int64_t N, int64_t K, float al
                          const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                          float *C, int64_t ldc)
 {
-    if (M < 1 || M > 16 || N < 1 || K < 16 || !cpu_has_avx512()) return false;
-    bt_job j = {M, N, K, lda, ldb, ldc, A, B, C, alpha, beta};
+    if (!p || M < 1 || M > 16 || N < 1 || K < 16 || !cpu_has_avx512()) return false;
+    /* A's rows are often a multiple of 4 KB apart (K = 9216, 4096, ...), so
+     * that reading them side by side would map them to one cache set:
+     * interleave them in 16-float pieces instead (A is small). */
+    int64_t kq = (K + 15) / 16;
+    size_t na;
+    if (!lrsc_mul_size((size_t)kq * 16, (size_t)M, &na) || !lrsc_mul_size(na, sizeof(float), &na))
+        return false;
+    float *ap = lrsc_pool_scratch(p, 3, na, NULL);
+    if (!ap) return false;
+    for (int64_t q = 0; q < kq; q++)
+        for (int64_t r = 0; r < M; r++) {
+            float *d = ap + (q * M + r) * 16;
+            int64_t k0 = q * 16, w = K - k0 < 16 ? K - k0 : 16;
+            memcpy(d, A + r * lda + k0, (size_t)w * sizeof(float));
+            if (w < 16) memset(d + w, 0, (size_t)(16 - w) * sizeof(float));
+        }
+    bt_job j = {M, N, K, lda, ldb, ldc, ap, B, C, alpha, beta};
     lrsc_pool_for(p, N, 64, bt_rows, &j);
     return true;
 }
@@ -232,7 +369,8 @@ lrsc_status lrsc_sgemm_pack(lrsc_pool *p, int64_t M, int64_t K, const float *A, 
 }
 
 #ifdef HAVE_AVX512_PATH
-/* Packs A on first use by the AVX-512 path. */
+/* Packs A on first use by the AVX-512 path: into scratch, or into memory the
+ * packed form keeps (persist) so that a constant weight is packed only once. */
 static lrsc_status ensure_packed(lrsc_pool *p, lrsc_packed_a *a, lrsc_error *err)
 {
     if (a->packed) return LRSC_OK;
@@ -241,7 +379,13 @@ static lrsc_status ensure_packed(lrsc_pool *p, lrsc_packed_a *a, lrsc_error *err
     if (!lrsc_mul_size((size_t)mstrips * MR, (size_t)a->K, &na) ||
         !lrsc_mul_size(na, sizeof(float), &na))
         return lrsc_error_set(err, LRSC_ERR_LIMIT, "matrix product too large");
-    float *ap = lrsc_pool_scratch(p, 1, na, err);
+    float *ap;
+    if (a->persist) {
+        free(a->own);
+        ap = a->own = lrsc_malloc(na, err);
+    } else {
+        ap = lrsc_pool_scratch(p, 1, na, err);
+    }
     if (!ap) return LRSC_ERR_NOMEM;
     pack_job pj = {a->A, a->M, a->K, a->lda, ap};
     lrsc_pool_for(p, mstrips, 4, pack_a, &pj);
@@ -250,36 +394,109 @@ static lrsc_status ensure_packed(lrsc_pool *p, lrsc_packed_a *a, lrsc_error *err
 }
 #endif
 
-lrsc_status lrsc_sgemm_packed(lrsc_pool *p, lrsc_packed_a *a, int64_t N, const float *B,
-                              int64_t ldb, float *C, int64_t ldc, bool accumulate,
-                              lrsc_error *err)
+void lrsc_packed_a_release(lrsc_packed_a *a)
+{
+    free(a->own);
+    memset(a, 0, sizeof *a);
+}
+
+/* The epilogue where BLAS did the product. */
+static void epilogue_rows(int64_t M, int64_t N, float *C, int64_t ldc, const float *bias,
+                          bool relu)
+{
+    for (int64_t i = 0; i < M; i++) {
+        float *c = C + i * ldc;
+        if (bias) {
+            float b = bias[i];
+            for (int64_t j = 0; j < N; j++) c[j] += b;
+        }
+        if (relu)
+            for (int64_t j = 0; j < N; j++) c[j] = c[j] > 0.0f ? c[j] : 0.0f;
+    }
+}
+
+lrsc_status lrsc_sgemm_packed_ex(lrsc_pool *p, lrsc_packed_a *a, int64_t N, const float *B,
+                                 int64_t ldb, float *C, int64_t ldc, bool accumulate,
+                                 const float *bias, bool relu, lrsc_error *err)
 {
     int64_t M = a->M, K = a->K;
     if (M <= 0 || N <= 0) return LRSC_OK;
     if (K <= 0) {
         if (!accumulate)
             for (int64_t i = 0; i < M; i++) memset(C + i * ldc, 0, (size_t)N * sizeof *C);
+        epilogue_rows(M, N, C, ldc, bias, relu);
         return LRSC_OK;
     }
 #ifdef HAVE_AVX512_PATH
     int64_t strips = (N + NR - 1) / NR;
     /* Narrow products waste most of the last column strip: BLAS does better. */
-    if (p && N * 8 >= strips * NR * 7 && cpu_has_avx512()) {
+    if (p && panel_ok(N) && cpu_has_avx512()) {
         lrsc_status st = ensure_packed(p, a, err);
         if (st) return st;
-        int T = lrsc_pool_threads(p);
-        if (T > strips) T = (int)strips;
+        bool split_m;
+        int T = thread_plan(p, M, strips, &split_m);
         size_t nb;
         if (!lrsc_mul_size((size_t)T * KC * NCB, sizeof(float), &nb))
             return lrsc_error_set(err, LRSC_ERR_LIMIT, "matrix product too large");
         float *bpack = lrsc_pool_scratch(p, 2, nb, err);
         if (!bpack) return LRSC_ERR_NOMEM;
-        gemm_job j = {M, N, K, ldb, ldc, a->packed, B, C, bpack, accumulate, T};
+        gemm_job j = {M, N, K, ldb, ldc, a->packed, B, C, bpack, accumulate, bias, relu, T,
+                      NULL, NULL, split_m};
         lrsc_pool_for(p, T, 1, gemm_thread, &j);
         return LRSC_OK;
     }
 #endif
-    return blas_path(M, N, K, a->A, a->lda, B, ldb, C, ldc, accumulate, err);
+    lrsc_status st = blas_path(M, N, K, a->A, a->lda, B, ldb, C, ldc, accumulate, err);
+    if (st) return st;
+    epilogue_rows(M, N, C, ldc, bias, relu);
+    return LRSC_OK;
+}
+
+bool lrsc_sgemm_packs_b(const lrsc_pool *p, int64_t N)
+{
+#ifdef HAVE_AVX512_PATH
+    return p && panel_ok(N) && cpu_has_avx512();
+#else
+    (void)p, (void)N;
+    return false;
+#endif
+}
+
+lrsc_status lrsc_sgemm_implicit(lrsc_pool *p, lrsc_packed_a *a, int64_t N, lrsc_pack_b_fn packb,
+                                const void *ctx, float *C, int64_t ldc, const float *bias,
+                                bool relu, lrsc_error *err)
+{
+#ifdef HAVE_AVX512_PATH
+    int64_t M = a->M, K = a->K;
+    if (M <= 0 || N <= 0) return LRSC_OK;
+    if (!lrsc_sgemm_packs_b(p, N) || K <= 0)
+        return lrsc_error_set(err, LRSC_ERR_INTERNAL, "implicit product not available here");
+    lrsc_status st = ensure_packed((lrsc_pool *)p, a, err);
+    if (st) return st;
+    int64_t strips = (N + NR - 1) / NR;
+    bool split_m;
+    int T = thread_plan(p, M, strips, &split_m);
+    size_t nb;
+    if (!lrsc_mul_size((size_t)T * KC * NCB, sizeof(float), &nb))
+        return lrsc_error_set(err, LRSC_ERR_LIMIT, "matrix product too large");
+    float *bpack = lrsc_pool_scratch(p, 2, nb, err);
+    if (!bpack) return LRSC_ERR_NOMEM;
+    gemm_job j = {M, N, K, 0, ldc, a->packed, NULL, C, bpack, false, bias, relu, T, packb, ctx,
+                  split_m};
+    lrsc_pool_for(p, T, 1, gemm_thread, &j);
+    return LRSC_OK;
+#else
+    (void)p, (void)a, (void)N, (void)packb, (void)ctx, (void)C, (void)ldc, (void)bias;
+    (void)relu;
+    return lrsc_error_set(err, LRSC_ERR_INTERNAL, "implicit product not available here");
+#endif
+}
+
+lrsc_status lrsc_sgemm_packed(lrsc_pool *p, lrsc_packed_a *a, int64_t N, const float *B,
+                              int64_t ldb, float *C, int64_t ldc, bool accumulate,
+                              lrsc_error *err)
+{
+    return lrsc_sgemm_packed_ex(p, a, N, B, ldb, C, ldc, accumulate, NULL, false, err);
 }
 
 #ifndef HAVE_AVX512_PATH
@@ -294,8 +511,8 @@ bool lrsc_sgemm_bt_small(lrsc_pool *p, int64_t M, int64_t N, int64_t K, float al
 bool lrsc_sgemm_prefers_transposed(const lrsc_pool *p, int64_t M, int64_t N)
 {
 #ifdef HAVE_AVX512_PATH
-    int64_t sn = (N + NR - 1) / NR, sm = (M + NR - 1) / NR;
-    return p && N >= 24 && N * 8 < sn * NR * 7 && M * 8 >= sm * NR * 7 && cpu_has_avx512();
+    int64_t sm = (M + NR - 1) / NR;
+    return p && N >= 24 && !panel_ok(N) && M * 8 >= sm * NR * 7 && cpu_has_avx512();
 #else
     (void)p, (void)M, (void)N;
     return false;

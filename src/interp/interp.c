@@ -25,6 +25,8 @@ struct lrsc_interp {
     const lrsc_op_def **defs;      /* per node; NULL: node is skipped (folded constant) */
     lrsc_op_ctx *ctx;              /* per node */
     bool *inited;                  /* per node: init succeeded, fini is owed */
+    bool *pass;                    /* per node: a Relu fused into the Conv before it; it
+                                    * only hands its input's buffer on to its output */
     const lrsc_tensor **in_ptrs;   /* storage behind every ctx.in */
     lrsc_tensor **out_ptrs;        /* storage behind every ctx.out */
     lrsc_tensor *vals;             /* per value */
@@ -44,7 +46,7 @@ struct lrsc_interp {
 #define CACHE_LIMIT ((size_t)512 << 20)
 
 /* A cached buffer of at least bytes (and not much more), or a new one. */
-static void *buf_take(lrsc_interp *ip, size_t bytes, size_t *cap, lrsc_error *err)
+static void *buf_take(lrsc_interp *ip, size_t bytes, bool zero, size_t *cap, lrsc_error *err)
 {
     int best = -1;
     for (int i = 0; i < ip->ncache; i++)
@@ -58,7 +60,7 @@ static void *buf_take(lrsc_interp *ip, size_t bytes, size_t *cap, lrsc_error *er
         ip->cache[best] = ip->cache[ip->ncache - 1];
         ip->cache_cap[best] = ip->cache_cap[ip->ncache - 1];
         ip->ncache--;
-        memset(p, 0, bytes);
+        if (zero) memset(p, 0, bytes);
         return p;
     }
     *cap = bytes;
@@ -135,6 +137,7 @@ void lrsc_interp_free(lrsc_interp *ip)
     free(ip->defs);
     free(ip->ctx);
     free(ip->inited);
+    free(ip->pass);
     free(ip->in_ptrs);
     free(ip->out_ptrs);
     free(ip->vals);
@@ -217,6 +220,41 @@ static bool node_is_folded(const lrsc_graph *g, const lrsc_node *n)
     return true;
 }
 
+static bool is_default_op(const lrsc_node *n, const char *op)
+{
+    return n->op && strcmp(n->op, op) == 0 && (!n->domain || !n->domain[0] ||
+                                               strcmp(n->domain, "ai.onnx") == 0);
+}
+
+/* A Conv whose output feeds only a Relu applies the Relu itself (in its
+ * product's epilogue), saving a pass over the tensor and a buffer.  Not done
+ * when a hook watches the nodes: it must see the Conv's own output. */
+static void fuse_conv_relu(lrsc_interp *ip)
+{
+    const lrsc_graph *g = ip->g;
+    if (ip->opts.hook) return;
+    for (int i = 0; i < g->nnodes; i++) {
+        const lrsc_node *n = &g->nodes[i];
+        if (!ip->defs[i] || !is_default_op(n, "Conv") || n->noutputs != 1) continue;
+        int v = n->outputs[0];
+        if (v < 0 || ip->keep[v] || g->values[v].kind != LRSC_VALUE_COMPUTED) continue;
+        int user = -1, uses = 0;
+        for (int j = i + 1; j < g->nnodes; j++)
+            for (int k = 0; k < g->nodes[j].ninputs; k++)
+                if (g->nodes[j].inputs[k] == v) {
+                    user = j;
+                    uses++;
+                }
+        if (uses != 1 || g->values[v].nconsumers != 1) continue;
+        const lrsc_node *r = &g->nodes[user];
+        if (!ip->defs[user] || !is_default_op(r, "Relu") || r->ninputs != 1 ||
+            r->noutputs != 1 || r->outputs[0] < 0)
+            continue;
+        ip->ctx[i].fuse_relu = true;
+        ip->pass[user] = true;
+    }
+}
+
 lrsc_status lrsc_interp_create(const lrsc_graph *g, const lrsc_interp_opts *opts,
                                lrsc_interp **out, lrsc_error *err)
 {
@@ -252,7 +290,8 @@ lrsc_status lrsc_interp_create(const lrsc_graph *g, const lrsc_interp_opts *opts
     ip->defs = lrsc_calloc(nn, sizeof *ip->defs, err);
     ip->ctx = ip->defs ? lrsc_calloc(nn, sizeof *ip->ctx, err) : NULL;
     ip->inited = ip->ctx ? lrsc_calloc(nn, sizeof *ip->inited, err) : NULL;
-    ip->in_ptrs = ip->inited ? lrsc_calloc(nin_total, sizeof *ip->in_ptrs, err) : NULL;
+    ip->pass = ip->inited ? lrsc_calloc(nn, sizeof *ip->pass, err) : NULL;
+    ip->in_ptrs = ip->pass ? lrsc_calloc(nin_total, sizeof *ip->in_ptrs, err) : NULL;
     ip->out_ptrs = ip->in_ptrs ? lrsc_calloc(nout_total, sizeof *ip->out_ptrs, err) : NULL;
     ip->vals = ip->out_ptrs ? lrsc_calloc(nv, sizeof *ip->vals, err) : NULL;
     ip->left = ip->vals ? lrsc_calloc(nv, sizeof *ip->left, err) : NULL;
@@ -310,6 +349,7 @@ lrsc_status lrsc_interp_create(const lrsc_graph *g, const lrsc_interp_opts *opts
         }
         ip->inited[i] = true;
     }
+    fuse_conv_relu(ip);
     openblas_set_num_threads(ip->threads);
     *out = ip;
     return LRSC_OK;
@@ -405,7 +445,8 @@ static void reset_values(lrsc_interp *ip)
     ip->live = 0;
 }
 
-static lrsc_status alloc_output(lrsc_interp *ip, const lrsc_node *n, int k, lrsc_error *err)
+static lrsc_status alloc_output(lrsc_interp *ip, const lrsc_node *n, int k, bool zero,
+                                lrsc_error *err)
 {
     int v = n->outputs[k];
     lrsc_tensor *t = &ip->vals[v];
@@ -433,12 +474,20 @@ static lrsc_status alloc_output(lrsc_interp *ip, const lrsc_node *n, int k, lrsc
     t->data = NULL;
     t->owned = false;
     if (bytes) {
-        t->data = buf_take(ip, bytes, &ip->cap[v], err);
+        t->data = buf_take(ip, bytes, zero, &ip->cap[v], err);
         if (!t->data) return LRSC_ERR_NOMEM;
         t->owned = true;
         ip->live += bytes;
     }
     return LRSC_OK;
+}
+
+/* Ops whose exec writes every element of every output (see their sources), so
+ * a reused buffer need not be zeroed first: the large tensors of CNNs. */
+static bool fills_outputs(const lrsc_node *n)
+{
+    return is_default_op(n, "Conv") || is_default_op(n, "MaxPool") ||
+           is_default_op(n, "Concat");
 }
 
 static lrsc_status run_node(lrsc_interp *ip, int i, lrsc_error *err)
@@ -457,12 +506,21 @@ static lrsc_status run_node(lrsc_interp *ip, int i, lrsc_error *err)
     for (int k = 0; k < n->ninputs; k++)
         if (c->in[k] && c->in[k]->ndim < 0)
             return node_error(err, LRSC_ERR_INTERNAL, n, "input value is not available");
+    if (ip->pass[i]) {
+        /* the buffer moves: the input (this node's only use of it) no longer owns it */
+        int vi = n->inputs[0], vo = n->outputs[0];
+        ip->vals[vo] = ip->vals[vi];
+        ip->cap[vo] = ip->cap[vi];
+        ip->vals[vi].owned = false;
+        ip->cap[vi] = 0;
+        goto done;
+    }
     if ((st = d->reshape(c, err))) goto fail;
     for (int k = 0; k < n->noutputs; k++) {
         if (n->outputs[k] < 0) continue;
         if (ip->vals[n->outputs[k]].ndim < 0 || ip->vals[n->outputs[k]].ndim > LRSC_MAX_DIMS)
             return node_error(err, LRSC_ERR_INTERNAL, n, "operator produced an invalid rank");
-        if ((st = alloc_output(ip, n, k, err))) return st;
+        if ((st = alloc_output(ip, n, k, !fills_outputs(n), err))) return st;
     }
     if ((st = d->exec(c, err))) goto fail;
     if (ip->opts.hook) {
@@ -472,6 +530,7 @@ static lrsc_status run_node(lrsc_interp *ip, int i, lrsc_error *err)
             return st;
         }
     }
+done:
     /* Free what nobody needs any more. */
     for (int k = 0; k < n->ninputs; k++) {
         int v = n->inputs[k];

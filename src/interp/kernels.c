@@ -1,23 +1,29 @@
 #include "interp/kernels.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "onnx/attr.h"
 
-/* Workers sleep on a condition variable between jobs; a job is published with
- * a generation counter so each worker runs it exactly once. */
+/* A job is published with a generation counter so each worker runs it
+ * exactly once.  Between jobs a worker first spins on the counter for a
+ * short while (a network's nodes come in quick succession, and a futex
+ * wake-up costs more than most small nodes), then sleeps on a condition
+ * variable; the caller likewise spins briefly before sleeping on `done`. */
+#define SPIN_ROUNDS 4000
+
 struct lrsc_pool {
     int nthreads;                 /* including the caller */
     pthread_t *workers;
     int nworkers;
     pthread_mutex_t mu;
     pthread_cond_t wake, done;
-    unsigned long gen;
-    int pending;
-    bool quit;
+    _Atomic unsigned long gen;    /* written under mu */
+    _Atomic int pending;          /* written under mu */
+    _Atomic bool quit;
     lrsc_par_fn fn;
     void *arg;
     int64_t n, chunk;
@@ -38,6 +44,13 @@ static void run_chunk(lrsc_pool *p, int id)
     if (b < e) p->fn(p->arg, b, e);
 }
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
 static void *worker_main(void *v)
 {
     worker_arg *wa = v;
@@ -45,8 +58,11 @@ static void *worker_main(void *v)
     int id = wa->id;
     free(wa);
     unsigned long seen = 0;
-    pthread_mutex_lock(&p->mu);
     for (;;) {
+        for (int i = 0; i < SPIN_ROUNDS && !atomic_load(&p->quit) && atomic_load(&p->gen) == seen;
+             i++)
+            cpu_relax();
+        pthread_mutex_lock(&p->mu);
         while (!p->quit && p->gen == seen) pthread_cond_wait(&p->wake, &p->mu);
         if (p->quit) break;
         seen = p->gen;
@@ -54,6 +70,7 @@ static void *worker_main(void *v)
         run_chunk(p, id);
         pthread_mutex_lock(&p->mu);
         if (--p->pending == 0) pthread_cond_signal(&p->done);
+        pthread_mutex_unlock(&p->mu);
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -156,6 +173,7 @@ void lrsc_pool_for(lrsc_pool *p, int64_t n, int64_t min_chunk, lrsc_par_fn fn, v
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
     run_chunk(p, 0);
+    for (int i = 0; i < SPIN_ROUNDS && atomic_load(&p->pending) > 0; i++) cpu_relax();
     pthread_mutex_lock(&p->mu);
     while (p->pending > 0) pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);

@@ -44,7 +44,8 @@ lrsc_status lrsc_sgemm(lrsc_pool *p, int64_t M, int64_t N, int64_t K, const floa
 
 /* C[M x N] = alpha A[M x K] B[N x K]^T + beta C for a few rows of A (a fully
  * connected layer at small batch), reading B once.  Returns false, doing
- * nothing, when it does not apply (M > 16, no AVX-512): use BLAS then. */
+ * nothing, when it does not apply (M > 16, no AVX-512, no pool): use BLAS
+ * then.  Uses scratch slot 3 (for A, interleaved). */
 bool lrsc_sgemm_bt_small(lrsc_pool *p, int64_t M, int64_t N, int64_t K, float alpha,
                          const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                          float *C, int64_t ldc);
@@ -54,17 +55,43 @@ bool lrsc_sgemm_bt_small(lrsc_pool *p, int64_t M, int64_t N, int64_t K, float al
 bool lrsc_sgemm_prefers_transposed(const lrsc_pool *p, int64_t M, int64_t N);
 
 /* The same in two steps, so that one A (a weight) is packed once for many
- * products.  The packed form lives in scratch slot 1 until the next pack. */
+ * products.  The packed form lives in scratch slot 1 until the next pack,
+ * unless persist is set after lrsc_sgemm_pack: then it is packed into memory
+ * the struct owns (free with lrsc_packed_a_release), and the struct can be
+ * kept across runs while A's data does not change. */
 typedef struct lrsc_packed_a {
     int64_t M, K, lda;
     const float *A;
     const float *packed;  /* packed on first use by the AVX-512 path */
+    bool persist;
+    float *own;
 } lrsc_packed_a;
+void lrsc_packed_a_release(lrsc_packed_a *a);
 lrsc_status lrsc_sgemm_pack(lrsc_pool *p, int64_t M, int64_t K, const float *A, int64_t lda,
                             lrsc_packed_a *out, lrsc_error *err);
 lrsc_status lrsc_sgemm_packed(lrsc_pool *p, lrsc_packed_a *a, int64_t N, const float *B,
                               int64_t ldb, float *C, int64_t ldc, bool accumulate,
                               lrsc_error *err);
+/* The same with an epilogue: C[i][j] += bias[i] (bias may be NULL), then
+ * C = max(C, 0) when relu, applied once, after the full sum. */
+lrsc_status lrsc_sgemm_packed_ex(lrsc_pool *p, lrsc_packed_a *a, int64_t N, const float *B,
+                                 int64_t ldb, float *C, int64_t ldc, bool accumulate,
+                                 const float *bias, bool relu, lrsc_error *err);
+
+/* Implicit B: writes rows [k0, k0+kc) of columns [col, col+nc) (nc <= 256)
+ * of B as ceil(nc/32) strips of [kc][32] floats, one after the other, zero
+ * beyond nc.  Called from the pool's threads. */
+typedef void (*lrsc_pack_b_fn)(const void *ctx, int64_t k0, int64_t kc, int64_t col, int nc,
+                               float *dst);
+/* Whether the packed-panel path (the only one that takes an implicit B)
+ * runs for products with N columns. */
+bool lrsc_sgemm_packs_b(const lrsc_pool *p, int64_t N);
+/* C[M x N] = A B (+ bias, relu as in lrsc_sgemm_packed_ex) with B produced
+ * by packb strip by strip: a convolution's unfolded input need not exist in
+ * memory.  Only where lrsc_sgemm_packs_b(p, N). */
+lrsc_status lrsc_sgemm_implicit(lrsc_pool *p, lrsc_packed_a *a, int64_t N, lrsc_pack_b_fn packb,
+                                const void *ctx, float *C, int64_t ldc, const float *bias,
+                                bool relu, lrsc_error *err);
 
 /* ---- spatial geometry of Conv / ConvTranspose / *Pool ---- */
 

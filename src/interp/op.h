@@ -5,11 +5,14 @@
  *   init    once at lrsc_interp_create: parse and validate attributes, keep
  *           them in ctx->state (clear errors for out-of-range attributes);
  *   reshape at every run, with the actual inputs: set each output's dtype,
- *           ndim and dims (the interpreter then allocates zeroed owned data);
+ *           ndim and dims (the interpreter then allocates owned data, zeroed
+ *           except for the few ops listed in interp.c that write every element);
  *   exec    at every run: fill the outputs;
  *   fini    at lrsc_interp_free: release ctx->state. */
 #ifndef LRSC_INTERP_OP_H
 #define LRSC_INTERP_OP_H
+
+#include <stdbool.h>
 
 #include "core/status.h"
 #include "core/tensor.h"
@@ -25,6 +28,8 @@ typedef struct lrsc_op_ctx {
     void *state;                  /* owned by the op: set in init, freed in fini */
     int threads;                  /* worker threads the op may use */
     struct lrsc_pool *pool;       /* the interpreter's worker pool (kernels.h); may be NULL */
+    bool fuse_relu;               /* Conv only: the interpreter found a Relu as the output's
+                                   * only consumer and skips it; apply it here */
 } lrsc_op_ctx;
 
 typedef struct lrsc_op_def {

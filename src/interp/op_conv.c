@@ -14,6 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#define HAVE_IMPLICIT 1
+#include <immintrin.h>
+#endif
+
 #include "interp/kernels.h"
 #include "interp/op.h"
 #include "onnx/attr.h"
@@ -35,6 +40,14 @@ typedef struct conv_state {
     /* transposed constant weight for narrow products, kept between runs */
     float *wt;
     const void *wt_src;
+    /* packed constant weight, one per group, kept between runs */
+    lrsc_packed_a *pk;
+    int64_t npk;
+    const void *pk_src;
+    /* per unfolded row k (2-D implicit product): channel offset, row and
+     * column offsets of the kernel tap */
+    int64_t *ktab;
+    int64_t ktab_cap;
 } conv_state;
 
 static lrsc_status conv_init(lrsc_op_ctx *c, lrsc_error *err)
@@ -84,7 +97,12 @@ static lrsc_status conv_init(lrsc_op_ctx *c, lrsc_error *err)
 static void conv_fini(lrsc_op_ctx *c)
 {
     conv_state *s = c->state;
-    if (s) free(s->wt);
+    if (s) {
+        free(s->wt);
+        free(s->ktab);
+        for (int64_t g = 0; g < s->npk; g++) lrsc_packed_a_release(&s->pk[g]);
+        free(s->pk);
+    }
     free(c->state);
     c->state = NULL;
 }
@@ -259,6 +277,7 @@ typedef struct im2col_job {
     const float *x;       /* the group's first input channel */
     float *col;           /* [K x rows*out_last] */
     int64_t row0, rows;   /* slice of outer output rows */
+    int64_t ld;           /* col's row stride; 0: rows*out_last */
 } im2col_job;
 
 static void im2col_rows(void *arg, int64_t r0, int64_t r1)
@@ -276,7 +295,7 @@ static void im2col_rows(void *arg, int64_t r0, int64_t r1)
             rem /= L->k[a];
         }
         const float *xc = j->x + rem * L->in_plane;
-        float *dst = j->col + r * width;
+        float *dst = j->col + r * (j->ld ? j->ld : width);
         int64_t off = kk[last] * L->d[last] - L->pb[last];
         int64_t lo, hi;
         valid_range(iw_n, sw, off, ow_n, &lo, &hi);
@@ -400,7 +419,7 @@ static void fill_bias(void *arg, int64_t p0, int64_t p1)
 {
     const fill_job *j = arg;
     for (int64_t p = p0; p < p1; p++) {
-        float v = j->b[p % j->M];
+        float v = j->b ? j->b[p % j->M] : 0.0f;
         float *d = j->y + p * j->plane;
         for (int64_t q = 0; q < j->plane; q++) d[q] = v;
     }
@@ -463,6 +482,245 @@ static lrsc_status narrow_product(lrsc_op_ctx *c, const float *wt_g, int64_t Mg,
     return LRSC_OK;
 }
 
+typedef struct relu_job {
+    float *y;
+    int64_t plane;
+} relu_job;
+
+static void relu_planes(void *arg, int64_t p0, int64_t p1)
+{
+    const relu_job *j = arg;
+    for (int64_t p = p0; p < p1; p++) {
+        float *d = j->y + p * j->plane;
+        for (int64_t q = 0; q < j->plane; q++) d[q] = d[q] > 0.0f ? d[q] : 0.0f;
+    }
+}
+
+/* The packed form of W_g: kept in the state when the weight is a graph
+ * constant, so that it is packed once and not at every run. */
+static lrsc_status weight_packed(lrsc_op_ctx *c, conv_state *s, const float *W, int64_t G,
+                                 int64_t g, int64_t Mg, int64_t K, lrsc_packed_a *tmp,
+                                 lrsc_packed_a **out, lrsc_error *err)
+{
+    int wv = c->node->ninputs > 1 ? c->node->inputs[1] : -1;
+    bool constant = wv >= 0 && c->graph->values[wv].kind == LRSC_VALUE_CONSTANT;
+    if (!constant) {
+        *out = tmp;
+        return lrsc_sgemm_pack(c->pool, Mg, K, W + g * Mg * K, K, tmp, err);
+    }
+    if (s->pk_src != W || s->npk != G) {
+        for (int64_t i = 0; i < s->npk; i++) lrsc_packed_a_release(&s->pk[i]);
+        free(s->pk);
+        s->npk = 0;
+        s->pk_src = NULL;
+        s->pk = lrsc_calloc((size_t)G, sizeof *s->pk, err);
+        if (!s->pk) return LRSC_ERR_NOMEM;
+        for (int64_t i = 0; i < G; i++) {
+            lrsc_status st = lrsc_sgemm_pack(c->pool, Mg, K, W + i * Mg * K, K, &s->pk[i], err);
+            if (st) return st;
+            s->pk[i].persist = true;
+        }
+        s->npk = G;
+        s->pk_src = W;
+    }
+    *out = &s->pk[g];
+    return LRSC_OK;
+}
+
+/* ---- implicit unfolding (2-D) ----
+ * The product's B strips are gathered straight from the input: column j is
+ * output position j % P of image j / P; row k a kernel tap of a channel.
+ * No unfolded copy of the input is written to memory. */
+typedef struct implicit_ctx {
+    const float *x;         /* the group's first channel in image 0 */
+    int64_t img;            /* floats between images */
+    int64_t P, OW, H, W, sh, sw;
+    const int64_t *ktab;    /* [K][3]: channel offset, row offset, column offset */
+} implicit_ctx;
+
+#ifdef HAVE_IMPLICIT
+/* A run of up to 16 lanes of one 16-float half of a strip whose columns lie
+ * on one output row of one image (or, with no image, lanes to zero). */
+typedef struct piece {
+    int64_t off;          /* floats from the block start to the half, row k = 0 */
+    const float *xn;      /* the image's first channel; NULL: zeros */
+    int64_t oh, owl;      /* output row, and output column of lane 0 */
+    __mmask16 lanes;
+} piece;
+
+#define IMPLICIT_PIECES (256 + 2 * (256 / 16) + 2)
+
+/* Packs a block of B (see lrsc_pack_b_fn) row by row: the pieces are found
+ * once, then each row k reads its input rows in one forward sweep. */
+__attribute__((target("avx512f"))) static void implicit_pack(const void *arg, int64_t k0,
+                                                             int64_t kc, int64_t col, int nc,
+                                                             float *dst)
+{
+    const implicit_ctx *j = arg;
+    piece pc[IMPLICIT_PIECES];
+    int np = 0, nstrip = (nc + 31) / 32;
+    for (int q = 0; q < nc;) {
+        int64_t c = col + q, n = c / j->P, pp = c % j->P, oh = pp / j->OW, ow = pp % j->OW;
+        int len = j->OW - ow < nc - q ? (int)(j->OW - ow) : nc - q;
+        for (int a = q; a < q + len;) {
+            int h = a / 16, b = q + len < 16 * (h + 1) ? q + len : 16 * (h + 1);
+            piece *p = &pc[np++];
+            p->off = (int64_t)(h / 2) * kc * 32 + (h % 2) * 16;
+            p->xn = j->x + n * j->img;
+            p->oh = oh;
+            p->owl = ow + (16 * h - q);
+            p->lanes = (__mmask16)(((1u << (b - 16 * h)) - 1) & ~((1u << (a - 16 * h)) - 1));
+            a = b;
+        }
+        q += len;
+    }
+    for (int h = nc / 16; h < 2 * nstrip; h++) {
+        int a = nc > 16 * h ? nc - 16 * h : 0;
+        if (a >= 16) continue;
+        piece *p = &pc[np++];
+        p->off = (int64_t)(h / 2) * kc * 32 + (h % 2) * 16;
+        p->xn = NULL;
+        p->oh = p->owl = 0;
+        p->lanes = (__mmask16)(0xFFFFu & ~((1u << a) - 1));
+    }
+    const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512i lanes = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)j->sw));
+    const __m512i wlim = _mm512_set1_epi32((int)j->W);
+    for (int64_t k = 0; k < kc; k++) {
+        const int64_t *kt = j->ktab + (k0 + k) * 3;
+        for (int i = 0; i < np; i++) {
+            const piece *p = &pc[i];
+            float *d = dst + p->off + k * 32;
+            int64_t ih = p->oh * j->sh + kt[1];
+            if (!p->xn || ih < 0 || ih >= j->H) {
+                _mm512_mask_storeu_ps(d, p->lanes, _mm512_setzero_ps());
+                continue;
+            }
+            int64_t iw0 = p->owl * j->sw + kt[2];
+            __m512i iw = _mm512_add_epi32(_mm512_set1_epi32((int)iw0), lanes);
+            __mmask16 ok = p->lanes & _mm512_cmpge_epi32_mask(iw, _mm512_setzero_si512()) &
+                           _mm512_cmplt_epi32_mask(iw, wlim);
+            const float *row = p->xn + kt[0] + ih * j->W;
+            __m512 v = j->sw == 1 ? _mm512_maskz_loadu_ps(ok, row + iw0)
+                                  : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), ok, iw, row, 4);
+            _mm512_mask_storeu_ps(d, p->lanes, v);
+        }
+    }
+}
+#endif
+
+/* Whether a 2-D Conv can take its unfolded input implicitly (32-bit lane
+ * indices must hold every input column), filling the tap table. */
+static bool implicit_setup(conv_state *s, const layout *L, int64_t Cg, implicit_ctx *ic,
+                           lrsc_pool *pool, int64_t ncols)
+{
+#ifdef HAVE_IMPLICIT
+    if (L->nsp != 2 || !lrsc_sgemm_packs_b(pool, ncols)) return false;
+    int64_t H = L->in[0], W = L->in[1];
+    if (W > (1 << 24) || L->s[1] > (1 << 12) || (L->out[1] + 32) * L->s[1] > (1 << 28) ||
+        L->k[1] * L->d[1] > (1 << 24) || L->pb[1] > (1 << 24))
+        return false;
+    int64_t K = Cg * L->kprod;
+    if (K > s->ktab_cap) {
+        int64_t *t = realloc(s->ktab, (size_t)K * 3 * sizeof *t);
+        if (!t) return false;
+        s->ktab = t;
+        s->ktab_cap = K;
+    }
+    for (int64_t k = 0; k < K; k++) {
+        int64_t ch = k / L->kprod, r = k % L->kprod, ki = r / L->k[1], kj = r % L->k[1];
+        s->ktab[3 * k] = ch * L->in_plane;
+        s->ktab[3 * k + 1] = ki * L->d[0] - L->pb[0];
+        s->ktab[3 * k + 2] = kj * L->d[1] - L->pb[1];
+    }
+    ic->ktab = s->ktab;
+    ic->P = L->out_plane;
+    ic->OW = L->out[1];
+    ic->H = H;
+    ic->W = W;
+    ic->sh = L->s[0];
+    ic->sw = L->s[1];
+    if (L->kprod == 1 && L->s[0] == 1 && L->s[1] == 1 && L->pb[0] == 0 && L->pb[1] == 0 &&
+        L->out[0] == H && L->out[1] == W && L->in_plane <= (1 << 24)) {
+        /* pointwise: the plane is one long row, so strips split only between images */
+        ic->OW = ic->W = L->in_plane;
+        ic->H = 1;
+    }
+    return true;
+#else
+    (void)s, (void)L, (void)Cg, (void)ic, (void)pool, (void)ncols;
+    return false;
+#endif
+}
+
+typedef struct scatter_job {
+    const float *t;       /* [Mg x nb*P] */
+    float *y;             /* the first image's group output */
+    int64_t Mg, P, nb, ystride;
+} scatter_job;
+
+static void scatter_rows(void *arg, int64_t r0, int64_t r1)
+{
+    const scatter_job *j = arg;
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t n = r / j->Mg, m = r % j->Mg;
+        memcpy(j->y + n * j->ystride + m * j->P, j->t + m * j->nb * j->P + n * j->P,
+               (size_t)j->P * sizeof(float));
+    }
+}
+
+static lrsc_status conv_batched(lrsc_op_ctx *c, conv_state *s, const layout *L, int64_t nbat,
+                                bool relu, lrsc_error *err)
+{
+    const lrsc_tensor *x = c->in[0], *w = c->in[1];
+    const lrsc_tensor *bt = c->nin > 2 ? c->in[2] : NULL;
+    lrsc_tensor *y = c->out[0];
+    int64_t N = x->dims[0], C = x->dims[1], M = y->dims[1], G = s->group;
+    int64_t Cg = C / G, Mg = M / G, K = Cg * L->kprod, P = L->out_plane;
+    const float *X = x->data, *W = w->data, *B = bt ? bt->data : NULL;
+    float *Y = y->data;
+    int64_t ow_n = L->out[L->nsp - 1], outer = P / ow_n, cols = nbat * P;
+    size_t ncol, nt;
+    if (!lrsc_mul_size((size_t)K, (size_t)cols, &ncol) ||
+        !lrsc_mul_size(ncol, sizeof(float), &ncol) ||
+        !lrsc_mul_size((size_t)Mg, (size_t)cols, &nt) || !lrsc_mul_size(nt, sizeof(float), &nt))
+        return lrsc_error_set(err, LRSC_ERR_LIMIT, "Conv: unfolded input too large");
+    float *col = lrsc_pool_scratch(c->pool, 0, ncol, err);
+    float *t = col ? lrsc_pool_scratch(c->pool, 3, nt, err) : NULL;
+    if (!t) return LRSC_ERR_NOMEM;
+    int64_t min_rows = 65536 / (P + 1) + 1;
+    lrsc_status st;
+    for (int64_t g = 0; g < G; g++) {
+        lrsc_packed_a tmp, *pa;
+        if ((st = weight_packed(c, s, W, G, g, Mg, K, &tmp, &pa, err))) return st;
+        for (int64_t n0 = 0; n0 < N; n0 += nbat) {
+            int64_t nb = N - n0 < nbat ? N - n0 : nbat;
+            implicit_ctx ic;
+            if (implicit_setup(s, L, Cg, &ic, c->pool, nb * P)) {
+#ifdef HAVE_IMPLICIT
+                ic.x = X + (n0 * C + g * Cg) * L->in_plane;
+                ic.img = C * L->in_plane;
+                if ((st = lrsc_sgemm_implicit(c->pool, pa, nb * P, implicit_pack, &ic, t, nb * P,
+                                              B ? B + g * Mg : NULL, relu, err)))
+                    return st;
+#endif
+            } else {
+                for (int64_t n = 0; n < nb; n++) {
+                    im2col_job j = {L, X + ((n0 + n) * C + g * Cg) * L->in_plane, col + n * P,
+                                    0, outer, nb * P};
+                    lrsc_pool_for(c->pool, K, min_rows, im2col_rows, &j);
+                }
+                if ((st = lrsc_sgemm_packed_ex(c->pool, pa, nb * P, col, nb * P, t, nb * P,
+                                               false, B ? B + g * Mg : NULL, relu, err)))
+                    return st;
+            }
+            scatter_job sj = {t, Y + (n0 * M + g * Mg) * P, Mg, P, nb, M * P};
+            lrsc_pool_for(c->pool, nb * Mg, 64, scatter_rows, &sj);
+        }
+    }
+    return LRSC_OK;
+}
+
 static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
 {
     conv_state *s = c->state;
@@ -477,25 +735,39 @@ static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
     int64_t Cg = C / G, Mg = M / G, K = Cg * L.kprod, P = L.out_plane;
     const float *X = x->data, *W = w->data, *B = bt ? bt->data : NULL;
     float *Y = y->data;
+    bool relu = c->fuse_relu;
+    relu_job rj = {Y, P};
 
     if (Cg == 1 && G > 1) {
         dw_job j = {&L, X, W, B, Y, C, M, Mg};
         lrsc_pool_for(c->pool, N * M, 1, dw_planes, &j);
+        if (relu) lrsc_pool_for(c->pool, N * M, 16, relu_planes, &rj);
         return LRSC_OK;
     }
-    if (B) {
-        fill_job fj = {Y, B, M, P};
-        lrsc_pool_for(c->pool, N * M, 16, fill_bias, &fj);
-    }
+    /* Small planes at batch > 1: the images' unfolded inputs side by side,
+     * so that one product with N*P columns replaces N narrow ones (each of
+     * which would stream the whole weight). */
+    int64_t nbat = N > 1 && P < 4096 ? COL_BUDGET_FLOATS / (K * P) : 1;
+    if (nbat > N) nbat = N;
+    if (nbat > 1) return conv_batched(c, s, &L, nbat, relu, err);
     bool pointwise = true;
     for (int i = 0; i < nsp; i++)
         if (L.k[i] != 1 || L.s[i] != 1 || s->pb[i] || s->pe[i]) pointwise = false;
     lrsc_status st;
-    lrsc_packed_a pa;
+    lrsc_packed_a tmp, *pa;
     const float *wt = NULL;
     if (lrsc_sgemm_prefers_transposed(c->pool, Mg, P)) {
         wt = weight_t(c, s, W, G, Mg, K, err);
         if (!wt) return err && err->code ? err->code : LRSC_ERR_NOMEM;
+    }
+    int64_t ow_n = L.out[nsp - 1], outer = P / ow_n;
+    int64_t rows = COL_BUDGET_FLOATS / (K * ow_n);
+    if (rows < 1) rows = 1;
+    if (rows > outer) rows = outer;
+    /* The transposed products add into Y: start it at the bias (or zero). */
+    if (wt && (pointwise || rows == outer)) {
+        fill_job fj = {Y, B, M, P};
+        lrsc_pool_for(c->pool, N * M, 16, fill_bias, &fj);
     }
     if (pointwise && wt) {
         for (int64_t g = 0; g < G; g++)
@@ -504,22 +776,20 @@ static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
                                          X + (n * C + g * Cg) * L.in_plane,
                                          Y + (n * M + g * Mg) * P, err)))
                     return st;
+        if (relu) lrsc_pool_for(c->pool, N * M, 16, relu_planes, &rj);
         return LRSC_OK;
     }
     if (pointwise) {
         for (int64_t g = 0; g < G; g++) {
-            if ((st = lrsc_sgemm_pack(c->pool, Mg, Cg, W + g * Mg * K, K, &pa, err))) return st;
+            if ((st = weight_packed(c, s, W, G, g, Mg, Cg, &tmp, &pa, err))) return st;
             for (int64_t n = 0; n < N; n++)
-                if ((st = lrsc_sgemm_packed(c->pool, &pa, P, X + (n * C + g * Cg) * L.in_plane,
-                                            P, Y + (n * M + g * Mg) * P, P, B != NULL, err)))
+                if ((st = lrsc_sgemm_packed_ex(c->pool, pa, P, X + (n * C + g * Cg) * L.in_plane,
+                                               P, Y + (n * M + g * Mg) * P, P, false,
+                                               B ? B + g * Mg : NULL, relu, err)))
                     return st;
         }
         return LRSC_OK;
     }
-    int64_t ow_n = L.out[nsp - 1], outer = P / ow_n;
-    int64_t rows = COL_BUDGET_FLOATS / (K * ow_n);
-    if (rows < 1) rows = 1;
-    if (rows > outer) rows = outer;
     size_t nfloat;
     if (!lrsc_mul_size((size_t)K, (size_t)(rows * ow_n), &nfloat) ||
         !lrsc_mul_size(nfloat, sizeof(float), &nfloat))
@@ -528,26 +798,41 @@ static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
     if (!col) return LRSC_ERR_NOMEM;
     int64_t min_rows = 65536 / (rows * ow_n) + 1;
     for (int64_t g = 0; g < G; g++) {
-        if ((st = lrsc_sgemm_pack(c->pool, Mg, K, W + g * Mg * K, K, &pa, err))) return st;
+        if (!(wt && rows == outer) &&
+            (st = weight_packed(c, s, W, G, g, Mg, K, &tmp, &pa, err)))
+            return st;
         for (int64_t n = 0; n < N; n++) {
             const float *xg = X + (n * C + g * Cg) * L.in_plane;
             float *yg = Y + (n * M + g * Mg) * P;
             if (wt && rows == outer) {
-                im2col_job j = {&L, xg, col, 0, outer};
+                im2col_job j = {&L, xg, col, 0, outer, 0};
                 lrsc_pool_for(c->pool, K, min_rows, im2col_rows, &j);
                 if ((st = narrow_product(c, wt + g * K * Mg, Mg, K, P, col, yg, err))) return st;
                 continue;
             }
+            implicit_ctx ic;
+            if (implicit_setup(s, &L, Cg, &ic, c->pool, P)) {
+#ifdef HAVE_IMPLICIT
+                ic.x = xg;
+                ic.img = 0;
+                if ((st = lrsc_sgemm_implicit(c->pool, pa, P, implicit_pack, &ic, yg, P,
+                                              B ? B + g * Mg : NULL, relu, err)))
+                    return st;
+                continue;
+#endif
+            }
             for (int64_t r0 = 0; r0 < outer; r0 += rows) {
                 int64_t nr = outer - r0 < rows ? outer - r0 : rows;
-                im2col_job j = {&L, xg, col, r0, nr};
+                im2col_job j = {&L, xg, col, r0, nr, 0};
                 lrsc_pool_for(c->pool, K, min_rows, im2col_rows, &j);
-                if ((st = lrsc_sgemm_packed(c->pool, &pa, nr * ow_n, col, nr * ow_n,
-                                            yg + r0 * ow_n, P, B != NULL, err)))
+                if ((st = lrsc_sgemm_packed_ex(c->pool, pa, nr * ow_n, col, nr * ow_n,
+                                               yg + r0 * ow_n, P, false, B ? B + g * Mg : NULL,
+                                               relu, err)))
                     return st;
             }
         }
     }
+    if (wt && rows == outer && relu) lrsc_pool_for(c->pool, N * M, 16, relu_planes, &rj);
     return LRSC_OK;
 }
 

@@ -193,7 +193,12 @@ static void pool_planes(void *arg, int64_t p0, int64_t p1)
     }
 }
 
-/* 2-D max pooling without dilation or indices: the common CNN case. */
+/* 2-D max pooling without dilation or indices: the common CNN case.  Each
+ * output row is the column-wise max of its kh input rows (a padded row
+ * buffer, -inf in the padding), then a max over kw along that buffer: both
+ * loops run over contiguous floats and vectorise. */
+#define MAXPOOL_ROW 4096
+
 static void maxpool2d_planes(void *arg, int64_t p0, int64_t p1)
 {
     const pool_job *j = arg;
@@ -201,6 +206,15 @@ static void maxpool2d_planes(void *arg, int64_t p0, int64_t p1)
     const lrsc_geom *g = &s->bound;
     int64_t H = s->in[0], W = s->in[1], OH = s->out[0], OW = s->out[1];
     int64_t kh = g->kernel[0], kw = g->kernel[1], sh = g->stride[0], sw = g->stride[1];
+    int64_t pw = s->pb[1], span = (OW - 1) * sw + kw;
+    float buf[MAXPOOL_ROW];
+    bool rowwise = span <= MAXPOOL_ROW;
+    /* padded-row positions holding input: [ulo, uhi) */
+    int64_t ulo = pw < span ? pw : span, uhi = pw + W < span ? pw + W : span;
+    /* outputs whose window lies wholly in the padding are 0, as below */
+    int64_t olo = 0, ohi = OW;
+    while (olo < OW && olo * sw - pw + kw <= 0) olo++;
+    while (ohi > olo && (ohi - 1) * sw - pw >= W) ohi--;
     for (int64_t p = p0; p < p1; p++) {
         const float *xp = j->x + p * j->in_plane;
         float *yp = j->y + p * j->out_plane;
@@ -211,11 +225,45 @@ static void maxpool2d_planes(void *arg, int64_t p0, int64_t p1)
             int64_t nh = h1 - h0;
             float *yr = yp + oh * OW;
             const float *xr = xp + h0 * W;
+            if (nh <= 0) {
+                memset(yr, 0, (size_t)OW * sizeof *yr); /* rows entirely in padding */
+                continue;
+            }
+            if (rowwise) {
+                for (int64_t u = 0; u < ulo; u++) buf[u] = -INFINITY;
+                for (int64_t u = uhi; u < span; u++) buf[u] = -INFINITY;
+                float *t = buf + pw;
+                int64_t wn = uhi - ulo;
+                const float *r0 = xr + (ulo - pw);
+                t += ulo - pw;
+                memcpy(t, r0, (size_t)(wn > 0 ? wn : 0) * sizeof *t);
+                for (int64_t h = 1; h < nh; h++) {
+                    const float *r = r0 + h * W;
+                    for (int64_t w = 0; w < wn; w++) t[w] = r[w] > t[w] ? r[w] : t[w];
+                }
+                if (sw == 1) {
+                    memcpy(yr, buf, (size_t)OW * sizeof *yr);
+                    for (int64_t k = 1; k < kw; k++) {
+                        const float *bk = buf + k;
+                        for (int64_t o = 0; o < OW; o++) yr[o] = bk[o] > yr[o] ? bk[o] : yr[o];
+                    }
+                } else {
+                    for (int64_t o = 0; o < OW; o++) {
+                        const float *bo = buf + o * sw;
+                        float best = bo[0];
+                        for (int64_t k = 1; k < kw; k++) best = bo[k] > best ? bo[k] : best;
+                        yr[o] = best;
+                    }
+                }
+                for (int64_t o = 0; o < olo; o++) yr[o] = 0.0f;
+                for (int64_t o = ohi; o < OW; o++) yr[o] = 0.0f;
+                continue;
+            }
             for (int64_t ow = 0; ow < OW; ow++) {
                 int64_t w0 = ow * sw - s->pb[1], w1 = w0 + kw;
                 if (w0 < 0) w0 = 0;
                 if (w1 > W) w1 = W;
-                if (nh <= 0 || w1 <= w0) {
+                if (w1 <= w0) {
                     yr[ow] = 0.0f; /* window entirely in padding */
                     continue;
                 }

@@ -4,12 +4,14 @@
  * Prints one line: model, batch, threads, median/min wall ms, median CPU ms
  * of the process (all threads; a steadier figure on a shared machine), peak
  * RSS (MB) and the RSS after loading (MB).
- * --profile adds the time per op type (measured through the node hook);
+ * --profile adds the time per op type (measured through the node hook, so a
+ * Relu is not fused into its Conv there); --profile-nodes N also the N
+ * slowest nodes with their wall and process CPU time;
  * --save DIR writes the inputs and the last run's outputs as DIR/input_K.npy
  * and DIR/output_K.npy (float32) for comparison with another engine.
  *
  * usage: bench_interp MODEL [--batch B] [--runs N] [--threads T] [--max-memory MB]
- *                    [--profile] [--save DIR] [--dim NAME=V ...] */
+ *                    [--profile] [--profile-nodes N] [--save DIR] [--dim NAME=V ...] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,12 +49,15 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* --profile: time between consecutive hook calls, summed per op type. */
+/* --profile: time between consecutive hook calls, summed per op type and
+ * per node (process CPU time beside wall time: steadier on a busy machine). */
 typedef struct prof {
-    double last;
+    double last, last_cpu;
     const char *ops[64];
     double ms[64];
     int n;
+    const lrsc_node *base;   /* g->nodes, for the node index */
+    double *node_ms, *node_cpu;
 } prof;
 
 static lrsc_status prof_hook(void *user, const lrsc_node *node, const lrsc_tensor *const *in,
@@ -64,6 +69,12 @@ static lrsc_status prof_hook(void *user, const lrsc_node *node, const lrsc_tenso
     while (k < p->n && strcmp(p->ops[k], node->op) != 0) k++;
     if (k == p->n && p->n < 64) p->ops[p->n++] = node->op;
     if (k < 64) p->ms[k] += t - p->last;
+    if (p->node_ms) {
+        double c = cpu_ms();
+        p->node_ms[node - p->base] += t - p->last;
+        p->node_cpu[node - p->base] += c - p->last_cpu;
+        p->last_cpu = cpu_ms();
+    }
     p->last = now_ms();
     (void)in, (void)nin, (void)out, (void)nout, (void)err;
     return LRSC_OK;
@@ -98,7 +109,8 @@ static int write_npy(const char *path, const lrsc_tensor *t)
 static int usage(void)
 {
     fprintf(stderr, "usage: bench_interp MODEL [--batch B] [--runs N] [--threads T] "
-                    "[--max-memory MB] [--profile] [--save DIR] [--dim NAME=V ...]\n");
+                    "[--max-memory MB] [--profile] [--profile-nodes N] [--save DIR] "
+                    "[--dim NAME=V ...]\n");
     return 2;
 }
 
@@ -108,6 +120,7 @@ int main(int argc, char **argv)
     int batch = 1, runs = 5, threads = 2;
     size_t max_mem = 0;
     bool profile = false;
+    int top = 0;
     const char *save = NULL;
     const char *dim_names[16];
     int64_t dim_vals[16];
@@ -120,6 +133,10 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--max-memory") && i + 1 < argc)
             max_mem = (size_t)atol(argv[++i]) << 20;
         else if (!strcmp(argv[i], "--profile")) profile = true;
+        else if (!strcmp(argv[i], "--profile-nodes") && i + 1 < argc) {
+            profile = true;
+            top = atoi(argv[++i]);
+        }
         else if (!strcmp(argv[i], "--save") && i + 1 < argc) save = argv[++i];
         else if (!strcmp(argv[i], "--dim") && i + 1 < argc && ndimset < 16) {
             char *eq = strrchr(argv[++i], '=');
@@ -144,6 +161,12 @@ int main(int argc, char **argv)
     if (profile) {
         opts.hook = prof_hook;
         opts.hook_user = &pr;
+    }
+    if (top > 0) {
+        pr.base = g->nodes;
+        pr.node_ms = calloc((size_t)g->nnodes + 1, sizeof *pr.node_ms);
+        pr.node_cpu = calloc((size_t)g->nnodes + 1, sizeof *pr.node_cpu);
+        if (!pr.node_ms || !pr.node_cpu) return 1;
     }
     if (lrsc_interp_create(g, &opts, &ip, &err)) {
         fprintf(stderr, "bench_interp: %s\n", err.msg);
@@ -187,6 +210,7 @@ int main(int argc, char **argv)
         double c0 = cpu_ms();
         double t0 = now_ms();
         pr.last = t0;
+        pr.last_cpu = c0;
         if (lrsc_interp_run(ip, in, g->ninputs, out, g->noutputs, &err)) {
             fprintf(stderr, "bench_interp: %s\n", err.msg);
             return 1;
@@ -219,6 +243,19 @@ int main(int argc, char **argv)
            peak_rss_mb(), load_rss);
     for (int k = 0; profile && k < pr.n; k++)
         printf("  %-20s %8.2f ms/run\n", pr.ops[k], pr.ms[k] / (runs + 1));
+    for (int k = 0; k < top; k++) {
+        int best = -1;
+        for (int i = 0; i < g->nnodes; i++)
+            if (pr.node_ms[i] >= 0 && (best < 0 || pr.node_ms[i] > pr.node_ms[best])) best = i;
+        if (best < 0 || pr.node_ms[best] <= 0) break;
+        const lrsc_node *nd = &g->nodes[best];
+        const lrsc_value *ov = nd->noutputs ? &g->values[nd->outputs[0]] : NULL;
+        printf("  node %-4d %-18s %-28.28s %8.2f ms %8.2f cpu_ms/run\n", best, nd->op,
+               ov ? ov->name : "", pr.node_ms[best] / (runs + 1), pr.node_cpu[best] / (runs + 1));
+        pr.node_ms[best] = -1;
+    }
+    free(pr.node_ms);
+    free(pr.node_cpu);
     for (int i = 0; i < g->ninputs; i++) lrsc_tensor_free(&in[i]);
     free(in);
     free(out);
