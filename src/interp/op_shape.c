@@ -1013,7 +1013,7 @@ static lrsc_status pad_reshape(lrsc_op_ctx *c, lrsc_error *err)
     const lrsc_tensor *x = c->in[0];
     int r = x->ndim;
     int64_t p[2 * MAXD], axes[MAXD];
-    int n, na = -1;
+    int n = 0, na = -1;
     if (c->node->opset < 11) {
         n = s->nints;
         memcpy(p, s->ints, sizeof p);
