@@ -11,12 +11,29 @@
 
 #include "calib/calib.h"
 #include "compress/allocate.h"
+#include "compress/checkpoint.h"
 #include "core/fileio.h"
 #include "compress/sensitivity.h"
 #include "compress/sequential.h"
 #include "interp/interp.h"
 #include "onnx/graph.h"
 #include "onnx/model.h"
+
+/* Conv statistics: a layer with n features gathers about
+ * max(4 n, 2e11 / n^2) columns in all, at least 64 positions per image (see
+ * lrsc_stats_opts): narrow layers keep every position the per-image cap
+ * allows, and no layer's Gram costs much more than 2e11 flops, where a flat
+ * per-image cap made VGG-16's 4608-wide layers cost 4e12 each.  The
+ * sequential passes' stacked statistics have twice the features. */
+#define LRSC_COLS_PER_FEATURE 4.0
+#define LRSC_SEQ_COLS_PER_FEATURE 2.0
+#define LRSC_GRAM_FLOPS 2e11
+#define LRSC_MIN_POSITIONS 64
+/* Samples a sequential Conv pass takes at least (whole batches). */
+#define LRSC_SEQ_MIN_SAMPLES 32
+/* Bytes of activations the sequential passes keep between layers, both
+ * models together (0 in the options). */
+#define LRSC_CHECKPOINT_BYTES ((size_t)768 << 20)
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -440,7 +457,8 @@ static lrsc_status load_batches(const lrsc_compress_opts *o, const lrsc_model *m
  * transferred target.  Falls back to the independent fit (already set up in
  * j) when the stacked statistics would be too large. */
 static lrsc_status fit_sequential(const lrsc_compress_opts *o, layer_job *j, const lrsc_graph *g0, lrsc_model *m,
-                                  const lrsc_seq_batches *data, int64_t budget, bool *used, lrsc_error *err)
+                                  const lrsc_seq_batches *data, lrsc_ckpt *c0, lrsc_ckpt *c1, int64_t budget,
+                                  bool *used, lrsc_error *err)
 {
     *used = false;
     lrsc_layer_geom geom;
@@ -451,9 +469,17 @@ static lrsc_status fit_sequential(const lrsc_compress_opts *o, layer_job *j, con
     lrsc_graph *g1 = NULL;
     st = lrsc_graph_build(m, &g1, err);
     if (st) return st;
-    lrsc_stats_opts so = {.positions_per_image = o->positions_per_image, .seed = o->seed, .gram_max_n = 8192};
+    lrsc_stats_opts so = {.positions_per_image = o->positions_per_image, .seed = o->seed, .gram_max_n = 8192,
+                          .cols_per_feature = LRSC_SEQ_COLS_PER_FEATURE,
+                          .gram_flops = LRSC_GRAM_FLOPS, .min_positions = LRSC_MIN_POSITIONS};
     lrsc_layer_stats stats;
-    st = lrsc_seq_pair_stats(g0, g1, j->t->node->input[0], &geom, &so, data, o->threads, &stats, err);
+    const char *input = j->t->node->input[0];
+    lrsc_ckpt_begin(c0, g0, input);
+    lrsc_ckpt_begin(c1, g1, input);
+    st = lrsc_seq_pair_stats(c0, c1, input, &geom, &so, data, LRSC_SEQ_MIN_SAMPLES, &stats, err);
+    /* The segments borrow g1 and the model's nodes, which the rewrite changes. */
+    lrsc_ckpt_end(c0);
+    lrsc_ckpt_end(c1);
     lrsc_graph_free(g1);
     if (st) return st;
     lrsc_seq_target tg;
@@ -723,6 +749,12 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
     append_note(r->settings, sizeof r->settings, "data: %s", lrsc_dataset_describe(ds));
     lrsc_calib_opts co = {0};
     co.stats.positions_per_image = o.positions_per_image;
+    co.stats.cols_per_feature = LRSC_COLS_PER_FEATURE;
+    co.stats.gram_flops = LRSC_GRAM_FLOPS;
+    co.stats.min_positions = LRSC_MIN_POSITIONS;
+    co.stats.expected_samples = lrsc_dataset_file_count(ds);
+    if (o.data.max_samples > 0 && o.data.max_samples < co.stats.expected_samples)
+        co.stats.expected_samples = o.data.max_samples;
     co.progress = calib_progress;
     co.progress_user = &o;
     co.stats.seed = o.seed;
@@ -880,6 +912,7 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
     lrsc_model *orig0 = NULL;
     lrsc_graph *g0 = NULL;
     lrsc_seq_batches batches = {0};
+    lrsc_ckpt *ck0 = NULL, *ck1 = NULL;
     int fitted = 0, nseq = 0;
     double t_rw = 0;
     if (o.sequential) {
@@ -887,6 +920,9 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
         st = lrsc_model_load(o.input, &lo, &orig0, err);
         if (!st) st = lrsc_graph_build(orig0, &g0, err);
         if (!st) st = load_batches(&o, m, &spec, cap, &batches, err);
+        size_t ckb = o.checkpoint_bytes > 0 ? o.checkpoint_bytes : LRSC_CHECKPOINT_BYTES;
+        if (!st) st = lrsc_ckpt_create(&batches, ckb / 2, o.threads, &ck0, err);
+        if (!st) st = lrsc_ckpt_create(&batches, ckb / 2, o.threads, &ck1, err);
         if (st) goto fit_out;
     }
     for (int i = 0; i < njobs; i++) {
@@ -929,7 +965,7 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
         }
         bool seq = false;
         if (o.sequential && fitted > 0) {
-            st = fit_sequential(&o, j, g0, m, &batches, budget, &seq, err);
+            st = fit_sequential(&o, j, g0, m, &batches, ck0, ck1, budget, &seq, err);
             if (st) goto fit_out;
             nseq += seq;
         }
@@ -967,6 +1003,8 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
     if (o.sequential)
         append_note(r->settings, sizeof r->settings, "sequential fitting (%d layers on compressed-model inputs)", nseq);
 fit_out:
+    lrsc_ckpt_free(ck0);
+    lrsc_ckpt_free(ck1);
     lrsc_seq_batches_free(&batches);
     lrsc_graph_free(g0);
     lrsc_model_free(orig0);

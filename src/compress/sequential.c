@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compress/checkpoint.h"
 #include "solver/solver.h"
 
 /* Ridge towards W, relative to the mean input variance. */
@@ -23,61 +24,6 @@ void lrsc_seq_batches_free(lrsc_seq_batches *b)
     free(b->items);
     free(b->first);
     memset(b, 0, sizeof *b);
-}
-
-/* ---- capturing one value from a run ---------------------------------- */
-
-typedef struct capture {
-    int value;
-    lrsc_tensor t;
-    bool got;
-} capture;
-
-static lrsc_status capture_hook(void *user, const lrsc_node *node, const lrsc_tensor *const *in, int nin,
-                                lrsc_tensor *const *out, int nout, lrsc_error *err)
-{
-    capture *c = user;
-    for (int k = 0; k < nout && k < node->noutputs; k++) {
-        if (node->outputs[k] != c->value || !out[k]) continue;
-        lrsc_status st = lrsc_tensor_copy(&c->t, out[k], err);
-        if (st) return st;
-        c->got = true;
-        /* The rest of the model is not needed: stop the run here. */
-        return LRSC_ERR_INTERRUPTED;
-    }
-    return LRSC_OK;
-}
-
-/* The value's tensor for one batch: the batch itself for a graph input,
- * otherwise a run of ip stopped right after the value is produced. */
-static lrsc_status value_of(lrsc_interp *ip, capture *c, const lrsc_graph *g, const lrsc_tensor *batch,
-                            lrsc_tensor *out, bool *borrowed, lrsc_error *err)
-{
-    *borrowed = false;
-    if (g->values[c->value].kind == LRSC_VALUE_INPUT) {
-        *out = *batch;
-        out->owned = false;
-        *borrowed = true;
-        return LRSC_OK;
-    }
-    c->got = false;
-    memset(&c->t, 0, sizeof c->t);
-    lrsc_tensor *outs = calloc((size_t)g->noutputs + 1, sizeof *outs);
-    if (!outs) return lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory");
-    lrsc_error run_err = {0};
-    lrsc_status st = lrsc_interp_run(ip, batch, 1, outs, g->noutputs, &run_err);
-    for (int k = 0; k < g->noutputs; k++) lrsc_tensor_free(&outs[k]);
-    free(outs);
-    if (!c->got) {
-        lrsc_tensor_free(&c->t);
-        if (st) {
-            *err = run_err;
-            return st;
-        }
-        return lrsc_error_set(err, LRSC_ERR_INTERNAL, "value '%s' was never produced", g->values[c->value].name);
-    }
-    *out = c->t;
-    return LRSC_OK;
 }
 
 /* z = [x; x'] along the layer's feature axis. */
@@ -110,43 +56,68 @@ static lrsc_status stack(const lrsc_layer_geom *geom, const lrsc_tensor *x, cons
     return LRSC_OK;
 }
 
-lrsc_status lrsc_seq_pair_stats(const lrsc_graph *g0, const lrsc_graph *g1, const char *input,
-                                const lrsc_layer_geom *geom, const lrsc_stats_opts *sopts,
-                                const lrsc_seq_batches *data, int threads, lrsc_layer_stats *stats,
-                                lrsc_error *err)
+/* Samples a Conv layer's pair statistics need: enough images for the
+ * columns sopts asks (lrsc_stats_columns_wanted) at the positions one image
+ * offers (x: the layer's input for the first batch). */
+static int64_t conv_samples_needed(const lrsc_layer_geom *g2, const lrsc_stats_opts *so, const lrsc_tensor *x,
+                                   int64_t total, int64_t min_samples)
+{
+    if (g2->kind != LRSC_STATS_CONV || so->cols_per_feature <= 0 || x->ndim < 3) return total;
+    int64_t pb, pe;
+    int64_t H = g2->spatial == 2 ? x->dims[2] : 1, W = x->dims[x->ndim - 1];
+    int64_t oh = g2->spatial == 2 ? lrsc_conv_out_size(g2, 0, H, &pb, &pe) : 1;
+    int64_t ow = lrsc_conv_out_size(g2, 1, W, &pb, &pe);
+    if (oh <= 0 || ow <= 0) return total;
+    int64_t per = oh * ow;
+    if (so->positions_per_image > 0 && so->positions_per_image < per) per = so->positions_per_image;
+    double cols = lrsc_stats_columns_wanted(so, g2->n);
+    if (cols <= 0) return total;
+    double want = ceil(cols / (double)per);
+    int64_t need = want > (double)total ? total : (int64_t)want;
+    if (need < min_samples) need = min_samples;
+    return need < total ? need : total;
+}
+
+lrsc_status lrsc_seq_pair_stats(lrsc_ckpt *c0, lrsc_ckpt *c1, const char *input, const lrsc_layer_geom *geom,
+                                const lrsc_stats_opts *sopts, const lrsc_seq_batches *data, int64_t min_samples,
+                                lrsc_layer_stats *stats, lrsc_error *err)
 {
     memset(stats, 0, sizeof *stats);
-    capture c0 = {.value = lrsc_graph_find(g0, input)}, c1 = {.value = lrsc_graph_find(g1, input)};
-    if (c0.value < 0 || c1.value < 0)
-        return lrsc_error_set(err, LRSC_ERR_INTERNAL, "layer input '%s' is missing from a model", input);
     lrsc_layer_geom g2 = *geom;
     g2.n *= 2;
     if (g2.kind == LRSC_STATS_CONV) g2.channels *= 2;
-    lrsc_status st = lrsc_layer_stats_init(stats, &g2, sopts, -1, input, err);
-    if (st) return st;
-    lrsc_interp *i0 = NULL, *i1 = NULL;
-    lrsc_interp_opts o0 = {.threads = threads, .hook = capture_hook, .hook_user = &c0};
-    lrsc_interp_opts o1 = {.threads = threads, .hook = capture_hook, .hook_user = &c1};
-    st = lrsc_interp_create(g0, &o0, &i0, err);
-    if (!st) st = lrsc_interp_create(g1, &o1, &i1, err);
-    for (int b = 0; !st && b < data->count; b++) {
+    int64_t total = 0;
+    for (int b = 0; b < data->count; b++) total += data->items[b].ndim > 0 ? data->items[b].dims[0] : 1;
+    lrsc_stats_opts so = *sopts;
+    int64_t need = total, done = 0;
+    bool init = false;
+    lrsc_status st = LRSC_OK;
+    for (int b = 0; !st && b < data->count && done < need; b++) {
         lrsc_tensor x, y, z = {0};
-        bool bx, by;
-        st = value_of(i0, &c0, g0, &data->items[b], &x, &bx, err);
+        bool ox = false, oy = false;
+        st = lrsc_ckpt_value(c0, b, &x, &ox, err);
         if (st) break;
-        st = value_of(i1, &c1, g1, &data->items[b], &y, &by, err);
-        if (!st) st = stack(geom, &x, &y, &z, err);
+        if (!init) {
+            need = conv_samples_needed(&g2, &so, &x, total, min_samples);
+            so.expected_samples = need;
+            st = lrsc_layer_stats_init(stats, &g2, &so, -1, input, err);
+            init = !st;
+        }
+        if (!st) st = lrsc_ckpt_value(c1, b, &y, &oy, err);
+        else if (ox) lrsc_tensor_free(&x);
+        if (st) break;
+        st = stack(geom, &x, &y, &z, err);
         if (!st) st = lrsc_layer_stats_add(stats, &z, data->first[b], err);
+        done += x.ndim > 0 ? x.dims[0] : 1;
         lrsc_tensor_free(&z);
-        if (!bx) lrsc_tensor_free(&x);
-        if (!st && !by) lrsc_tensor_free(&y);
+        if (ox) lrsc_tensor_free(&x);
+        if (oy) lrsc_tensor_free(&y);
     }
-    lrsc_interp_free(i0);
-    lrsc_interp_free(i1);
     if (st) {
-        lrsc_layer_stats_free(stats);
+        if (init) lrsc_layer_stats_free(stats);
         return st;
     }
+    if (!init) return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: no calibration batches", input);
     lrsc_layer_stats_finish(stats);
     return LRSC_OK;
 }
