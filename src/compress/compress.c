@@ -12,6 +12,7 @@
 #include "calib/calib.h"
 #include "compress/allocate.h"
 #include "compress/checkpoint.h"
+#include "compress/cost.h"
 #include "core/fileio.h"
 #include "compress/sensitivity.h"
 #include "compress/sequential.h"
@@ -29,6 +30,13 @@
 #define LRSC_SEQ_COLS_PER_FEATURE 2.0
 #define LRSC_GRAM_FLOPS 2e11
 #define LRSC_MIN_POSITIONS 64
+/* Layers with m n k at least this fit each rank/sparse split briefly
+ * (LRSC_TRIAL_ITERS outer iterations) and only the best two fully. */
+#define LRSC_TRIAL_WORK 2e9
+#define LRSC_TRIAL_ITERS 2
+/* --objective latency: a candidate within this relative error of the best
+ * competes on modelled cost. */
+#define LRSC_LATENCY_TOL 0.05
 /* Samples a sequential Conv pass takes at least (whole batches). */
 #define LRSC_SEQ_MIN_SAMPLES 32
 /* Bytes of activations the sequential passes keep between layers, both
@@ -146,6 +154,7 @@ typedef struct layer_job {
     int rank;
     int64_t nnz;
     lrsc_sparse_structure structure;
+    lrsc_sparse_form form;       /* chosen by the latency objective; AUTO: the rewrite's default */
     lrsc_solver_result res;
     bool fitted;
 } layer_job;
@@ -316,9 +325,10 @@ static int64_t param_cost(const layer_job *j, int rank, int64_t nnz)
     return (int64_t)rank * (m + n) + nnz + m; /* the bias is always kept (refitted) */
 }
 
-/* Fits one (rank, nnz) configuration into res. */
-static lrsc_status fit_config(const lrsc_compress_opts *o, layer_job *j, int rank, int64_t nnz,
-                              lrsc_sparse_structure structure, lrsc_solver_result *res, lrsc_error *err)
+/* Fits one (rank, nnz) configuration into res; max_iter 0: the solver's default. */
+static lrsc_status fit_config_iter(const lrsc_compress_opts *o, layer_job *j, int rank, int64_t nnz,
+                                   lrsc_sparse_structure structure, int max_iter, lrsc_solver_result *res,
+                                   lrsc_error *err)
 {
     lrsc_solver_opts so;
     lrsc_solver_opts_default(&so);
@@ -327,41 +337,150 @@ static lrsc_status fit_config(const lrsc_compress_opts *o, layer_job *j, int ran
     so.structure = structure;
     so.seed = o->seed;
     so.refit_bias = o->refit_bias;
+    if (max_iter > 0) so.max_iter = max_iter;
     return lrsc_solver_fit(j->W.data, (int)j->t->m, (int)j->t->n, j->R, j->k, j->mu, j->bias.data, &so, res,
                            err);
 }
 
+static lrsc_status fit_config(const lrsc_compress_opts *o, layer_job *j, int rank, int64_t nnz,
+                              lrsc_sparse_structure structure, lrsc_solver_result *res, lrsc_error *err)
+{
+    return fit_config_iter(o, j, rank, nnz, structure, 0, res, err);
+}
+
+/* Modelled ONNX Runtime cost of a fitted layer (see cost.h). */
+static double fitted_cost(const layer_job *j, const lrsc_solver_result *res, lrsc_sparse_structure s,
+                          lrsc_sparse_form *form)
+{
+    lrsc_cost_shape cs = {.kind = j->t->kind, .m = j->t->m, .n = j->t->n, .rank = res->rank, .structure = s,
+                          .nnz = res->nnz};
+    if (s == LRSC_SPARSE_ELEMENTS && res->nnz > 0) {
+        /* The densest row sets gather-reduce's padding. */
+        int64_t run = 0, prev = -1;
+        for (int64_t k = 0; k < res->nnz; k++) {
+            run = res->S_row[k] == prev ? run + 1 : 1;
+            prev = res->S_row[k];
+            if (run > cs.max_row) cs.max_row = run;
+        }
+    }
+    return lrsc_cost_layer(&cs, form);
+}
+
+typedef struct split_cand {
+    int r;
+    int64_t c;
+    lrsc_sparse_structure s;
+    double err, cost;
+    lrsc_sparse_form form;
+} split_cand;
+
+/* The candidate the objective prefers: least error for size; for latency
+ * the cheapest within LRSC_LATENCY_TOL of the least error.  skip: an index
+ * to leave out (-1: none). */
+static int pick_cand(const lrsc_compress_opts *o, const split_cand *c, int n, int skip)
+{
+    double err[16], cost[16];
+    int idx[16], q = 0;
+    for (int i = 0; i < n && q < 16; i++) {
+        if (i == skip) continue;
+        err[q] = c[i].err;
+        cost[q] = c[i].cost;
+        idx[q++] = i;
+    }
+    int p = lrsc_cost_choose(err, cost, q, o->objective == LRSC_OBJECTIVE_LATENCY ? LRSC_LATENCY_TOL : 0.0);
+    return p < 0 ? -1 : idx[p];
+}
+
 /* For a parameter budget, tries several splits between rank and sparse
- * entries, the pure cases included, and keeps the one that reconstructs the
- * calibration outputs best. */
+ * entries, the pure cases included, and keeps the one the objective prefers:
+ * the least calibration error for `size`; for `latency` also each sparse
+ * structure (unless one was given), then the cheapest in modelled ONNX
+ * Runtime cost within LRSC_LATENCY_TOL of the least error.  Large layers
+ * (m n k >= LRSC_TRIAL_WORK) first rank every split by a short fit of
+ * LRSC_TRIAL_ITERS iterations and fit only the best two fully. */
 static lrsc_status fit_budget(const lrsc_compress_opts *o, layer_job *j, int64_t budget, lrsc_error *err)
 {
-    static const double split[] = {0.0, 0.1, 0.25, 0.5, 1.0};
+    static const double split_size[] = {0.0, 0.1, 0.25, 0.5, 1.0};
+    static const double split_latency[] = {0.0, 0.1, 0.25, 0.5};
+    bool latency = o->objective == LRSC_OBJECTIVE_LATENCY;
+    const double *split = latency ? split_latency : split_size;
+    int nsplit = latency ? 4 : 5;
+    lrsc_sparse_structure structs[3] = {j->structure, LRSC_SPARSE_COLUMNS, LRSC_SPARSE_ROWS};
+    int nstruct = 1;
+    if (latency && !o->structure_set) {
+        structs[0] = LRSC_SPARSE_COLUMNS;
+        structs[1] = LRSC_SPARSE_ROWS;
+        structs[2] = LRSC_SPARSE_ELEMENTS;
+        nstruct = 3;
+    }
     int64_t m = j->t->m, n = j->t->n, mn = m * n;
     int64_t avail = budget - m;
     if (avail < 0) avail = 0;
-    lrsc_sparse_structure structure = j->structure;
-    int64_t unit = structure == LRSC_SPARSE_COLUMNS ? m : structure == LRSC_SPARSE_ROWS ? n : 1;
+    split_cand cand[16];
+    int nc = 0;
+    for (int q = 0; q < nstruct; q++) {
+        lrsc_sparse_structure structure = structs[q];
+        int64_t unit = structure == LRSC_SPARSE_COLUMNS ? m : structure == LRSC_SPARSE_ROWS ? n : 1;
+        for (int s = 0; s < nsplit; s++) {
+            int64_t c = (int64_t)(split[s] * (double)avail);
+            c -= c % unit;
+            if (c > mn) c = mn;
+            int64_t rest = avail - c;
+            int64_t r = rest / (m + n);
+            int64_t rmax = m < n ? m : n;
+            if (r > rmax) r = rmax;
+            if (r == 0 && c == 0) continue;
+            /* Skip splits that repeat an earlier one (c = 0 is the same in every structure). */
+            bool dup = false;
+            for (int i = 0; i < nc && !dup; i++)
+                dup = cand[i].r == r && cand[i].c == c && (c == 0 || cand[i].s == structure);
+            if (dup || nc == 16) continue;
+            cand[nc++] = (split_cand){.r = (int)r, .c = c, .s = structure};
+        }
+    }
+    double work = (double)m * (double)n * (double)j->k;
+    bool trial = work >= LRSC_TRIAL_WORK && nc > 2;
+    lrsc_status st = LRSC_OK;
     bool have = false;
-    for (size_t s = 0; s < sizeof split / sizeof split[0]; s++) {
-        int64_t c = (int64_t)(split[s] * (double)avail);
-        c -= c % unit;
-        if (c > mn) c = mn;
-        int64_t rest = avail - c;
-        int64_t r = rest / (m + n);
-        int64_t rmax = m < n ? m : n;
-        if (r > rmax) r = rmax;
-        if (r == 0 && c == 0) continue;
-        /* Skip splits that repeat an earlier (rank, nnz). */
-        if (have && r == j->rank && c == j->nnz) continue;
+    lrsc_sparse_structure have_s = j->structure;
+    lrsc_sparse_form have_form = LRSC_FORM_AUTO;
+    int full[16], nfull = 0;
+    if (trial) {
+        for (int i = 0; i < nc; i++) {
+            lrsc_solver_result res;
+            st = fit_config_iter(o, j, cand[i].r, cand[i].c, cand[i].s, LRSC_TRIAL_ITERS, &res, err);
+            if (st) return st;
+            cand[i].err = res.rel_error;
+            cand[i].cost = fitted_cost(j, &res, cand[i].s, &cand[i].form);
+            lrsc_solver_result_free(&res);
+        }
+        int a = pick_cand(o, cand, nc, -1), b = pick_cand(o, cand, nc, a);
+        if (a >= 0) full[nfull++] = a;
+        if (b >= 0) full[nfull++] = b;
+    } else {
+        for (int i = 0; i < nc; i++) full[nfull++] = i;
+    }
+    /* Full fits; the objective's rule decides among them. */
+    split_cand done[16];
+    for (int q = 0; q < nfull; q++) {
+        split_cand *cd = &cand[full[q]];
         lrsc_solver_result res;
-        lrsc_status st = fit_config(o, j, (int)r, c, structure, &res, err);
+        st = fit_config(o, j, cd->r, cd->c, cd->s, &res, err);
         if (st) return st;
-        if (!have || res.rel_error < j->res.rel_error) {
+        done[q] = *cd;
+        done[q].err = res.rel_error;
+        done[q].cost = fitted_cost(j, &res, cd->s, &done[q].form);
+        bool better = !have || pick_cand(o, (split_cand[]){done[q], {.r = j->rank, .c = j->nnz, .s = have_s,
+                                                                     .err = j->res.rel_error,
+                                                                     .cost = fitted_cost(j, &j->res, have_s, NULL)}},
+                                         2, -1) == 0;
+        if (better) {
             if (have) lrsc_solver_result_free(&j->res);
             j->res = res;
-            j->rank = (int)r;
-            j->nnz = c;
+            j->rank = cd->r;
+            j->nnz = cd->c;
+            have_s = cd->s;
+            have_form = done[q].form;
             have = true;
         } else {
             lrsc_solver_result_free(&res);
@@ -369,11 +488,14 @@ static lrsc_status fit_budget(const lrsc_compress_opts *o, layer_job *j, int64_t
     }
     if (!have) {
         /* Nothing fits in the budget: rank 1 is the least a rewrite can keep. */
-        lrsc_status st = fit_config(o, j, 1, 0, structure, &j->res, err);
+        st = fit_config(o, j, 1, 0, j->structure, &j->res, err);
         if (st) return st;
         j->rank = 1;
         j->nnz = 0;
+        have_s = j->structure;
     }
+    j->structure = have_s;
+    if (latency) j->form = have_form;
     j->fitted = true;
     return LRSC_OK;
 }
@@ -389,15 +511,17 @@ static lrsc_status rewrite_job(const lrsc_compress_opts *o, lrsc_model *m, layer
         factor_tmp_free(&tmp);
         return st;
     }
+    lrsc_sparse_form form = o->sparse_form == LRSC_FORM_AUTO && j->form != LRSC_FORM_STRUCTURED ? j->form
+                                                                                                  : o->sparse_form;
     lrsc_param_count pc;
-    lrsc_rewrite_count_params(j->t, &f, o->sparse_form, &pc);
+    lrsc_rewrite_count_params(j->t, &f, form, &pc);
     if (pc.after >= pc.before) {
         snprintf(j->rep->reason, sizeof j->rep->reason, "rank %d + %lld non-zeros would not save parameters; kept",
                  j->res.rank, (long long)j->res.nnz);
         factor_tmp_free(&tmp);
         return LRSC_OK;
     }
-    lrsc_rewrite_opts ro = {.form = o->sparse_form};
+    lrsc_rewrite_opts ro = {.form = form};
     lrsc_rewrite_info info;
     st = lrsc_rewrite_layer(m, j->t, &f, &ro, &info, err);
     if (!st) {
@@ -513,6 +637,8 @@ static lrsc_status fit_sequential(const lrsc_compress_opts *o, layer_job *j, con
         lrsc_solver_result_free(&j->res);
         j->res = tmp.res;
         j->rank = tmp.rank;
+        j->structure = tmp.structure;
+        j->form = tmp.form;
         j->nnz = tmp.nnz;
         j->fitted = true;
         *used = true;
