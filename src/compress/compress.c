@@ -167,6 +167,8 @@ static void job_free(layer_job *j)
     free(j->mu);
     free(j->Rh);
     free(j->profile);
+    j->R = j->mu = j->Rh = NULL;
+    j->profile = NULL;
     lrsc_solver_result_free(&j->res);
 }
 
@@ -1119,6 +1121,8 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
             st = rewrite_job(&o, m, j, r, err);
             t_rw += now_s() - tr;
             if (st) goto fit_out;
+            /* The model holds the result now; VGG-16's weight copies alone are 530 MB. */
+            job_free(j);
         }
     }
     r->t_fit = now_s() - t - t_rw;

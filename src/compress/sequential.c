@@ -131,10 +131,106 @@ void lrsc_seq_target_free(lrsc_seq_target *t)
     memset(t, 0, sizeof *t);
 }
 
+/* The same target from raw columns (fewer samples than features): with
+ * U = Y / sqrt(N) (the new inputs' centred columns) the ridge-regularised
+ * inverse comes from the Woodbury identity,
+ *     (U U^T + lambda I)^-1 = (I - U (lambda I + U^T U)^-1 U^T) / lambda,
+ * so every product is m x n x N and nothing n x n is formed (VGG-16 fc7's
+ * stacked Gram alone would take 512 MB). */
+static lrsc_status target_from_columns(const lrsc_layer_stats *stats, const float *W, int m, const float *bias,
+                                       bool centred, lrsc_seq_target *out, lrsc_error *err)
+{
+    int n2 = (int)stats->n, n = n2 / 2;
+    float *X = NULL;
+    int64_t N64 = 0;
+    lrsc_status st = lrsc_layer_stats_columns(stats, 0, &X, &N64, err);
+    if (st) return st;
+    int N = (int)N64;
+    size_t mn = (size_t)m * n, nN = (size_t)n * N, mN = (size_t)m * N;
+    double *mu = malloc(sizeof(double) * (size_t)n2);
+    double *Xc = malloc(sizeof(double) * nN), *U = malloc(sizeof(double) * nN);
+    double *Wd = malloc(sizeof(double) * mn), *WB = malloc(sizeof(double) * mn);
+    double *P = malloc(sizeof(double) * mN), *Q = malloc(sizeof(double) * mN);
+    double *K = malloc(sizeof(double) * (size_t)N * N);
+    out->T = malloc(sizeof(float) * mn);
+    out->mu = malloc(sizeof(float) * (size_t)n);
+    out->bias = malloc(sizeof(float) * (size_t)m);
+    if (!mu || !Xc || !U || !Wd || !WB || !P || !Q || !K || !out->T || !out->mu || !out->bias) {
+        st = lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    lrsc_layer_stats_mean(stats, 0, mu);
+    double sc = 1.0 / sqrt((double)(N > 0 ? N : 1)), tr = 0;
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < N; c++) {
+            double x = X[(size_t)i * N + c], y = X[(size_t)(n + i) * N + c];
+            Xc[(size_t)i * N + c] = (x - (centred ? mu[i] : 0.0)) * sc;
+            U[(size_t)i * N + c] = (y - (centred ? mu[n + i] : 0.0)) * sc;
+            tr += U[(size_t)i * N + c] * U[(size_t)i * N + c];
+        }
+    double lambda = LRSC_SEQ_RIDGE * (tr > 0 ? tr / n : 1.0);
+    for (size_t i = 0; i < mn; i++) Wd[i] = W[i];
+    /* P = W Xc; WB = W (Sxx' + lambda I) = P U^T + lambda W. */
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, N, n, 1.0, Wd, n, Xc, N, 0.0, P, N);
+    for (size_t i = 0; i < mn; i++) WB[i] = lambda * Wd[i];
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, N, 1.0, P, N, U, N, 1.0, WB, n);
+    /* K = lambda I + U^T U; Q = WB U, then Q K^-1 (K is symmetric). */
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, N, n, 1.0, U, N, U, N, 0.0, K, N);
+    for (int i = 0; i < N; i++) K[(size_t)i * N + i] += lambda;
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, N, n, 1.0, WB, n, U, N, 0.0, Q, N);
+    int info = 0, nn = N, nrhs = m;
+    char uplo = 'L';
+    if (N > 0) {
+        dpotrf_(&uplo, &nn, K, &nn, &info);
+        if (info == 0) dpotrs_(&uplo, &nn, &nrhs, K, &nn, Q, &nn, &info);
+    }
+    if (info != 0) {
+        st = lrsc_error_set(err, LRSC_ERR_NUMERIC, "%s: the compressed inputs' covariance is not usable (LAPACK info %d)",
+                            stats->name, info);
+        goto done;
+    }
+    /* T = (WB - (Q K^-1) U^T) / lambda. */
+    if (N > 0) cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, N, -1.0, Q, N, U, N, 1.0, WB, n);
+    for (size_t i = 0; i < mn; i++) {
+        WB[i] /= lambda;
+        out->T[i] = (float)WB[i];
+    }
+    /* Energies ||W Xc||^2 and ||T U||^2. */
+    double ref = 0, te = 0;
+    for (size_t i = 0; i < mN; i++) ref += P[i] * P[i];
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, N, n, 1.0, WB, n, U, N, 0.0, Q, N);
+    for (size_t i = 0; i < mN; i++) te += Q[i] * Q[i];
+    out->ref_energy = ref;
+    out->t_energy = te;
+    for (int i = 0; i < n; i++) out->mu[i] = (float)mu[n + i];
+    for (int r = 0; r < m; r++) {
+        double acc = bias ? bias[r] : 0.0;
+        if (centred)
+            for (int j = 0; j < n; j++) acc += Wd[(size_t)r * n + j] * mu[j] - WB[(size_t)r * n + j] * mu[n + j];
+        out->bias[r] = (float)acc;
+    }
+    out->n = n;
+    st = lrsc_solver_factor_samples(X + nN, n, N, centred ? out->mu : NULL, &out->R, err);
+    out->k = N;
+done:
+    free(X);
+    free(mu);
+    free(Xc);
+    free(U);
+    free(Wd);
+    free(WB);
+    free(P);
+    free(Q);
+    free(K);
+    if (st) lrsc_seq_target_free(out);
+    return st;
+}
+
 lrsc_status lrsc_seq_target_make(const lrsc_layer_stats *stats, const float *W, int m, const float *bias,
                                  bool centred, lrsc_seq_target *out, lrsc_error *err)
 {
     memset(out, 0, sizeof *out);
+    if (stats->mode != LRSC_STATS_GRAM) return target_from_columns(stats, W, m, bias, centred, out, err);
     int n2 = (int)stats->n, n = n2 / 2;
     double *G = NULL, *mu = malloc(sizeof(double) * (size_t)n2);
     double *Syy = malloc(sizeof(double) * (size_t)n * n), *Gyy = malloc(sizeof(double) * (size_t)n * n);
@@ -206,17 +302,7 @@ lrsc_status lrsc_seq_target_make(const lrsc_layer_stats *stats, const float *W, 
         out->bias[r] = (float)acc;
     }
     out->n = n;
-    if (stats->mode != LRSC_STATS_GRAM) {
-        /* Fewer columns than features: R' from the columns themselves (n x N)
-         * is exact and much smaller than a Cholesky factor. */
-        float *X = NULL;
-        int64_t N = 0;
-        st = lrsc_layer_stats_columns(stats, 0, &X, &N, err);
-        if (!st) st = lrsc_solver_factor_samples(X + (size_t)n * (size_t)N, n, (int)N, centred ? out->mu : NULL,
-                                                 &out->R, err);
-        free(X);
-        out->k = (int)N;
-    } else {
+    {
         double *muy = centred ? mu + n : NULL;
         st = lrsc_solver_factor_gram(Gyy, n, muy, &out->R, err);
         out->k = n;
