@@ -34,9 +34,9 @@
  * (LRSC_TRIAL_ITERS outer iterations) and only the best two fully. */
 #define LRSC_TRIAL_WORK 2e9
 #define LRSC_TRIAL_ITERS 2
-/* --objective latency: a candidate within this relative error of the best
- * competes on modelled cost. */
-#define LRSC_LATENCY_TOL 0.05
+/* --objective latency: a layer may cost this much more (modelled) than its
+ * pure low-rank version at the same parameter budget. */
+#define LRSC_LATENCY_SLACK 0.25
 /* Samples a sequential Conv pass takes at least (whole batches). */
 #define LRSC_SEQ_MIN_SAMPLES 32
 /* Bytes of activations the sequential passes keep between layers, both
@@ -376,30 +376,32 @@ typedef struct split_cand {
     lrsc_sparse_form form;
 } split_cand;
 
-/* The candidate the objective prefers: least error for size; for latency
- * the cheapest within LRSC_LATENCY_TOL of the least error.  skip: an index
- * to leave out (-1: none). */
-static int pick_cand(const lrsc_compress_opts *o, const split_cand *c, int n, int skip)
+/* The candidate the objective prefers: least error, for latency among those
+ * whose modelled cost is within the limit.  skip: an index to leave out (-1:
+ * none). */
+static int pick_cand(const split_cand *c, int n, int skip, double limit)
 {
     double err[16], cost[16];
-    int idx[16], q = 0;
+    int idx[16] = {0}, q = 0;
     for (int i = 0; i < n && q < 16; i++) {
         if (i == skip) continue;
         err[q] = c[i].err;
         cost[q] = c[i].cost;
         idx[q++] = i;
     }
-    int p = lrsc_cost_choose(err, cost, q, o->objective == LRSC_OBJECTIVE_LATENCY ? LRSC_LATENCY_TOL : 0.0);
+    int p = lrsc_cost_choose(err, cost, q, limit);
     return p < 0 ? -1 : idx[p];
 }
 
 /* For a parameter budget, tries several splits between rank and sparse
- * entries, the pure cases included, and keeps the one the objective prefers:
- * the least calibration error for `size`; for `latency` also each sparse
- * structure (unless one was given), then the cheapest in modelled ONNX
- * Runtime cost within LRSC_LATENCY_TOL of the least error.  Large layers
- * (m n k >= LRSC_TRIAL_WORK) first rank every split by a short fit of
- * LRSC_TRIAL_ITERS iterations and fit only the best two fully. */
+ * entries, the pure cases included, and keeps the one that reconstructs the
+ * calibration outputs best.  For `--objective latency` it also tries each
+ * sparse structure (unless one was given) and keeps the best among those
+ * whose modelled ONNX Runtime cost (cost.h) is at most LRSC_LATENCY_SLACK
+ * above the pure low-rank layer of the same budget, with the sparse form of
+ * least cost.  Large layers (m n k >= LRSC_TRIAL_WORK) first rank every
+ * split by a short fit of LRSC_TRIAL_ITERS iterations and fit only the best
+ * two fully. */
 static lrsc_status fit_budget(const lrsc_compress_opts *o, layer_job *j, int64_t budget, lrsc_error *err)
 {
     static const double split_size[] = {0.0, 0.1, 0.25, 0.5, 1.0};
@@ -418,6 +420,13 @@ static lrsc_status fit_budget(const lrsc_compress_opts *o, layer_job *j, int64_t
     int64_t m = j->t->m, n = j->t->n, mn = m * n;
     int64_t avail = budget - m;
     if (avail < 0) avail = 0;
+    int64_t rmax = m < n ? m : n;
+    double limit = INFINITY;
+    if (latency) {
+        int64_t r0 = avail / (m + n);
+        lrsc_cost_shape cs = {.kind = j->t->kind, .m = m, .n = n, .rank = (int)(r0 < rmax ? r0 : rmax)};
+        limit = (1.0 + LRSC_LATENCY_SLACK) * lrsc_cost_layer(&cs, NULL);
+    }
     split_cand cand[16];
     int nc = 0;
     for (int q = 0; q < nstruct; q++) {
@@ -429,7 +438,6 @@ static lrsc_status fit_budget(const lrsc_compress_opts *o, layer_job *j, int64_t
             if (c > mn) c = mn;
             int64_t rest = avail - c;
             int64_t r = rest / (m + n);
-            int64_t rmax = m < n ? m : n;
             if (r > rmax) r = rmax;
             if (r == 0 && c == 0) continue;
             /* Skip splits that repeat an earlier one (c = 0 is the same in every structure). */
@@ -443,9 +451,6 @@ static lrsc_status fit_budget(const lrsc_compress_opts *o, layer_job *j, int64_t
     double work = (double)m * (double)n * (double)j->k;
     bool trial = work >= LRSC_TRIAL_WORK && nc > 2;
     lrsc_status st = LRSC_OK;
-    bool have = false;
-    lrsc_sparse_structure have_s = j->structure;
-    lrsc_sparse_form have_form = LRSC_FORM_AUTO;
     int full[16], nfull = 0;
     if (trial) {
         for (int i = 0; i < nc; i++) {
@@ -456,48 +461,41 @@ static lrsc_status fit_budget(const lrsc_compress_opts *o, layer_job *j, int64_t
             cand[i].cost = fitted_cost(j, &res, cand[i].s, &cand[i].form);
             lrsc_solver_result_free(&res);
         }
-        int a = pick_cand(o, cand, nc, -1), b = pick_cand(o, cand, nc, a);
+        int a = pick_cand(cand, nc, -1, limit), b = pick_cand(cand, nc, a, limit);
         if (a >= 0) full[nfull++] = a;
-        if (b >= 0) full[nfull++] = b;
+        if (b >= 0 && b != a) full[nfull++] = b;
     } else {
         for (int i = 0; i < nc; i++) full[nfull++] = i;
     }
     /* Full fits; the objective's rule decides among them. */
     split_cand done[16];
+    lrsc_solver_result res[16];
     for (int q = 0; q < nfull; q++) {
-        split_cand *cd = &cand[full[q]];
-        lrsc_solver_result res;
-        st = fit_config(o, j, cd->r, cd->c, cd->s, &res, err);
-        if (st) return st;
-        done[q] = *cd;
-        done[q].err = res.rel_error;
-        done[q].cost = fitted_cost(j, &res, cd->s, &done[q].form);
-        bool better = !have || pick_cand(o, (split_cand[]){done[q], {.r = j->rank, .c = j->nnz, .s = have_s,
-                                                                     .err = j->res.rel_error,
-                                                                     .cost = fitted_cost(j, &j->res, have_s, NULL)}},
-                                         2, -1) == 0;
-        if (better) {
-            if (have) lrsc_solver_result_free(&j->res);
-            j->res = res;
-            j->rank = cd->r;
-            j->nnz = cd->c;
-            have_s = cd->s;
-            have_form = done[q].form;
-            have = true;
-        } else {
-            lrsc_solver_result_free(&res);
+        done[q] = cand[full[q]];
+        st = fit_config(o, j, done[q].r, done[q].c, done[q].s, &res[q], err);
+        if (st) {
+            for (int k = 0; k < q; k++) lrsc_solver_result_free(&res[k]);
+            return st;
         }
+        done[q].err = res[q].rel_error;
+        done[q].cost = fitted_cost(j, &res[q], done[q].s, &done[q].form);
     }
-    if (!have) {
+    int best = pick_cand(done, nfull, -1, limit);
+    for (int q = 0; q < nfull; q++)
+        if (q != best) lrsc_solver_result_free(&res[q]);
+    if (best < 0) {
         /* Nothing fits in the budget: rank 1 is the least a rewrite can keep. */
         st = fit_config(o, j, 1, 0, j->structure, &j->res, err);
         if (st) return st;
         j->rank = 1;
         j->nnz = 0;
-        have_s = j->structure;
+    } else {
+        j->res = res[best];
+        j->rank = done[best].r;
+        j->nnz = done[best].c;
+        j->structure = done[best].s;
+        if (latency) j->form = done[best].form;
     }
-    j->structure = have_s;
-    if (latency) j->form = have_form;
     j->fitted = true;
     return LRSC_OK;
 }
