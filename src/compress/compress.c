@@ -881,6 +881,15 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
     co.stats.expected_samples = lrsc_dataset_file_count(ds);
     if (o.data.max_samples > 0 && o.data.max_samples < co.stats.expected_samples)
         co.stats.expected_samples = o.data.max_samples;
+    /* A reservoir larger than the samples (VGG-16 fc6: 4096 x 25088 floats,
+     * 411 MB, for 256 images) only costs memory.  Only images count: a
+     * tensor file may hold many samples. */
+    if (lrsc_dataset_tensor_file_count(ds) == 0 && co.stats.expected_samples > 0 &&
+        co.stats.expected_samples < 4096) {
+        co.stats.reservoir_cols = co.stats.expected_samples;
+        if (co.stats.reservoir_cols < 256) co.stats.reservoir_cols = 256;
+        if (co.stats.reservoir_cols > 4096) co.stats.reservoir_cols = 4096;
+    }
     co.progress = calib_progress;
     co.progress_user = &o;
     co.stats.seed = o.seed;
