@@ -928,6 +928,9 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
         st = lrsc_rewrite_weight(g, j->t, &j->W, &j->bias, err);
         if (!st) st = job_factor(j, s, o.refit_bias, err);
         if (st) goto out;
+        /* The factor replaces the accumulators: VGG-16's Gram matrices alone
+         * take 1 GB, and all of them together with the factors set the peak. */
+        lrsc_layer_stats_free((lrsc_layer_stats *)s);
     }
     lrsc_calib_stats_free(&stats);
 
@@ -1094,6 +1097,7 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
         } else if (j->keep_dense) {
             snprintf(j->rep->reason, sizeof j->rep->reason, "kept dense by the allocation");
             j->active = false;
+            job_free(j);
             continue;
         } else {
             budget = param_cost(j, j->rank, 0);
