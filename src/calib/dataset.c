@@ -34,6 +34,7 @@ typedef struct unit {
 struct lrsc_dataset {
     item *items;
     int64_t nitems;
+    int64_t ntensor_files;   /* of nitems; the rest are images, one sample each */
     lrsc_input_spec in;
     lrsc_dtype dtype;        /* element type of the samples */
     int sdim;                /* sample rank (input rank - 1) */
@@ -497,6 +498,11 @@ int64_t lrsc_dataset_file_count(const lrsc_dataset *ds)
     return ds->nitems;
 }
 
+int64_t lrsc_dataset_tensor_file_count(const lrsc_dataset *ds)
+{
+    return ds->ntensor_files;
+}
+
 int64_t lrsc_dataset_skipped(const lrsc_dataset *ds)
 {
     return ds->skipped;
@@ -691,6 +697,7 @@ lrsc_status lrsc_dataset_open(const lrsc_dataset_opts *o, const lrsc_model *m,
         else
             nten++;
     ds->has_images = nimg > 0;
+    ds->ntensor_files = nten;
     char why[300] = "";
     if (ds->has_images) {
         st = setup_images(ds, o, m, why, sizeof why, err);

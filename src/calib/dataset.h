@@ -90,6 +90,8 @@ lrsc_status lrsc_dataset_next(lrsc_dataset *ds, lrsc_tensor *batch, int64_t *fir
 void lrsc_dataset_close(lrsc_dataset *ds);
 
 int64_t lrsc_dataset_file_count(const lrsc_dataset *ds); /* files in this part */
+/* Tensor files among them (each may hold several samples; an image is one). */
+int64_t lrsc_dataset_tensor_file_count(const lrsc_dataset *ds);
 int64_t lrsc_dataset_skipped(const lrsc_dataset *ds);    /* bad files skipped so far */
 /* One line: what the data is and how it is preprocessed. */
 const char *lrsc_dataset_describe(const lrsc_dataset *ds);

@@ -106,6 +106,31 @@ size_t lrsc_layer_stats_bytes(const lrsc_layer_geom *g, const lrsc_stats_opts *o
     return groups * per + scratch * sizeof(double);
 }
 
+double lrsc_stats_columns_wanted(const lrsc_stats_opts *opts, int64_t n)
+{
+    if (!opts || opts->cols_per_feature <= 0 || n <= 0)
+        return 0;
+    double want = opts->cols_per_feature * (double)n;
+    double afford = opts->gram_flops > 0 ? opts->gram_flops / ((double)n * (double)n) : 0;
+    return want > afford ? want : afford;
+}
+
+int64_t lrsc_stats_positions(const lrsc_stats_opts *opts, int64_t n)
+{
+    if (!opts)
+        return 0;
+    int64_t p = opts->positions_per_image > 0 ? opts->positions_per_image : 0;
+    double cols = lrsc_stats_columns_wanted(opts, n);
+    if (cols > 0 && opts->expected_samples > 0) {
+        double want = ceil(cols / (double)opts->expected_samples);
+        int64_t floor_ = opts->min_positions > 0 ? opts->min_positions : 16;
+        int64_t q = want < (double)floor_ ? floor_ : want > 1e15 ? (int64_t)1e15 : (int64_t)want;
+        if (p == 0 || q < p)
+            p = q;
+    }
+    return p;
+}
+
 lrsc_status lrsc_layer_stats_init(lrsc_layer_stats *s, const lrsc_layer_geom *geom,
                                   const lrsc_stats_opts *opts, int node, const char *name,
                                   lrsc_error *err)
@@ -122,7 +147,7 @@ lrsc_status lrsc_layer_stats_init(lrsc_layer_stats *s, const lrsc_layer_geom *ge
     s->n = geom->n;
     s->groups = geom->kind == LRSC_STATS_CONV ? geom->groups : 1;
     s->seed = opts ? opts->seed : 0;
-    s->positions = opts && opts->positions_per_image > 0 ? opts->positions_per_image : 0;
+    s->positions = geom->kind == LRSC_STATS_CONV ? lrsc_stats_positions(opts, geom->n) : 0;
     /* At most 2^20 doubles (8 MiB) of scratch per layer, at least 16 columns. */
     s->block = block;
     if (s->block * geom->n > ((int64_t)1 << 20)) {

@@ -72,6 +72,16 @@ typedef struct lrsc_stats_opts {
     int64_t gram_max_n;          /* 0: 8192 */
     int64_t reservoir_cols;      /* 0: 4096 */
     int64_t positions_per_image; /* Conv; 0: every output position */
+    /* Conv: with cols_per_feature and expected_samples > 0, positions per
+     * image are further capped so that a layer gathers about
+     * max(cols_per_feature * n, gram_flops / n^2) columns in all (at least
+     * min_positions per image).  The Gram costs columns x n^2: a flat
+     * per-image cap lets the widest layers dominate, while narrow layers
+     * keep every position they can afford. */
+    double cols_per_feature;
+    double gram_flops;           /* 0: no floor from it */
+    int64_t expected_samples;
+    int64_t min_positions;       /* 0: 16 */
     uint64_t seed;
     int64_t block_cols;          /* 0: 256 */
 } lrsc_stats_opts;
@@ -122,6 +132,13 @@ lrsc_status lrsc_layer_stats_columns(const lrsc_layer_stats *s, int64_t g, float
  * Call after lrsc_layer_stats_finish. */
 lrsc_status lrsc_layer_stats_moment(const lrsc_layer_stats *s, int64_t g, double **G,
                                     lrsc_error *err);
+
+/* Output positions per image a Conv layer with n features samples under
+ * opts (0: all positions). */
+int64_t lrsc_stats_positions(const lrsc_stats_opts *opts, int64_t n);
+/* Columns in all that opts ask of a layer with n features (see
+ * cols_per_feature); 0 when not capped. */
+double lrsc_stats_columns_wanted(const lrsc_stats_opts *opts, int64_t n);
 
 /* Peak bytes the accumulators of this layer take (for planning and reports). */
 size_t lrsc_layer_stats_bytes(const lrsc_layer_geom *geom, const lrsc_stats_opts *opts);

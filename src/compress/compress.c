@@ -11,6 +11,8 @@
 
 #include "calib/calib.h"
 #include "compress/allocate.h"
+#include "compress/checkpoint.h"
+#include "compress/cost.h"
 #include "compress/damage.h"
 #include "core/fileio.h"
 #include "compress/sensitivity.h"
@@ -18,6 +20,29 @@
 #include "interp/interp.h"
 #include "onnx/graph.h"
 #include "onnx/model.h"
+
+/* Conv statistics: a layer with n features gathers about
+ * max(4 n, 2e11 / n^2) columns in all, at least 64 positions per image (see
+ * lrsc_stats_opts): narrow layers keep every position the per-image cap
+ * allows, and no layer's Gram costs much more than 2e11 flops, where a flat
+ * per-image cap made VGG-16's 4608-wide layers cost 4e12 each.  The
+ * sequential passes' stacked statistics have twice the features. */
+#define LRSC_COLS_PER_FEATURE 4.0
+#define LRSC_SEQ_COLS_PER_FEATURE 2.0
+#define LRSC_GRAM_FLOPS 2e11
+#define LRSC_MIN_POSITIONS 64
+/* Layers with m n k at least this fit each rank/sparse split briefly
+ * (LRSC_TRIAL_ITERS outer iterations) and only the best two fully. */
+#define LRSC_TRIAL_WORK 2e9
+#define LRSC_TRIAL_ITERS 2
+/* --objective latency: a layer may cost this much more (modelled) than its
+ * pure low-rank version at the same parameter budget. */
+#define LRSC_LATENCY_SLACK 0.25
+/* Samples a sequential Conv pass takes at least (whole batches). */
+#define LRSC_SEQ_MIN_SAMPLES 32
+/* Bytes of activations the sequential passes keep between layers, both
+ * models together (0 in the options). */
+#define LRSC_CHECKPOINT_BYTES ((size_t)768 << 20)
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -121,6 +146,7 @@ typedef struct layer_job {
     int rank;
     int64_t nnz;
     lrsc_sparse_structure structure;
+    lrsc_sparse_form form;       /* chosen by the latency objective; AUTO: the rewrite's default */
     lrsc_solver_result res;
     bool fitted;
     bool refit_dense;            /* kept dense by the allocation, refitted at full rank */
@@ -134,6 +160,8 @@ static void job_free(layer_job *j)
     free(j->mu);
     free(j->Rh);
     free(j->profile);
+    j->R = j->mu = j->Rh = NULL;
+    j->profile = NULL;
     lrsc_solver_result_free(&j->res);
 }
 
@@ -292,9 +320,10 @@ static int64_t param_cost(const layer_job *j, int rank, int64_t nnz)
     return (int64_t)rank * (m + n) + nnz + m; /* the bias is always kept (refitted) */
 }
 
-/* Fits one (rank, nnz) configuration into res. */
-static lrsc_status fit_config(const lrsc_compress_opts *o, layer_job *j, int rank, int64_t nnz,
-                              lrsc_sparse_structure structure, lrsc_solver_result *res, lrsc_error *err)
+/* Fits one (rank, nnz) configuration into res; max_iter 0: the solver's default. */
+static lrsc_status fit_config_iter(const lrsc_compress_opts *o, layer_job *j, int rank, int64_t nnz,
+                                   lrsc_sparse_structure structure, int max_iter, lrsc_solver_result *res,
+                                   lrsc_error *err)
 {
     lrsc_solver_opts so;
     lrsc_solver_opts_default(&so);
@@ -303,52 +332,162 @@ static lrsc_status fit_config(const lrsc_compress_opts *o, layer_job *j, int ran
     so.structure = structure;
     so.seed = o->seed;
     so.refit_bias = o->refit_bias;
+    if (max_iter > 0) so.max_iter = max_iter;
     return lrsc_solver_fit(j->W.data, (int)j->t->m, (int)j->t->n, j->R, j->k, j->mu, j->bias.data, &so, res,
                            err);
 }
 
+static lrsc_status fit_config(const lrsc_compress_opts *o, layer_job *j, int rank, int64_t nnz,
+                              lrsc_sparse_structure structure, lrsc_solver_result *res, lrsc_error *err)
+{
+    return fit_config_iter(o, j, rank, nnz, structure, 0, res, err);
+}
+
+/* Modelled ONNX Runtime cost of a fitted layer (see cost.h). */
+static double fitted_cost(const layer_job *j, const lrsc_solver_result *res, lrsc_sparse_structure s,
+                          lrsc_sparse_form *form)
+{
+    lrsc_cost_shape cs = {.kind = j->t->kind, .m = j->t->m, .n = j->t->n, .rank = res->rank, .structure = s,
+                          .nnz = res->nnz};
+    if (s == LRSC_SPARSE_ELEMENTS && res->nnz > 0) {
+        /* The densest row sets gather-reduce's padding. */
+        int64_t run = 0, prev = -1;
+        for (int64_t k = 0; k < res->nnz; k++) {
+            run = res->S_row[k] == prev ? run + 1 : 1;
+            prev = res->S_row[k];
+            if (run > cs.max_row) cs.max_row = run;
+        }
+    }
+    return lrsc_cost_layer(&cs, form);
+}
+
+typedef struct split_cand {
+    int r;
+    int64_t c;
+    lrsc_sparse_structure s;
+    double err, cost;
+    lrsc_sparse_form form;
+} split_cand;
+
+/* The candidate the objective prefers: least error, for latency among those
+ * whose modelled cost is within the limit.  skip: an index to leave out (-1:
+ * none). */
+static int pick_cand(const split_cand *c, int n, int skip, double limit)
+{
+    double err[16], cost[16];
+    int idx[16] = {0}, q = 0;
+    for (int i = 0; i < n && q < 16; i++) {
+        if (i == skip) continue;
+        err[q] = c[i].err;
+        cost[q] = c[i].cost;
+        idx[q++] = i;
+    }
+    int p = lrsc_cost_choose(err, cost, q, limit);
+    return p < 0 ? -1 : idx[p];
+}
+
 /* For a parameter budget, tries several splits between rank and sparse
  * entries, the pure cases included, and keeps the one that reconstructs the
- * calibration outputs best. */
+ * calibration outputs best.  For `--objective latency` it also tries each
+ * sparse structure (unless one was given) and keeps the best among those
+ * whose modelled ONNX Runtime cost (cost.h) is at most LRSC_LATENCY_SLACK
+ * above the pure low-rank layer of the same budget, with the sparse form of
+ * least cost.  Large layers (m n k >= LRSC_TRIAL_WORK) first rank every
+ * split by a short fit of LRSC_TRIAL_ITERS iterations and fit only the best
+ * two fully. */
 static lrsc_status fit_budget(const lrsc_compress_opts *o, layer_job *j, int64_t budget, lrsc_error *err)
 {
-    static const double split[] = {0.0, 0.1, 0.25, 0.5, 1.0};
+    static const double split_size[] = {0.0, 0.1, 0.25, 0.5, 1.0};
+    static const double split_latency[] = {0.0, 0.1, 0.25, 0.5};
+    bool latency = o->objective == LRSC_OBJECTIVE_LATENCY;
+    const double *split = latency ? split_latency : split_size;
+    int nsplit = latency ? 4 : 5;
+    lrsc_sparse_structure structs[3] = {j->structure, LRSC_SPARSE_COLUMNS, LRSC_SPARSE_ROWS};
+    int nstruct = 1;
+    if (latency && !o->structure_set) {
+        structs[0] = LRSC_SPARSE_COLUMNS;
+        structs[1] = LRSC_SPARSE_ROWS;
+        structs[2] = LRSC_SPARSE_ELEMENTS;
+        nstruct = 3;
+    }
     int64_t m = j->t->m, n = j->t->n, mn = m * n;
     int64_t avail = budget - m;
     if (avail < 0) avail = 0;
-    lrsc_sparse_structure structure = j->structure;
-    int64_t unit = structure == LRSC_SPARSE_COLUMNS ? m : structure == LRSC_SPARSE_ROWS ? n : 1;
-    bool have = false;
-    for (size_t s = 0; s < sizeof split / sizeof split[0]; s++) {
-        int64_t c = (int64_t)(split[s] * (double)avail);
-        c -= c % unit;
-        if (c > mn) c = mn;
-        int64_t rest = avail - c;
-        int64_t r = rest / (m + n);
-        int64_t rmax = m < n ? m : n;
-        if (r > rmax) r = rmax;
-        if (r == 0 && c == 0) continue;
-        /* Skip splits that repeat an earlier (rank, nnz). */
-        if (have && r == j->rank && c == j->nnz) continue;
-        lrsc_solver_result res;
-        lrsc_status st = fit_config(o, j, (int)r, c, structure, &res, err);
-        if (st) return st;
-        if (!have || res.rel_error < j->res.rel_error) {
-            if (have) lrsc_solver_result_free(&j->res);
-            j->res = res;
-            j->rank = (int)r;
-            j->nnz = c;
-            have = true;
-        } else {
-            lrsc_solver_result_free(&res);
+    int64_t rmax = m < n ? m : n;
+    double limit = INFINITY;
+    if (latency) {
+        int64_t r0 = avail / (m + n);
+        lrsc_cost_shape cs = {.kind = j->t->kind, .m = m, .n = n, .rank = (int)(r0 < rmax ? r0 : rmax)};
+        limit = (1.0 + LRSC_LATENCY_SLACK) * lrsc_cost_layer(&cs, NULL);
+    }
+    split_cand cand[16];
+    int nc = 0;
+    for (int q = 0; q < nstruct; q++) {
+        lrsc_sparse_structure structure = structs[q];
+        int64_t unit = structure == LRSC_SPARSE_COLUMNS ? m : structure == LRSC_SPARSE_ROWS ? n : 1;
+        for (int s = 0; s < nsplit; s++) {
+            int64_t c = (int64_t)(split[s] * (double)avail);
+            c -= c % unit;
+            if (c > mn) c = mn;
+            int64_t rest = avail - c;
+            int64_t r = rest / (m + n);
+            if (r > rmax) r = rmax;
+            if (r == 0 && c == 0) continue;
+            /* Skip splits that repeat an earlier one (c = 0 is the same in every structure). */
+            bool dup = false;
+            for (int i = 0; i < nc && !dup; i++)
+                dup = cand[i].r == r && cand[i].c == c && (c == 0 || cand[i].s == structure);
+            if (dup || nc == 16) continue;
+            cand[nc++] = (split_cand){.r = (int)r, .c = c, .s = structure};
         }
     }
-    if (!have) {
+    double work = (double)m * (double)n * (double)j->k;
+    bool trial = work >= LRSC_TRIAL_WORK && nc > 2;
+    lrsc_status st = LRSC_OK;
+    int full[16], nfull = 0;
+    if (trial) {
+        for (int i = 0; i < nc; i++) {
+            lrsc_solver_result res;
+            st = fit_config_iter(o, j, cand[i].r, cand[i].c, cand[i].s, LRSC_TRIAL_ITERS, &res, err);
+            if (st) return st;
+            cand[i].err = res.rel_error;
+            cand[i].cost = fitted_cost(j, &res, cand[i].s, &cand[i].form);
+            lrsc_solver_result_free(&res);
+        }
+        int a = pick_cand(cand, nc, -1, limit), b = pick_cand(cand, nc, a, limit);
+        if (a >= 0) full[nfull++] = a;
+        if (b >= 0 && b != a) full[nfull++] = b;
+    } else {
+        for (int i = 0; i < nc; i++) full[nfull++] = i;
+    }
+    /* Full fits; the objective's rule decides among them. */
+    split_cand done[16];
+    lrsc_solver_result res[16];
+    for (int q = 0; q < nfull; q++) {
+        done[q] = cand[full[q]];
+        st = fit_config(o, j, done[q].r, done[q].c, done[q].s, &res[q], err);
+        if (st) {
+            for (int k = 0; k < q; k++) lrsc_solver_result_free(&res[k]);
+            return st;
+        }
+        done[q].err = res[q].rel_error;
+        done[q].cost = fitted_cost(j, &res[q], done[q].s, &done[q].form);
+    }
+    int best = pick_cand(done, nfull, -1, limit);
+    for (int q = 0; q < nfull; q++)
+        if (q != best) lrsc_solver_result_free(&res[q]);
+    if (best < 0) {
         /* Nothing fits in the budget: rank 1 is the least a rewrite can keep. */
-        lrsc_status st = fit_config(o, j, 1, 0, structure, &j->res, err);
+        st = fit_config(o, j, 1, 0, j->structure, &j->res, err);
         if (st) return st;
         j->rank = 1;
         j->nnz = 0;
+    } else {
+        j->res = res[best];
+        j->rank = done[best].r;
+        j->nnz = done[best].c;
+        j->structure = done[best].s;
+        if (latency) j->form = done[best].form;
     }
     j->fitted = true;
     return LRSC_OK;
@@ -365,15 +504,17 @@ static lrsc_status rewrite_job(const lrsc_compress_opts *o, lrsc_model *m, layer
         factor_tmp_free(&tmp);
         return st;
     }
+    lrsc_sparse_form form = o->sparse_form == LRSC_FORM_AUTO && j->form != LRSC_FORM_STRUCTURED ? j->form
+                                                                                                  : o->sparse_form;
     lrsc_param_count pc;
-    lrsc_rewrite_count_params(j->t, &f, o->sparse_form, &pc);
+    lrsc_rewrite_count_params(j->t, &f, form, &pc);
     if (pc.after >= pc.before && !j->refit_dense) {
         snprintf(j->rep->reason, sizeof j->rep->reason, "rank %d + %lld non-zeros would not save parameters; kept",
                  j->res.rank, (long long)j->res.nnz);
         factor_tmp_free(&tmp);
         return LRSC_OK;
     }
-    lrsc_rewrite_opts ro = {.form = o->sparse_form};
+    lrsc_rewrite_opts ro = {.form = form};
     lrsc_rewrite_info info;
     st = lrsc_rewrite_layer(m, j->t, &f, &ro, &info, err);
     if (!st) {
@@ -436,7 +577,8 @@ static lrsc_status load_batches(const lrsc_compress_opts *o, const lrsc_model *m
  * transferred target.  Falls back to the independent fit (already set up in
  * j) when the stacked statistics would be too large. */
 static lrsc_status fit_sequential(const lrsc_compress_opts *o, layer_job *j, const lrsc_graph *g0, lrsc_model *m,
-                                  const lrsc_seq_batches *data, int64_t budget, bool *used, lrsc_error *err)
+                                  const lrsc_seq_batches *data, lrsc_ckpt *c0, lrsc_ckpt *c1, int64_t budget,
+                                  bool *used, lrsc_error *err)
 {
     *used = false;
     lrsc_layer_geom geom;
@@ -447,9 +589,17 @@ static lrsc_status fit_sequential(const lrsc_compress_opts *o, layer_job *j, con
     lrsc_graph *g1 = NULL;
     st = lrsc_graph_build(m, &g1, err);
     if (st) return st;
-    lrsc_stats_opts so = {.positions_per_image = o->positions_per_image, .seed = o->seed, .gram_max_n = 8192};
+    lrsc_stats_opts so = {.positions_per_image = o->positions_per_image, .seed = o->seed, .gram_max_n = 8192,
+                          .cols_per_feature = LRSC_SEQ_COLS_PER_FEATURE,
+                          .gram_flops = LRSC_GRAM_FLOPS, .min_positions = LRSC_MIN_POSITIONS};
     lrsc_layer_stats stats;
-    st = lrsc_seq_pair_stats(g0, g1, j->t->node->input[0], &geom, &so, data, o->threads, &stats, err);
+    const char *input = j->t->node->input[0];
+    lrsc_ckpt_begin(c0, g0, input);
+    lrsc_ckpt_begin(c1, g1, input);
+    st = lrsc_seq_pair_stats(c0, c1, input, &geom, &so, data, LRSC_SEQ_MIN_SAMPLES, &stats, err);
+    /* The segments borrow g1 and the model's nodes, which the rewrite changes. */
+    lrsc_ckpt_end(c0);
+    lrsc_ckpt_end(c1);
     lrsc_graph_free(g1);
     if (st) return st;
     lrsc_seq_target tg;
@@ -483,6 +633,8 @@ static lrsc_status fit_sequential(const lrsc_compress_opts *o, layer_job *j, con
         lrsc_solver_result_free(&j->res);
         j->res = tmp.res;
         j->rank = tmp.rank;
+        j->structure = tmp.structure;
+        j->form = tmp.form;
         j->nnz = tmp.nnz;
         j->fitted = true;
         *used = true;
@@ -776,6 +928,21 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
     append_note(r->settings, sizeof r->settings, "data: %s", lrsc_dataset_describe(ds));
     lrsc_calib_opts co = {0};
     co.stats.positions_per_image = o.positions_per_image;
+    co.stats.cols_per_feature = LRSC_COLS_PER_FEATURE;
+    co.stats.gram_flops = LRSC_GRAM_FLOPS;
+    co.stats.min_positions = LRSC_MIN_POSITIONS;
+    co.stats.expected_samples = lrsc_dataset_file_count(ds);
+    if (o.data.max_samples > 0 && o.data.max_samples < co.stats.expected_samples)
+        co.stats.expected_samples = o.data.max_samples;
+    /* A reservoir larger than the samples (VGG-16 fc6: 4096 x 25088 floats,
+     * 411 MB, for 256 images) only costs memory.  Only images count: a
+     * tensor file may hold many samples. */
+    if (lrsc_dataset_tensor_file_count(ds) == 0 && co.stats.expected_samples > 0 &&
+        co.stats.expected_samples < 4096) {
+        co.stats.reservoir_cols = co.stats.expected_samples;
+        if (co.stats.reservoir_cols < 256) co.stats.reservoir_cols = 256;
+        if (co.stats.reservoir_cols > 4096) co.stats.reservoir_cols = 4096;
+    }
     co.progress = calib_progress;
     co.progress_user = &o;
     co.stats.seed = o.seed;
@@ -814,6 +981,9 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
         st = lrsc_rewrite_weight(g, j->t, &j->W, &j->bias, err);
         if (!st) st = job_factor(j, s, o.refit_bias, err);
         if (st) goto out;
+        /* The factor replaces the accumulators: VGG-16's Gram matrices alone
+         * take 1 GB, and all of them together with the factors set the peak. */
+        lrsc_layer_stats_free((lrsc_layer_stats *)s);
     }
     lrsc_calib_stats_free(&stats);
 
@@ -951,6 +1121,7 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
     lrsc_model *orig0 = NULL;
     lrsc_graph *g0 = NULL;
     lrsc_seq_batches batches = {0};
+    lrsc_ckpt *ck0 = NULL, *ck1 = NULL;
     int fitted = 0, nseq = 0;
     double t_rw = 0;
     if (o.sequential) {
@@ -969,6 +1140,9 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
         st = lrsc_model_load(o.input, &lo, &orig0, err);
         if (!st) st = lrsc_graph_build(orig0, &g0, err);
         if (!st) st = load_batches(&o, m, &spec, cap, &batches, err);
+        size_t ckb = o.checkpoint_bytes > 0 ? o.checkpoint_bytes : LRSC_CHECKPOINT_BYTES;
+        if (!st) st = lrsc_ckpt_create(&batches, ckb / 2, o.threads, &ck0, err);
+        if (!st) st = lrsc_ckpt_create(&batches, ckb / 2, o.threads, &ck1, err);
         if (st) goto fit_out;
     }
     for (int i = 0; i < njobs; i++) {
@@ -1014,6 +1188,7 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
             } else {
                 snprintf(j->rep->reason, sizeof j->rep->reason, "kept dense by the allocation");
                 j->active = false;
+                job_free(j);
                 continue;
             }
         } else {
@@ -1021,7 +1196,7 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
         }
         bool seq = false;
         if (o.sequential && fitted > 0) {
-            st = fit_sequential(&o, j, g0, m, &batches, budget, &seq, err);
+            st = fit_sequential(&o, j, g0, m, &batches, ck0, ck1, budget, &seq, err);
             if (st) goto fit_out;
             nseq += seq;
         }
@@ -1055,6 +1230,8 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
             st = rewrite_job(&o, m, j, r, err);
             t_rw += now_s() - tr;
             if (st) goto fit_out;
+            /* The model holds the result now; VGG-16's weight copies alone are 530 MB. */
+            job_free(j);
         }
     }
     r->t_fit = now_s() - t - t_rw;
@@ -1065,6 +1242,8 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
     if (o.sequential)
         append_note(r->settings, sizeof r->settings, "sequential fitting (%d layers on compressed-model inputs)", nseq);
 fit_out:
+    lrsc_ckpt_free(ck0);
+    lrsc_ckpt_free(ck1);
     lrsc_seq_batches_free(&batches);
     lrsc_graph_free(g0);
     lrsc_model_free(orig0);

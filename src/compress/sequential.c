@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compress/checkpoint.h"
 #include "solver/solver.h"
 
 /* Ridge towards W, relative to the mean input variance. */
@@ -23,61 +24,6 @@ void lrsc_seq_batches_free(lrsc_seq_batches *b)
     free(b->items);
     free(b->first);
     memset(b, 0, sizeof *b);
-}
-
-/* ---- capturing one value from a run ---------------------------------- */
-
-typedef struct capture {
-    int value;
-    lrsc_tensor t;
-    bool got;
-} capture;
-
-static lrsc_status capture_hook(void *user, const lrsc_node *node, const lrsc_tensor *const *in, int nin,
-                                lrsc_tensor *const *out, int nout, lrsc_error *err)
-{
-    capture *c = user;
-    for (int k = 0; k < nout && k < node->noutputs; k++) {
-        if (node->outputs[k] != c->value || !out[k]) continue;
-        lrsc_status st = lrsc_tensor_copy(&c->t, out[k], err);
-        if (st) return st;
-        c->got = true;
-        /* The rest of the model is not needed: stop the run here. */
-        return LRSC_ERR_INTERRUPTED;
-    }
-    return LRSC_OK;
-}
-
-/* The value's tensor for one batch: the batch itself for a graph input,
- * otherwise a run of ip stopped right after the value is produced. */
-static lrsc_status value_of(lrsc_interp *ip, capture *c, const lrsc_graph *g, const lrsc_tensor *batch,
-                            lrsc_tensor *out, bool *borrowed, lrsc_error *err)
-{
-    *borrowed = false;
-    if (g->values[c->value].kind == LRSC_VALUE_INPUT) {
-        *out = *batch;
-        out->owned = false;
-        *borrowed = true;
-        return LRSC_OK;
-    }
-    c->got = false;
-    memset(&c->t, 0, sizeof c->t);
-    lrsc_tensor *outs = calloc((size_t)g->noutputs + 1, sizeof *outs);
-    if (!outs) return lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory");
-    lrsc_error run_err = {0};
-    lrsc_status st = lrsc_interp_run(ip, batch, 1, outs, g->noutputs, &run_err);
-    for (int k = 0; k < g->noutputs; k++) lrsc_tensor_free(&outs[k]);
-    free(outs);
-    if (!c->got) {
-        lrsc_tensor_free(&c->t);
-        if (st) {
-            *err = run_err;
-            return st;
-        }
-        return lrsc_error_set(err, LRSC_ERR_INTERNAL, "value '%s' was never produced", g->values[c->value].name);
-    }
-    *out = c->t;
-    return LRSC_OK;
 }
 
 /* z = [x; x'] along the layer's feature axis. */
@@ -110,43 +56,68 @@ static lrsc_status stack(const lrsc_layer_geom *geom, const lrsc_tensor *x, cons
     return LRSC_OK;
 }
 
-lrsc_status lrsc_seq_pair_stats(const lrsc_graph *g0, const lrsc_graph *g1, const char *input,
-                                const lrsc_layer_geom *geom, const lrsc_stats_opts *sopts,
-                                const lrsc_seq_batches *data, int threads, lrsc_layer_stats *stats,
-                                lrsc_error *err)
+/* Samples a Conv layer's pair statistics need: enough images for the
+ * columns sopts asks (lrsc_stats_columns_wanted) at the positions one image
+ * offers (x: the layer's input for the first batch). */
+static int64_t conv_samples_needed(const lrsc_layer_geom *g2, const lrsc_stats_opts *so, const lrsc_tensor *x,
+                                   int64_t total, int64_t min_samples)
+{
+    if (g2->kind != LRSC_STATS_CONV || so->cols_per_feature <= 0 || x->ndim < 3) return total;
+    int64_t pb, pe;
+    int64_t H = g2->spatial == 2 ? x->dims[2] : 1, W = x->dims[x->ndim - 1];
+    int64_t oh = g2->spatial == 2 ? lrsc_conv_out_size(g2, 0, H, &pb, &pe) : 1;
+    int64_t ow = lrsc_conv_out_size(g2, 1, W, &pb, &pe);
+    if (oh <= 0 || ow <= 0) return total;
+    int64_t per = oh * ow;
+    if (so->positions_per_image > 0 && so->positions_per_image < per) per = so->positions_per_image;
+    double cols = lrsc_stats_columns_wanted(so, g2->n);
+    if (cols <= 0) return total;
+    double want = ceil(cols / (double)per);
+    int64_t need = want > (double)total ? total : (int64_t)want;
+    if (need < min_samples) need = min_samples;
+    return need < total ? need : total;
+}
+
+lrsc_status lrsc_seq_pair_stats(lrsc_ckpt *c0, lrsc_ckpt *c1, const char *input, const lrsc_layer_geom *geom,
+                                const lrsc_stats_opts *sopts, const lrsc_seq_batches *data, int64_t min_samples,
+                                lrsc_layer_stats *stats, lrsc_error *err)
 {
     memset(stats, 0, sizeof *stats);
-    capture c0 = {.value = lrsc_graph_find(g0, input)}, c1 = {.value = lrsc_graph_find(g1, input)};
-    if (c0.value < 0 || c1.value < 0)
-        return lrsc_error_set(err, LRSC_ERR_INTERNAL, "layer input '%s' is missing from a model", input);
     lrsc_layer_geom g2 = *geom;
     g2.n *= 2;
     if (g2.kind == LRSC_STATS_CONV) g2.channels *= 2;
-    lrsc_status st = lrsc_layer_stats_init(stats, &g2, sopts, -1, input, err);
-    if (st) return st;
-    lrsc_interp *i0 = NULL, *i1 = NULL;
-    lrsc_interp_opts o0 = {.threads = threads, .hook = capture_hook, .hook_user = &c0};
-    lrsc_interp_opts o1 = {.threads = threads, .hook = capture_hook, .hook_user = &c1};
-    st = lrsc_interp_create(g0, &o0, &i0, err);
-    if (!st) st = lrsc_interp_create(g1, &o1, &i1, err);
-    for (int b = 0; !st && b < data->count; b++) {
+    int64_t total = 0;
+    for (int b = 0; b < data->count; b++) total += data->items[b].ndim > 0 ? data->items[b].dims[0] : 1;
+    lrsc_stats_opts so = *sopts;
+    int64_t need = total, done = 0;
+    bool init = false;
+    lrsc_status st = LRSC_OK;
+    for (int b = 0; !st && b < data->count && done < need; b++) {
         lrsc_tensor x, y, z = {0};
-        bool bx, by;
-        st = value_of(i0, &c0, g0, &data->items[b], &x, &bx, err);
+        bool ox = false, oy = false;
+        st = lrsc_ckpt_value(c0, b, &x, &ox, err);
         if (st) break;
-        st = value_of(i1, &c1, g1, &data->items[b], &y, &by, err);
-        if (!st) st = stack(geom, &x, &y, &z, err);
+        if (!init) {
+            need = conv_samples_needed(&g2, &so, &x, total, min_samples);
+            so.expected_samples = need;
+            st = lrsc_layer_stats_init(stats, &g2, &so, -1, input, err);
+            init = !st;
+        }
+        if (!st) st = lrsc_ckpt_value(c1, b, &y, &oy, err);
+        else if (ox) lrsc_tensor_free(&x);
+        if (st) break;
+        st = stack(geom, &x, &y, &z, err);
         if (!st) st = lrsc_layer_stats_add(stats, &z, data->first[b], err);
+        done += x.ndim > 0 ? x.dims[0] : 1;
         lrsc_tensor_free(&z);
-        if (!bx) lrsc_tensor_free(&x);
-        if (!st && !by) lrsc_tensor_free(&y);
+        if (ox) lrsc_tensor_free(&x);
+        if (oy) lrsc_tensor_free(&y);
     }
-    lrsc_interp_free(i0);
-    lrsc_interp_free(i1);
     if (st) {
-        lrsc_layer_stats_free(stats);
+        if (init) lrsc_layer_stats_free(stats);
         return st;
     }
+    if (!init) return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: no calibration batches", input);
     lrsc_layer_stats_finish(stats);
     return LRSC_OK;
 }
@@ -160,10 +131,106 @@ void lrsc_seq_target_free(lrsc_seq_target *t)
     memset(t, 0, sizeof *t);
 }
 
+/* The same target from raw columns (fewer samples than features): with
+ * U = Y / sqrt(N) (the new inputs' centred columns) the ridge-regularised
+ * inverse comes from the Woodbury identity,
+ *     (U U^T + lambda I)^-1 = (I - U (lambda I + U^T U)^-1 U^T) / lambda,
+ * so every product is m x n x N and nothing n x n is formed (VGG-16 fc7's
+ * stacked Gram alone would take 512 MB). */
+static lrsc_status target_from_columns(const lrsc_layer_stats *stats, const float *W, int m, const float *bias,
+                                       bool centred, lrsc_seq_target *out, lrsc_error *err)
+{
+    int n2 = (int)stats->n, n = n2 / 2;
+    float *X = NULL;
+    int64_t N64 = 0;
+    lrsc_status st = lrsc_layer_stats_columns(stats, 0, &X, &N64, err);
+    if (st) return st;
+    int N = (int)N64;
+    size_t mn = (size_t)m * n, nN = (size_t)n * N, mN = (size_t)m * N;
+    double *mu = malloc(sizeof(double) * (size_t)n2);
+    double *Xc = malloc(sizeof(double) * nN), *U = malloc(sizeof(double) * nN);
+    double *Wd = malloc(sizeof(double) * mn), *WB = malloc(sizeof(double) * mn);
+    double *P = malloc(sizeof(double) * mN), *Q = malloc(sizeof(double) * mN);
+    double *K = malloc(sizeof(double) * (size_t)N * N);
+    out->T = malloc(sizeof(float) * mn);
+    out->mu = malloc(sizeof(float) * (size_t)n);
+    out->bias = malloc(sizeof(float) * (size_t)m);
+    if (!mu || !Xc || !U || !Wd || !WB || !P || !Q || !K || !out->T || !out->mu || !out->bias) {
+        st = lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    lrsc_layer_stats_mean(stats, 0, mu);
+    double sc = 1.0 / sqrt((double)(N > 0 ? N : 1)), tr = 0;
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < N; c++) {
+            double x = X[(size_t)i * N + c], y = X[(size_t)(n + i) * N + c];
+            Xc[(size_t)i * N + c] = (x - (centred ? mu[i] : 0.0)) * sc;
+            U[(size_t)i * N + c] = (y - (centred ? mu[n + i] : 0.0)) * sc;
+            tr += U[(size_t)i * N + c] * U[(size_t)i * N + c];
+        }
+    double lambda = LRSC_SEQ_RIDGE * (tr > 0 ? tr / n : 1.0);
+    for (size_t i = 0; i < mn; i++) Wd[i] = W[i];
+    /* P = W Xc; WB = W (Sxx' + lambda I) = P U^T + lambda W. */
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, N, n, 1.0, Wd, n, Xc, N, 0.0, P, N);
+    for (size_t i = 0; i < mn; i++) WB[i] = lambda * Wd[i];
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, N, 1.0, P, N, U, N, 1.0, WB, n);
+    /* K = lambda I + U^T U; Q = WB U, then Q K^-1 (K is symmetric). */
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, N, n, 1.0, U, N, U, N, 0.0, K, N);
+    for (int i = 0; i < N; i++) K[(size_t)i * N + i] += lambda;
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, N, n, 1.0, WB, n, U, N, 0.0, Q, N);
+    int info = 0, nn = N, nrhs = m;
+    char uplo = 'L';
+    if (N > 0) {
+        dpotrf_(&uplo, &nn, K, &nn, &info);
+        if (info == 0) dpotrs_(&uplo, &nn, &nrhs, K, &nn, Q, &nn, &info);
+    }
+    if (info != 0) {
+        st = lrsc_error_set(err, LRSC_ERR_NUMERIC, "%s: the compressed inputs' covariance is not usable (LAPACK info %d)",
+                            stats->name, info);
+        goto done;
+    }
+    /* T = (WB - (Q K^-1) U^T) / lambda. */
+    if (N > 0) cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, N, -1.0, Q, N, U, N, 1.0, WB, n);
+    for (size_t i = 0; i < mn; i++) {
+        WB[i] /= lambda;
+        out->T[i] = (float)WB[i];
+    }
+    /* Energies ||W Xc||^2 and ||T U||^2. */
+    double ref = 0, te = 0;
+    for (size_t i = 0; i < mN; i++) ref += P[i] * P[i];
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, N, n, 1.0, WB, n, U, N, 0.0, Q, N);
+    for (size_t i = 0; i < mN; i++) te += Q[i] * Q[i];
+    out->ref_energy = ref;
+    out->t_energy = te;
+    for (int i = 0; i < n; i++) out->mu[i] = (float)mu[n + i];
+    for (int r = 0; r < m; r++) {
+        double acc = bias ? bias[r] : 0.0;
+        if (centred)
+            for (int j = 0; j < n; j++) acc += Wd[(size_t)r * n + j] * mu[j] - WB[(size_t)r * n + j] * mu[n + j];
+        out->bias[r] = (float)acc;
+    }
+    out->n = n;
+    st = lrsc_solver_factor_samples(X + nN, n, N, centred ? out->mu : NULL, &out->R, err);
+    out->k = N;
+done:
+    free(X);
+    free(mu);
+    free(Xc);
+    free(U);
+    free(Wd);
+    free(WB);
+    free(P);
+    free(Q);
+    free(K);
+    if (st) lrsc_seq_target_free(out);
+    return st;
+}
+
 lrsc_status lrsc_seq_target_make(const lrsc_layer_stats *stats, const float *W, int m, const float *bias,
                                  bool centred, lrsc_seq_target *out, lrsc_error *err)
 {
     memset(out, 0, sizeof *out);
+    if (stats->mode != LRSC_STATS_GRAM) return target_from_columns(stats, W, m, bias, centred, out, err);
     int n2 = (int)stats->n, n = n2 / 2;
     double *G = NULL, *mu = malloc(sizeof(double) * (size_t)n2);
     double *Syy = malloc(sizeof(double) * (size_t)n * n), *Gyy = malloc(sizeof(double) * (size_t)n * n);
@@ -235,17 +302,7 @@ lrsc_status lrsc_seq_target_make(const lrsc_layer_stats *stats, const float *W, 
         out->bias[r] = (float)acc;
     }
     out->n = n;
-    if (stats->mode != LRSC_STATS_GRAM) {
-        /* Fewer columns than features: R' from the columns themselves (n x N)
-         * is exact and much smaller than a Cholesky factor. */
-        float *X = NULL;
-        int64_t N = 0;
-        st = lrsc_layer_stats_columns(stats, 0, &X, &N, err);
-        if (!st) st = lrsc_solver_factor_samples(X + (size_t)n * (size_t)N, n, (int)N, centred ? out->mu : NULL,
-                                                 &out->R, err);
-        free(X);
-        out->k = (int)N;
-    } else {
+    {
         double *muy = centred ? mu + n : NULL;
         st = lrsc_solver_factor_gram(Gyy, n, muy, &out->R, err);
         out->k = n;

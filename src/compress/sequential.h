@@ -30,14 +30,18 @@ typedef struct lrsc_seq_batches {
 
 void lrsc_seq_batches_free(lrsc_seq_batches *b);
 
-/* Runs the original graph g0 and the current graph g1 on every batch, stops
- * each run as soon as the value named `input` exists, and accumulates the
- * statistics of the stacked input [x; x'] into *stats (initialised here from
- * geom with the channel/feature count doubled). */
-lrsc_status lrsc_seq_pair_stats(const lrsc_graph *g0, const lrsc_graph *g1, const char *input,
-                                const lrsc_layer_geom *geom, const lrsc_stats_opts *sopts,
-                                const lrsc_seq_batches *data, int threads, lrsc_layer_stats *stats,
-                                lrsc_error *err);
+typedef struct lrsc_ckpt lrsc_ckpt;
+
+/* Takes the layer input named by the checkpoints' selection (lrsc_ckpt_begin)
+ * from the original model (c0) and the current one (c1) for the first batches
+ * of data, and accumulates the statistics of the stacked input [x; x'] into
+ * *stats (initialised here from geom with the channel/feature count doubled).
+ * A Conv layer uses only as many samples as give the columns sopts asks
+ * (lrsc_stats_columns_wanted) at the positions per image allowed (at least
+ * min_samples); other layers use every batch. */
+lrsc_status lrsc_seq_pair_stats(lrsc_ckpt *c0, lrsc_ckpt *c1, const char *input, const lrsc_layer_geom *geom,
+                                const lrsc_stats_opts *sopts, const lrsc_seq_batches *data, int64_t min_samples,
+                                lrsc_layer_stats *stats, lrsc_error *err);
 
 /* From the stacked statistics (n = 2 n0): the transferred target T (m x n0),
  * a factor R' (n0 x n0) of the new inputs' covariance (raw second moment when
