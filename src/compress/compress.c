@@ -1124,26 +1124,20 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
     lrsc_ckpt *ck0 = NULL, *ck1 = NULL;
     int fitted = 0, nseq = 0;
     double t_rw = 0;
+    int64_t seq_cap = 0;
     if (o.sequential) {
         /* Every calibration sample up to 4096 (and 512 MiB of inputs): the
          * stacked statistics have twice a layer's width, and fewer samples
          * than that overfit the transferred target (measured: CIFAR-10 at 15x
          * lost 1 point with 512 of 900 samples). */
-        int64_t cap = o.sequential_samples;
-        if (cap <= 0) {
+        seq_cap = o.sequential_samples;
+        if (seq_cap <= 0) {
             int64_t per = 4;
             for (int d = 1; d < spec.ndim; d++) per *= spec.dims[d] > 0 ? spec.dims[d] : 1;
-            cap = ((int64_t)512 << 20) / per;
-            if (cap > 4096) cap = 4096;
-            if (cap < 512) cap = 512;
+            seq_cap = ((int64_t)512 << 20) / per;
+            if (seq_cap > 4096) seq_cap = 4096;
+            if (seq_cap < 512) seq_cap = 512;
         }
-        st = lrsc_model_load(o.input, &lo, &orig0, err);
-        if (!st) st = lrsc_graph_build(orig0, &g0, err);
-        if (!st) st = load_batches(&o, m, &spec, cap, &batches, err);
-        size_t ckb = o.checkpoint_bytes > 0 ? o.checkpoint_bytes : LRSC_CHECKPOINT_BYTES;
-        if (!st) st = lrsc_ckpt_create(&batches, ckb / 2, o.threads, &ck0, err);
-        if (!st) st = lrsc_ckpt_create(&batches, ckb / 2, o.threads, &ck1, err);
-        if (st) goto fit_out;
     }
     for (int i = 0; i < njobs; i++) {
         layer_job *j = &jobs[i];
@@ -1195,6 +1189,19 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
             budget = param_cost(j, j->rank, 0);
         }
         bool seq = false;
+        if (o.sequential && fitted > 0 && !orig0) {
+            /* The original model for the sequential passes is loaded only
+             * now: the first layer is fitted on the calibration statistics,
+             * and for a model whose largest layer comes first (VGG-16's fc6)
+             * that keeps a second copy of the weights out of its fit. */
+            st = lrsc_model_load(o.input, &lo, &orig0, err);
+            if (!st) st = lrsc_graph_build(orig0, &g0, err);
+            if (!st) st = load_batches(&o, m, &spec, seq_cap, &batches, err);
+            size_t ckb = o.checkpoint_bytes > 0 ? o.checkpoint_bytes : LRSC_CHECKPOINT_BYTES;
+            if (!st) st = lrsc_ckpt_create(&batches, ckb / 2, o.threads, &ck0, err);
+            if (!st) st = lrsc_ckpt_create(&batches, ckb / 2, o.threads, &ck1, err);
+            if (st) goto fit_out;
+        }
         if (o.sequential && fitted > 0) {
             st = fit_sequential(&o, j, g0, m, &batches, ck0, ck1, budget, &seq, err);
             if (st) goto fit_out;

@@ -183,31 +183,6 @@ static lrsc_status decode_constant_attr(const lrsc_graph *g, int v, lrsc_tensor 
                           "int value", g->values[v].name);
 }
 
-/* Constants whose raw little-endian bytes can be used where they lie are
- * borrowed from the model instead of copied: weights are most of a model's
- * size, and this keeps them in memory once. */
-static bool borrow_constant(const lrsc_value *v, lrsc_tensor *out)
-{
-    const Onnx__TensorProto *tp = v->init;
-    if (!tp || !tp->has_raw_data || tp->n_dims > LRSC_MAX_DIMS) return false;
-    if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
-        return false;
-    lrsc_dtype dt = tp->has_data_type ? (lrsc_dtype)tp->data_type : LRSC_DT_UNDEFINED;
-    if (dt != LRSC_DT_FLOAT && dt != LRSC_DT_INT64 && dt != LRSC_DT_INT32) return false;
-    size_t es = lrsc_dtype_size(dt);
-    if (((uintptr_t)tp->raw_data.data) % es) return false;
-    int64_t dims[LRSC_MAX_DIMS], numel;
-    for (size_t i = 0; i < tp->n_dims; i++) dims[i] = tp->dims[i];
-    if (lrsc_shape_numel(dims, (int)tp->n_dims, es, 0, &numel, NULL)) return false;
-    if ((size_t)numel * es != tp->raw_data.len || numel == 0) return false;
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    lrsc_tensor_init(out, dt, (int)tp->n_dims, dims, tp->raw_data.data);
-    return true;
-#else
-    return false;
-#endif
-}
-
 /* A node is skipped when everything it produces is already a constant
  * (a Constant node whose value the graph view decodes itself). */
 static bool node_is_folded(const lrsc_graph *g, const lrsc_node *n)
@@ -305,10 +280,8 @@ lrsc_status lrsc_interp_create(const lrsc_graph *g, const lrsc_interp_opts *opts
     for (int v = 0; v < g->nvalues; v++) {
         ip->keep[v] = g->values[v].is_output || (ip->opts.keep && ip->opts.keep[v]);
         if (g->values[v].kind != LRSC_VALUE_CONSTANT) continue;
-        if (borrow_constant(&g->values[v], &ip->vals[v]))
-            st = LRSC_OK;
-        else if (g->values[v].init)
-            st = lrsc_graph_constant(g, v, &ip->vals[v], err);
+        if (g->values[v].init)
+            st = lrsc_graph_constant_view(g, v, &ip->vals[v], err);
         else
             st = decode_constant_attr(g, v, &ip->vals[v], err);
         if (st) {

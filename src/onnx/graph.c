@@ -2,6 +2,7 @@
  * order, constants and declared shapes. */
 #include "onnx/graph.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -478,4 +479,38 @@ lrsc_status lrsc_graph_constant(const lrsc_graph *g, int value, lrsc_tensor *out
                               "constant '%s' is not stored as a tensor (Constant with a non-tensor attribute)",
                               v->name);
     return lrsc_model_tensor(g->model, v->init, out, err);
+}
+
+/* raw_data can be used in place when its bytes are exactly the tensor in the
+ * host's order and alignment. */
+static bool view_raw(const Onnx__TensorProto *tp, lrsc_tensor *out)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (!tp || !tp->has_raw_data || tp->n_dims > LRSC_MAX_DIMS) return false;
+    if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
+        return false;
+    lrsc_dtype dt = tp->has_data_type ? (lrsc_dtype)tp->data_type : LRSC_DT_UNDEFINED;
+    if (dt != LRSC_DT_FLOAT && dt != LRSC_DT_INT64 && dt != LRSC_DT_INT32) return false;
+    size_t es = lrsc_dtype_size(dt);
+    if (((uintptr_t)tp->raw_data.data) % es) return false;
+    int64_t dims[LRSC_MAX_DIMS], numel;
+    for (size_t i = 0; i < tp->n_dims; i++) dims[i] = tp->dims[i];
+    if (lrsc_shape_numel(dims, (int)tp->n_dims, es, 0, &numel, NULL)) return false;
+    if ((size_t)numel * es != tp->raw_data.len || numel == 0) return false;
+    lrsc_tensor_init(out, dt, (int)tp->n_dims, dims, tp->raw_data.data);
+    return true;
+#else
+    (void)tp;
+    (void)out;
+    return false;
+#endif
+}
+
+lrsc_status lrsc_graph_constant_view(const lrsc_graph *g, int value, lrsc_tensor *out,
+                                     lrsc_error *err)
+{
+    if (value >= 0 && value < g->nvalues && g->values[value].kind == LRSC_VALUE_CONSTANT &&
+        view_raw(g->values[value].init, out))
+        return LRSC_OK;
+    return lrsc_graph_constant(g, value, out, err);
 }

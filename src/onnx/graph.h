@@ -72,4 +72,11 @@ int lrsc_graph_find(const lrsc_graph *g, const char *name);
 lrsc_status lrsc_graph_constant(const lrsc_graph *g, int value, lrsc_tensor *out,
                                 lrsc_error *err);
 
+/* Like lrsc_graph_constant, but a float32/int32/int64 initializer kept inline
+ * as aligned little-endian raw data is borrowed instead of copied (out->owned
+ * false): a model's weights then exist once in memory.  A borrowed view is
+ * valid while the model's initializer is; it must not be written. */
+lrsc_status lrsc_graph_constant_view(const lrsc_graph *g, int value, lrsc_tensor *out,
+                                     lrsc_error *err);
+
 #endif

@@ -83,8 +83,11 @@ lrsc_status lrsc_rewrite_find_targets(const lrsc_graph *g, lrsc_rewrite_targets 
                                       lrsc_error *err);
 void lrsc_rewrite_targets_free(lrsc_rewrite_targets *t);
 
-/* The effective weight as a new owned m x n float tensor, and the effective
- * bias as an m-vector (zeros when the layer has none). Either may be NULL. */
+/* The effective weight as an m x n float tensor, and the effective bias as a
+ * new owned m-vector (zeros when the layer has none). Either may be NULL.  A
+ * weight stored as-is (Conv; Gemm with transB and alpha 1) in inline raw data
+ * is borrowed from the model (w->owned false, valid until the initializer is
+ * replaced, read-only); otherwise it is a new owned tensor. */
 lrsc_status lrsc_rewrite_weight(const lrsc_graph *g, const lrsc_rewrite_target *t,
                                 lrsc_tensor *w, lrsc_tensor *bias, lrsc_error *err);
 

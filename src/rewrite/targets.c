@@ -324,7 +324,7 @@ lrsc_status lrsc_rewrite_weight(const lrsc_graph *g, const lrsc_rewrite_target *
     int sv = lrsc_graph_find(g, t->source);
     if (sv < 0) return lrsc_error_set(err, LRSC_ERR_INVALID, "%s: weight '%s' not found", t->name,
                                       t->source);
-    lrsc_status st = lrsc_graph_constant(g, sv, &src, err);
+    lrsc_status st = lrsc_graph_constant_view(g, sv, &src, err);
     if (st) return st;
     if (src.dtype != LRSC_DT_FLOAT) {
         lrsc_tensor_free(&src);
@@ -350,6 +350,13 @@ lrsc_status lrsc_rewrite_weight(const lrsc_graph *g, const lrsc_rewrite_target *
         }
         bool tb = t->kind == LRSC_LAYER_GEMM && lrsc_attr_int(t->node, "transB", 0);
         float alpha = t->kind == LRSC_LAYER_GEMM ? lrsc_attr_float(t->node, "alpha", 1.0f) : 1.0f;
+        bool as_is = (t->kind == LRSC_LAYER_CONV || tb) && alpha == 1.0f;
+        if (as_is && !src.owned) {
+            /* The model's own bytes are already W (m x n): borrow them rather
+             * than hold a large model's weights twice (VGG-16: 530 MB). */
+            lrsc_tensor_init(w, LRSC_DT_FLOAT, 2, md, src.data);
+            goto bias;
+        }
         st = lrsc_tensor_alloc(w, LRSC_DT_FLOAT, 2, md, err);
         if (st) goto done;
         float *wd = w->data;
@@ -361,6 +368,7 @@ lrsc_status lrsc_rewrite_weight(const lrsc_graph *g, const lrsc_rewrite_target *
                 for (int64_t j = 0; j < t->n; j++) wd[i * t->n + j] = alpha * sd[j * t->m + i];
         }
     }
+bias:
     if (bias) {
         st = lrsc_tensor_alloc(bias, LRSC_DT_FLOAT, 1, md, err);
         if (st) goto done;
