@@ -131,6 +131,24 @@ void lrsc_seq_target_free(lrsc_seq_target *t)
     memset(t, 0, sizeof *t);
 }
 
+/* Common tail of both target builders: energies, the compressed model's input
+ * mean mu' (mu[n..2n)), and the bias handed to the solver, b + W mu - T mu', so
+ * that its refit gives b + W mu - W' mu'. */
+static void target_finish(lrsc_seq_target *out, int m, int n, double ref, double te, const double *Wd,
+                          const double *T, const double *mu, const float *bias, bool centred)
+{
+    out->ref_energy = ref;
+    out->t_energy = te;
+    for (int i = 0; i < n; i++) out->mu[i] = (float)mu[n + i];
+    for (int r = 0; r < m; r++) {
+        double acc = bias ? bias[r] : 0.0;
+        if (centred)
+            for (int j = 0; j < n; j++) acc += Wd[(size_t)r * n + j] * mu[j] - T[(size_t)r * n + j] * mu[n + j];
+        out->bias[r] = (float)acc;
+    }
+    out->n = n;
+}
+
 /* The same target from raw columns (fewer samples than features): with
  * U = Y / sqrt(N) (the new inputs' centred columns) the ridge-regularised
  * inverse comes from the Woodbury identity,
@@ -200,16 +218,7 @@ static lrsc_status target_from_columns(const lrsc_layer_stats *stats, const floa
     for (size_t i = 0; i < mN; i++) ref += P[i] * P[i];
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, N, n, 1.0, WB, n, U, N, 0.0, Q, N);
     for (size_t i = 0; i < mN; i++) te += Q[i] * Q[i];
-    out->ref_energy = ref;
-    out->t_energy = te;
-    for (int i = 0; i < n; i++) out->mu[i] = (float)mu[n + i];
-    for (int r = 0; r < m; r++) {
-        double acc = bias ? bias[r] : 0.0;
-        if (centred)
-            for (int j = 0; j < n; j++) acc += Wd[(size_t)r * n + j] * mu[j] - WB[(size_t)r * n + j] * mu[n + j];
-        out->bias[r] = (float)acc;
-    }
-    out->n = n;
+    target_finish(out, m, n, ref, te, Wd, WB, mu, bias, centred);
     st = lrsc_solver_factor_samples(X + nN, n, N, centred ? out->mu : NULL, &out->R, err);
     out->k = N;
 done:
@@ -291,17 +300,7 @@ lrsc_status lrsc_seq_target_make(const lrsc_layer_stats *stats, const float *W, 
     for (size_t i = 0; i < (size_t)m * n; i++) ref += WS[i] * Wd[i];
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, n, 1.0, B, n, Syy, n, 0.0, WS, n);
     for (size_t i = 0; i < (size_t)m * n; i++) te += WS[i] * B[i];
-    out->ref_energy = ref;
-    out->t_energy = te;
-    for (int i = 0; i < n; i++) out->mu[i] = (float)mu[n + i];
-    /* bias handed to the solver: b + W mu - T mu', so its refit gives b + W mu - W' mu'. */
-    for (int r = 0; r < m; r++) {
-        double acc = bias ? bias[r] : 0.0;
-        if (centred)
-            for (int j = 0; j < n; j++) acc += Wd[(size_t)r * n + j] * mu[j] - B[(size_t)r * n + j] * mu[n + j];
-        out->bias[r] = (float)acc;
-    }
-    out->n = n;
+    target_finish(out, m, n, ref, te, Wd, B, mu, bias, centred);
     {
         double *muy = centred ? mu + n : NULL;
         st = lrsc_solver_factor_gram(Gyy, n, muy, &out->R, err);
