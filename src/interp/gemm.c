@@ -415,6 +415,31 @@ static void epilogue_rows(int64_t M, int64_t N, float *C, int64_t ldc, const flo
     }
 }
 
+#ifdef HAVE_AVX512_PATH
+/* The packed-panel product on the pool: B either in memory (B, ldb) or
+ * gathered strip by strip by packb. */
+static lrsc_status run_panels(lrsc_pool *p, lrsc_packed_a *a, int64_t N, const float *B, int64_t ldb,
+                              lrsc_pack_b_fn packb, const void *ctx, float *C, int64_t ldc,
+                              bool accumulate, const float *bias, bool relu, lrsc_error *err)
+{
+    int64_t M = a->M, K = a->K;
+    lrsc_status st = ensure_packed(p, a, err);
+    if (st) return st;
+    int64_t strips = (N + NR - 1) / NR;
+    bool split_m;
+    int T = thread_plan(p, M, strips, &split_m);
+    size_t nb;
+    if (!lrsc_mul_size((size_t)T * KC * NCB, sizeof(float), &nb))
+        return lrsc_error_set(err, LRSC_ERR_LIMIT, "matrix product too large");
+    float *bpack = lrsc_pool_scratch(p, 2, nb, err);
+    if (!bpack) return LRSC_ERR_NOMEM;
+    gemm_job j = {M, N, K, ldb, ldc, a->packed, B, C, bpack, accumulate, bias, relu, T, packb, ctx,
+                  split_m};
+    lrsc_pool_for(p, T, 1, gemm_thread, &j);
+    return LRSC_OK;
+}
+#endif
+
 lrsc_status lrsc_sgemm_packed_ex(lrsc_pool *p, lrsc_packed_a *a, int64_t N, const float *B,
                                  int64_t ldb, float *C, int64_t ldc, bool accumulate,
                                  const float *bias, bool relu, lrsc_error *err)
@@ -428,23 +453,9 @@ lrsc_status lrsc_sgemm_packed_ex(lrsc_pool *p, lrsc_packed_a *a, int64_t N, cons
         return LRSC_OK;
     }
 #ifdef HAVE_AVX512_PATH
-    int64_t strips = (N + NR - 1) / NR;
     /* Narrow products waste most of the last column strip: BLAS does better. */
-    if (p && panel_ok(N) && cpu_has_avx512()) {
-        lrsc_status st = ensure_packed(p, a, err);
-        if (st) return st;
-        bool split_m;
-        int T = thread_plan(p, M, strips, &split_m);
-        size_t nb;
-        if (!lrsc_mul_size((size_t)T * KC * NCB, sizeof(float), &nb))
-            return lrsc_error_set(err, LRSC_ERR_LIMIT, "matrix product too large");
-        float *bpack = lrsc_pool_scratch(p, 2, nb, err);
-        if (!bpack) return LRSC_ERR_NOMEM;
-        gemm_job j = {M, N, K, ldb, ldc, a->packed, B, C, bpack, accumulate, bias, relu, T,
-                      NULL, NULL, split_m};
-        lrsc_pool_for(p, T, 1, gemm_thread, &j);
-        return LRSC_OK;
-    }
+    if (p && panel_ok(N) && cpu_has_avx512())
+        return run_panels(p, a, N, B, ldb, NULL, NULL, C, ldc, accumulate, bias, relu, err);
 #endif
     lrsc_status st = blas_path(M, N, K, a->A, a->lda, B, ldb, C, ldc, accumulate, err);
     if (st) return st;
@@ -471,20 +482,7 @@ lrsc_status lrsc_sgemm_implicit(lrsc_pool *p, lrsc_packed_a *a, int64_t N, lrsc_
     if (M <= 0 || N <= 0) return LRSC_OK;
     if (!lrsc_sgemm_packs_b(p, N) || K <= 0)
         return lrsc_error_set(err, LRSC_ERR_INTERNAL, "implicit product not available here");
-    lrsc_status st = ensure_packed((lrsc_pool *)p, a, err);
-    if (st) return st;
-    int64_t strips = (N + NR - 1) / NR;
-    bool split_m;
-    int T = thread_plan(p, M, strips, &split_m);
-    size_t nb;
-    if (!lrsc_mul_size((size_t)T * KC * NCB, sizeof(float), &nb))
-        return lrsc_error_set(err, LRSC_ERR_LIMIT, "matrix product too large");
-    float *bpack = lrsc_pool_scratch(p, 2, nb, err);
-    if (!bpack) return LRSC_ERR_NOMEM;
-    gemm_job j = {M, N, K, 0, ldc, a->packed, NULL, C, bpack, false, bias, relu, T, packb, ctx,
-                  split_m};
-    lrsc_pool_for(p, T, 1, gemm_thread, &j);
-    return LRSC_OK;
+    return run_panels(p, a, N, NULL, 0, packb, ctx, C, ldc, false, bias, relu, err);
 #else
     (void)p, (void)a, (void)N, (void)packb, (void)ctx, (void)C, (void)ldc, (void)bias;
     (void)relu;
