@@ -307,7 +307,6 @@ int lrsc_cli_compress(int argc, char **argv)
                         "the model accepts\n");
         goto out;
     }
-    if (o.objective == LRSC_OBJECTIVE_LATENCY && !o.structure_set) o.structure = LRSC_SPARSE_COLUMNS;
     o.data = cc.data;
     o.holdout_set = holdout_set;
     o.seed = cc.calib.stats.seed ? cc.calib.stats.seed : 1;

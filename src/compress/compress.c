@@ -871,7 +871,10 @@ lrsc_status lrsc_compress(const lrsc_compress_opts *opts, lrsc_report *r, lrsc_e
         j->t = tg;
         j->rep = L;
         j->rank = -1;
-        j->structure = o.structure;
+        /* Latency without an explicit structure: whole columns for fixed
+         * budgets; fit_budget weighs every structure when it chooses. */
+        j->structure = o.objective == LRSC_OBJECTIVE_LATENCY && !o.structure_set ? LRSC_SPARSE_COLUMNS
+                                                                                 : o.structure;
         snprintf(L->name, sizeof L->name, "%s", tg->name);
         snprintf(L->op, sizeof L->op, "%s", kind_name(tg->kind));
         L->m = (int)tg->m;

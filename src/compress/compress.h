@@ -28,7 +28,9 @@ typedef struct lrsc_layer_override {
 
 typedef enum lrsc_objective {
     LRSC_OBJECTIVE_SIZE = 0, /* fewest parameters for the error */
-    LRSC_OBJECTIVE_LATENCY   /* prefer structured sparse parts, which ONNX Runtime runs fast */
+    LRSC_OBJECTIVE_LATENCY   /* per layer, the least error among splits, structures and sparse
+                                forms whose modelled ONNX Runtime cost (compress/cost.h) stays
+                                near the plain low-rank layer's; whole columns for fixed budgets */
 } lrsc_objective;
 
 typedef enum lrsc_progress_phase {
