@@ -165,6 +165,18 @@ static void job_free(layer_job *j)
     lrsc_solver_result_free(&j->res);
 }
 
+/* R = (X - mu) / sqrt(N) from statistics that kept raw columns. */
+static lrsc_status factor_columns(const lrsc_layer_stats *s, const float *mu, float **R, int *k, lrsc_error *err)
+{
+    float *X = NULL;
+    int64_t N = 0;
+    lrsc_status st = lrsc_layer_stats_columns(s, 0, &X, &N, err);
+    if (!st) st = lrsc_solver_factor_samples(X, (int)s->n, (int)N, mu, R, err);
+    free(X);
+    *k = (int)N;
+    return st;
+}
+
 /* R with R R^T equal to the layer's (centred, when the bias is refitted)
  * input second moment, from the accumulated statistics. */
 static lrsc_status job_factor(layer_job *j, const lrsc_layer_stats *s, bool centred, lrsc_error *err)
@@ -184,12 +196,7 @@ static lrsc_status job_factor(layer_job *j, const lrsc_layer_stats *s, bool cent
     lrsc_status st;
     if (s->mode != LRSC_STATS_GRAM) {
         /* Raw columns (few samples, or a reservoir for very wide layers). */
-        float *X = NULL;
-        int64_t N = 0;
-        st = lrsc_layer_stats_columns(s, 0, &X, &N, err);
-        if (!st) st = lrsc_solver_factor_samples(X, (int)n, (int)N, centred ? j->mu : NULL, &j->R, err);
-        free(X);
-        j->k = (int)N;
+        st = factor_columns(s, centred ? j->mu : NULL, &j->R, &j->k, err);
     } else {
         double *G = NULL;
         st = lrsc_layer_stats_moment(s, 0, &G, err);
@@ -210,13 +217,7 @@ static lrsc_status job_holdout_factor(layer_job *j, const lrsc_layer_stats *s, b
     if (s->count <= 0) return LRSC_OK;
     lrsc_status st;
     if (s->mode != LRSC_STATS_GRAM) {
-        float *X = NULL;
-        int64_t N = 0;
-        st = lrsc_layer_stats_columns(s, 0, &X, &N, err);
-        if (!st) st = lrsc_solver_factor_samples(X, (int)n, (int)N, centred ? j->mu : NULL, &j->Rh, err);
-        free(X);
-        j->kh = (int)N;
-        return st;
+        return factor_columns(s, centred ? j->mu : NULL, &j->Rh, &j->kh, err);
     }
     double *G = NULL, *mh = malloc(sizeof(double) * (size_t)n);
     if (!mh) return lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory");
