@@ -319,7 +319,7 @@ int lrsc_cli_compress(int argc, char **argv)
     /* Conv statistics from at most 1024 output positions per image unless told
      * otherwise: small images keep every position, large ones (224x224 inputs
      * have 50,176 at the first layers) stay affordable. */
-    o.positions_per_image = ppi_set ? cc.calib.stats.positions_per_image : 1024;
+    if (ppi_set) o.positions_per_image = cc.calib.stats.positions_per_image;
     o.max_memory = (size_t)max_mb << 20;
     progress_state ps = {.tty = isatty(2), .quiet = quiet, .start = mono(), .last_phase = -1};
     o.progress = on_progress;

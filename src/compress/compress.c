@@ -89,6 +89,7 @@ void lrsc_compress_opts_default(lrsc_compress_opts *o)
     o->seed = 1;
     o->structure = LRSC_SPARSE_ELEMENTS;
     o->sparse_form = LRSC_FORM_AUTO;
+    o->positions_per_image = 1024;
 }
 
 /* Float parameters of a model: elements of float constants (initializers and
@@ -107,7 +108,6 @@ static uint64_t float_params(const lrsc_graph *g)
     return n;
 }
 
-/* Bytes of a saved model: the file plus external data it names. */
 /* Bytes on disk: the model file plus the external tensor data it refers to. */
 static uint64_t model_bytes(const lrsc_model *m)
 {

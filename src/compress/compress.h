@@ -80,7 +80,7 @@ typedef struct lrsc_compress_opts {
                                       produce (default on) */
     int64_t sequential_samples;    /* calibration samples the sequential passes use; 0: all, up to
                                       4096 and 512 MiB of inputs */
-    int64_t positions_per_image;   /* Conv statistics; 0: all positions (a layer still takes no
+    int64_t positions_per_image;   /* Conv statistics (default 1024); 0: all positions (a layer still takes no
                                       more than about 8 n columns in all, see compress.c) */
     size_t checkpoint_bytes;       /* activations the sequential passes keep between layers;
                                       0: 768 MiB */
