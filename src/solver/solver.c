@@ -16,6 +16,7 @@
 
 #include "core/tensor.h"
 #include "solver/linalg.h"
+#include "solver/spkernels.h"
 
 /* S R via per-entry saxpy when at most 1/16 of the entries are kept: below
  * that density the sparse product beats a dense sgemm. */
@@ -34,7 +35,13 @@ static double wall_now(void)
 
 #ifdef LRSC_SOLVER_PROFILE
 #include <stdio.h>
-#define prof_now wall_now
+/* process CPU time: comparable between runs on a busy machine */
+static double prof_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 #define PROF_BEGIN double prof_t0_ = prof_now()
 #define PROF_END(w, slot) ((w)->prof[slot] += prof_now() - prof_t0_)
 #else
@@ -53,12 +60,15 @@ typedef struct fit_ws {
     float *UtB;                                /* rmax x k */
     float *Z;                                  /* k x rmax */
     float *Y;                                  /* m x rmax */
-    int64_t *supp, *supp2;                     /* sorted linear indices */
-    float *val, *val2, *cg_r, *cg_p, *cg_ap;
+    int64_t *supp, *supp2, *supp3;             /* sorted linear indices */
+    float *val, *val2, *val3, *cg_r, *cg_p, *cg_ap;
+    float *SR3;                                /* m x k: S R of the S a score step may discard */
+    float *rn;                                 /* n: ||R_j||, the weight of input j */
     size_t ns, cap;
     size_t *hist;
     size_t *rowptr, *cursor;   /* m + 1, m: row ranges of a support */
     double *colnorm;
+    bool avx512;               /* the sparse row kernels may use AVX-512 */
     bool refitted;             /* S's values were refitted on its support since the last step */
     int nt;                    /* threads for the sparse and O(m n) passes */
     size_t *hist_t;            /* nt x 65536 per-thread histograms */
@@ -81,6 +91,7 @@ void lrsc_solver_opts_default(lrsc_solver_opts *o)
     o->support_iters = 0;
     o->refit_iters = 6;
     o->support_period = 1;
+    o->score_steps = true;
     o->refit_bias = false;
 }
 
@@ -94,6 +105,7 @@ void lrsc_solver_result_free(lrsc_solver_result *res)
     free(res->S_val);
     free(res->bias);
     free(res->history);
+    free(res->history_time);
     free(res->curve_rank);
     free(res->curve_obj);
     memset(res, 0, sizeof *res);
@@ -188,83 +200,6 @@ static int threads_for(const fit_ws *w, double work)
     return work < 1e6 ? 1 : w->nt;
 }
 
-#if defined(__GNUC__) && !defined(__clang__)
-#define HOT __attribute__((optimize("O3")))
-#else
-#define HOT
-#endif
-
-/* o += v0 r0 + v1 r1 + v2 r2 + v3 r3 (one pass over o for four entries). */
-static HOT void axpy4(int k, float *restrict o, float v0, const float *restrict r0, float v1,
-                      const float *restrict r1, float v2, const float *restrict r2, float v3,
-                      const float *restrict r3)
-{
-    for (int x = 0; x < k; x++) o[x] += v0 * r0[x] + v1 * r1[x] + v2 * r2[x] + v3 * r3[x];
-}
-
-static HOT void axpy1(int k, float *restrict o, float v, const float *restrict r)
-{
-    for (int x = 0; x < k; x++) o[x] += v * r[x];
-}
-
-/* d[l] = q . r_l for four vectors: 4-lane partial sums (GCC/clang vector
- * extension when available), the summation order depends on k only. */
-#if defined(__GNUC__)
-typedef float v4f __attribute__((vector_size(16)));
-static inline v4f ld4(const float *p)
-{
-    v4f v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-static HOT void dot4(int k, const float *restrict q, const float *restrict r0,
-                     const float *restrict r1, const float *restrict r2, const float *restrict r3,
-                     float *d)
-{
-    v4f a0 = {0, 0, 0, 0}, a1 = a0, a2 = a0, a3 = a0;
-    int x = 0;
-    for (; x + 4 <= k; x += 4) {
-        v4f qv = ld4(q + x);
-        a0 += qv * ld4(r0 + x);
-        a1 += qv * ld4(r1 + x);
-        a2 += qv * ld4(r2 + x);
-        a3 += qv * ld4(r3 + x);
-    }
-    float s[4] = {(a0[0] + a0[1]) + (a0[2] + a0[3]), (a1[0] + a1[1]) + (a1[2] + a1[3]),
-                  (a2[0] + a2[1]) + (a2[2] + a2[3]), (a3[0] + a3[1]) + (a3[2] + a3[3])};
-    for (; x < k; x++) {
-        s[0] += q[x] * r0[x];
-        s[1] += q[x] * r1[x];
-        s[2] += q[x] * r2[x];
-        s[3] += q[x] * r3[x];
-    }
-    memcpy(d, s, sizeof s);
-}
-#else
-static void dot4(int k, const float *q, const float *r0, const float *r1, const float *r2,
-                 const float *r3, float *d)
-{
-    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (int x = 0; x < k; x++) {
-        s0 += q[x] * r0[x];
-        s1 += q[x] * r1[x];
-        s2 += q[x] * r2[x];
-        s3 += q[x] * r3[x];
-    }
-    d[0] = s0;
-    d[1] = s1;
-    d[2] = s2;
-    d[3] = s3;
-}
-#endif
-
-static float dot1(int k, const float *restrict q, const float *restrict r)
-{
-    float d[4];
-    dot4(k, q, r, r, r, r, d);
-    return d[0];
-}
-
 /* Sparse products walk S by blocks of columns so that the rows of R a block
  * needs stay in cache while every row of S visits them (row-wise order would
  * stream all of R from memory once per row).  Per row the entries are still
@@ -338,23 +273,12 @@ static void sparse_worker(void *ctx, int tid, int nt)
             int64_t base = (int64_t)i * n;
             size_t tb = t; /* end of this row's entries in the block */
             while (tb < te && supp[tb] - base < jend) tb++;
-            if (j->gather) {
-                const float *q = j->Q + (size_t)i * k;
-                for (; t + 4 <= tb; t += 4)
-                    dot4(k, q, R + (size_t)(supp[t] - base) * k,
-                         R + (size_t)(supp[t + 1] - base) * k, R + (size_t)(supp[t + 2] - base) * k,
-                         R + (size_t)(supp[t + 3] - base) * k, j->out + t);
-                for (; t < tb; t++) j->out[t] = dot1(k, q, R + (size_t)(supp[t] - base) * k);
-            } else {
-                float *o = j->out + (size_t)i * k;
-                const float *v = j->val;
-                for (; t + 4 <= tb; t += 4)
-                    axpy4(k, o, v[t], R + (size_t)(supp[t] - base) * k, v[t + 1],
-                          R + (size_t)(supp[t + 1] - base) * k, v[t + 2],
-                          R + (size_t)(supp[t + 2] - base) * k, v[t + 3],
-                          R + (size_t)(supp[t + 3] - base) * k);
-                for (; t < tb; t++) axpy1(k, o, v[t], R + (size_t)(supp[t] - base) * k);
-            }
+            if (j->gather)
+                lrsc_spk_dots(w->avx512, k, j->Q + (size_t)i * k, supp + t, base, tb - t, R,
+                              j->out + t);
+            else
+                lrsc_spk_axpy(w->avx512, k, j->out + (size_t)i * k, j->val + t, supp + t, base,
+                              tb - t, R);
             w->cursor[i] = tb;
         }
     }
@@ -770,6 +694,59 @@ static lrsc_status cg_support(fit_ws *w, int iters)
     return LRSC_OK;
 }
 
+/* Support from the weighted magnitude of the data-free candidate
+ * S + (I - U U^T)(W - S) = W - U U^T (W - S): entry (i, j) scores
+ * |D_ij| ||R_j|| (the output energy it can carry), starts at D_ij and is
+ * refitted on the data by cg_iters conjugate-gradient iterations.  Costs
+ * O(m n p) where the gradient step costs O(m n k).  The new S is kept only
+ * if it lowers the objective; returns whether it was kept. */
+static lrsc_status score_step(fit_ws *w, lrsc_sparse_structure st, size_t c, int cg_iters,
+                              bool *kept)
+{
+    int m = w->m, n = w->n, p = w->p;
+    size_t mn = (size_t)m * n, mk = (size_t)m * w->k, ns_old = w->ns;
+    double f_old = w->f;
+    *kept = false;
+    PROF_BEGIN;
+    memcpy(w->D, w->W, mn * sizeof(float));
+    if (p > 0) {
+        for (size_t t = 0; t < w->ns; t++) w->D[w->supp[t]] -= w->val[t];
+        mm(w, true, false, p, n, m, 1.0f, w->U, w->rmax, w->D, n, 0.0f, w->T, n);
+        memcpy(w->D, w->W, mn * sizeof(float));
+        mm(w, false, false, m, n, p, -1.0f, w->U, w->rmax, w->T, n, 1.0f, w->D, n);
+    }
+    for (int i = 0; i < m; i++) {
+        float *row = w->D + (size_t)i * n;
+        for (int j = 0; j < n; j++) row[j] *= w->rn[j];
+    }
+    size_t ns = st == LRSC_SPARSE_ELEMENTS ? form_select(w, 1.0f, NULL, NULL, 0, c)
+                                           : project_sparse(w, st, c);
+    for (size_t t = 0; t < ns; t++) {
+        float s = w->rn[w->supp2[t] % n];
+        w->val2[t] = s > 0 ? w->val2[t] / s : 0.0f;
+    }
+    PROF_END(w, P_SELECT);
+    memcpy(w->supp3, w->supp, ns_old * sizeof(int64_t));
+    memcpy(w->val3, w->val, ns_old * sizeof(float));
+    memcpy(w->SR3, w->SR, mk * sizeof(float));
+    swap_support(w, ns);
+    sparse_times_r(w, w->supp, w->val, ns, w->SR);
+    w->f = objective(w, w->SR);
+    w->refitted = false;
+    lrsc_status stt = cg_support(w, cg_iters);
+    if (stt != LRSC_OK) return stt;
+    if (w->f < f_old) {
+        *kept = true;
+        return LRSC_OK;
+    }
+    memcpy(w->supp, w->supp3, ns_old * sizeof(int64_t));
+    memcpy(w->val, w->val3, ns_old * sizeof(float));
+    memcpy(w->SR, w->SR3, mk * sizeof(float));
+    w->ns = ns_old;
+    w->f = objective(w, w->SR);
+    return LRSC_OK;
+}
+
 /* Exact per-row least squares of S on its support with L = U U^T (W - S)
  * fixed: S_i,T = C_TT^{-1} ((W - L)_i C)_T.  For small row supports only. */
 static lrsc_status rowls_support(fit_ws *w)
@@ -873,6 +850,10 @@ static void ws_free(fit_ws *w)
     free(w->rowptr);
     free(w->cursor);
     free(w->colnorm);
+    free(w->supp3);
+    free(w->val3);
+    free(w->SR3);
+    free(w->rn);
 
 }
 
@@ -931,6 +912,7 @@ lrsc_status lrsc_solver_fit(const float *W, int m, int n, const float *R, int k,
                             const float *bias, const lrsc_solver_opts *opts,
                             lrsc_solver_result *res, lrsc_error *err)
 {
+    double t_start = wall_now();
     lrsc_error local_err = {0};
     if (!err) err = &local_err;
     if (res) memset(res, 0, sizeof *res);
@@ -969,6 +951,7 @@ lrsc_status lrsc_solver_fit(const float *W, int m, int n, const float *R, int k,
     w.R = R;
     w.err = err;
     w.rng = opts->seed ^ 0x5DEECE66Dull;
+    w.avx512 = lrsc_spk_avx512();
     w.nt = opts->threads > 0 ? opts->threads : openblas_get_num_threads();
     if (w.nt < 1) w.nt = 1;
     if (w.nt > MAX_THREADS) w.nt = MAX_THREADS;
@@ -982,6 +965,7 @@ lrsc_status lrsc_solver_fit(const float *W, int m, int n, const float *R, int k,
     int growth_steps = rt > 0 ? (rt + dr - 1) / dr : 0;
     int hist_cap = growth_steps + opts->max_iter + 4;
     ALLOC(res->history, hist_cap, double);
+    ALLOC(res->history_time, hist_cap, double);
     ALLOC(res->curve_rank, growth_steps + 1, int);
     ALLOC(res->curve_obj, growth_steps + 1, double);
     res->m = m;
@@ -991,6 +975,7 @@ lrsc_status lrsc_solver_fit(const float *W, int m, int n, const float *R, int k,
     mm(&w, false, false, m, k, n, 1.0f, W, n, R, k, 0.0f, w.WR, k);
     double fw = lrsc_linalg_sumsq(w.WR, mk);
     res->ref_energy = fw;
+    res->history_time[res->n_history] = wall_now() - t_start;
     res->history[res->n_history++] = fw;
 
     bool full_sparse = c == mn, full_rank = rt == minmn && !full_sparse;
@@ -1030,6 +1015,7 @@ lrsc_status lrsc_solver_fit(const float *W, int m, int n, const float *R, int k,
             f = fw;
         }
         res->objective = f;
+        res->history_time[res->n_history] = wall_now() - t_start;
         res->history[res->n_history++] = f;
         goto finish;
     }
@@ -1066,6 +1052,14 @@ lrsc_status lrsc_solver_fit(const float *W, int m, int n, const float *R, int k,
         ALLOC(w.rowptr, (size_t)m + 1, size_t);
         ALLOC(w.cursor, m, size_t);
         ALLOC(w.colnorm, (size_t)(m > n ? m : n), double);
+        if (opts->score_steps) {
+            ALLOC(w.supp3, cap, int64_t);
+            ALLOC(w.val3, cap, float);
+            ALLOC(w.SR3, mk, float);
+            ALLOC(w.rn, n, float);
+            for (int j = 0; j < n; j++)
+                w.rn[j] = (float)sqrt(lrsc_linalg_sumsq(R + (size_t)j * k, (size_t)k));
+        }
 
         w.lam = lrsc_linalg_lambda_max(R, n, k, &w.rng, err) * LAMBDA_MARGIN;
         if (!(w.lam > 0)) {
@@ -1079,6 +1073,7 @@ lrsc_status lrsc_solver_fit(const float *W, int m, int n, const float *R, int k,
     w.f = objective(&w, w.SR);
 
     int post = 0;
+    bool score_off = false;
     for (;;) {
         double f_prev = w.f;
         bool grew = false;
@@ -1118,9 +1113,22 @@ lrsc_status lrsc_solver_fit(const float *W, int m, int n, const float *R, int k,
              * the plain alternation. */
             int period = opts->svd_baseline ? 1 : opts->support_period;
             bool full = grew || w.ns == 0 || period <= 1 || post % period == 0;
-            if (full && (st = iht_step(&w, opts->structure, c)) != LRSC_OK) goto fail;
             int cgi = full ? opts->support_iters : opts->support_iters > 0 ? opts->support_iters : opts->refit_iters;
-            if ((st = cg_support(&w, cgi)) != LRSC_OK) goto fail;
+            bool scored = false;
+            if (grew) score_off = false;
+            if (full && opts->score_steps && !score_off) {
+                int scg = opts->support_iters > 0 ? opts->support_iters : opts->refit_iters;
+                if ((st = score_step(&w, opts->structure, c, scg, &scored)) != LRSC_OK) goto fail;
+                res->score_steps += scored;
+                score_off = !scored;
+            }
+            if (full && !scored) {
+                if ((st = iht_step(&w, opts->structure, c)) != LRSC_OK) goto fail;
+                res->gradients++;
+                if ((st = cg_support(&w, cgi)) != LRSC_OK) goto fail;
+            } else if (!full) {
+                if ((st = cg_support(&w, cgi)) != LRSC_OK) goto fail;
+            }
             res->time_sparse += wall_now() - t_s;
             PROF_END(&w, P_SSTEP);
         }
@@ -1129,6 +1137,7 @@ lrsc_status lrsc_solver_fit(const float *W, int m, int n, const float *R, int k,
             goto fail;
         }
         res->iterations++;
+        res->history_time[res->n_history] = wall_now() - t_start;
         res->history[res->n_history++] = w.f;
         if (w.f == 0.0) break;
         if (w.p == rt) {
@@ -1162,6 +1171,7 @@ lrsc_status lrsc_solver_fit(const float *W, int m, int n, const float *R, int k,
             res->time_lowrank += wall_now() - t_l;
         }
 
+        res->history_time[res->n_history] = wall_now() - t_start;
         res->history[res->n_history++] = w.f;
     }
 

@@ -41,6 +41,15 @@
  * with C restricted to the support when every row keeps at most
  * LRSC_SOLVER_ROWLS_MAX entries, e.g. pruning with r = 0).
  *
+ * Score steps (opts.score_steps, default on).  A gradient costs one
+ * m x n x k product, and hard-thresholded gradient steps need many of them
+ * to find the support when the inputs are correlated.  A score step instead
+ * takes the data-free candidate D = S + (I - U U^T)(W - S), scores entry
+ * (i, j) by |D_ij| ||R_j|| (the output energy it can carry), keeps the c
+ * best with values D_ij and refits them on the data by conjugate gradient;
+ * O(m n r) plus the refit.  It is kept only if it lowers the objective;
+ * after one fails, support updates are gradient steps until the rank grows.
+ *
  * The sparse products, the top-c selection and the O(m n) passes run on
  * opts.threads threads and do not depend on their number.  Results are
  * deterministic for a given seed and BLAS thread count.  No
@@ -78,6 +87,9 @@ typedef struct lrsc_solver_opts {
                                 outer iteration updates the support (full gradient); the others
                                 refit S on it (support_iters, else refit_iters CG iterations)
                                 and take U-steps.  Ignored in svd_baseline mode (1) */
+    bool score_steps;        /* support updates try a score step first (default on; see above);
+                                after one fails to lower the objective, gradient steps until the
+                                rank grows */
     int refit_iters;         /* conjugate-gradient iterations refitting S on its final support (6) */
     bool refit_bias;         /* compute b' = b + (W - L - S) mu (needs mu; R must be centred) */
     int threads;             /* threads for the solver's own sparse products, selection and
@@ -102,6 +114,7 @@ typedef struct lrsc_solver_result {
     float *S_val;
     float *bias;           /* m entries: refitted bias, or a copy of the given bias; NULL if none */
     double *history;       /* objective ||(W-L-S)R||^2: [0] for L = S = 0, then after each outer iteration */
+    double *history_time;  /* wall seconds since the call began, at each history entry */
     int n_history;
     int *curve_rank;       /* error-versus-rank curve from the greedy growth: objective */
     double *curve_obj;     /* after the U-steps of the step reaching curve_rank[i] (S as fitted
@@ -111,6 +124,8 @@ typedef struct lrsc_solver_result {
     double ref_energy;     /* ||W R||_F^2 */
     double rel_error;      /* sqrt(objective / ref_energy): relative output reconstruction error */
     int iterations;        /* outer iterations run */
+    int gradients;         /* full m x n x k gradients taken (support updates) */
+    int score_steps;       /* support updates by the cheaper score step */
     double flops;          /* floating-point operations spent (approximate, for GFLOP/s) */
     double time_lowrank;   /* wall seconds in growth and U-steps (SVDs in baseline mode) */
     double time_sparse;    /* wall seconds in sparse steps and the final refit */
