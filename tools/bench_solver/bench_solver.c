@@ -15,7 +15,9 @@
  * the ratio of the low-rank parts.  Also prints the greedy solver's GFLOP/s
  * next to the sgemm rate of this machine on the layer's m x n x k product.
  *
- * usage: bench_solver [--quick] [--no-alt] [--history] [--only NAME] [--sparse-frac F] [--seed S] [--max-iter N] [--tol T] [--support-iters N] [--refit-iters N] [--support-period N] [--rank-step N]
+ * usage: bench_solver [--quick] [--no-alt] [--history] [--only NAME] [--sparse-frac F] [--seed S]
+ *                     [--max-iter N] [--tol T] [--support-iters N] [--refit-iters N]
+ *                     [--support-period N] [--rank-step N] [--power-iters N] [--raw] [--alt-same] [--no-score]
  * Run with OPENBLAS_NUM_THREADS set (e.g. 2) on a shared machine. */
 #include <cblas.h>
 #include <math.h>
@@ -35,6 +37,14 @@ static double now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* CPU seconds of the whole process (all BLAS and solver threads) */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -101,12 +111,12 @@ static float *make_inputs(uint64_t *rng, int n, int N)
 }
 
 /* R with R R^T = X X^T / N: samples if N <= n, else Cholesky of the Gram. */
-static float *make_factor(const float *X, int n, int N, int *k)
+static float *make_factor(const float *X, int n, int N, const float *mu, int *k)
 {
     lrsc_error err = {0};
     float *R = NULL;
     if (N <= n) {
-        if (lrsc_solver_factor_samples(X, n, N, NULL, &R, &err) != LRSC_OK) goto fail;
+        if (lrsc_solver_factor_samples(X, n, N, mu, &R, &err) != LRSC_OK) goto fail;
         *k = N;
         return R;
     }
@@ -117,8 +127,14 @@ static float *make_factor(const float *X, int n, int N, int *k)
         for (int j = 0; j < n; j++)
             G[(size_t)i * n + j] = j >= i ? Gf[(size_t)i * n + j] : Gf[(size_t)j * n + i];
     free(Gf);
-    lrsc_status st = lrsc_solver_factor_gram(G, n, NULL, &R, &err);
+    double *mud = NULL;
+    if (mu) {
+        mud = xmalloc((size_t)n * sizeof(double));
+        for (int i = 0; i < n; i++) mud[i] = mu[i];
+    }
+    lrsc_status st = lrsc_solver_factor_gram(G, n, mud, &R, &err);
     free(G);
+    free(mud);
     if (st != LRSC_OK) goto fail;
     *k = n;
     return R;
@@ -180,7 +196,7 @@ static double sgemm_rate(int m, int n, int k)
 
 int main(int argc, char **argv)
 {
-    bool quick = false, alt = true, hist = false;
+    bool quick = false, alt = true, hist = false, raw = false, alt_same = false;
     const char *only = NULL;
     uint64_t seed = 1;
     double sparse_frac = 0.3;
@@ -190,6 +206,8 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--quick")) quick = true;
         else if (!strcmp(argv[i], "--no-alt")) alt = false;
         else if (!strcmp(argv[i], "--history")) hist = true;
+        else if (!strcmp(argv[i], "--raw")) raw = true;
+        else if (!strcmp(argv[i], "--alt-same")) alt_same = true;
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else if (!strcmp(argv[i], "--sparse-frac") && i + 1 < argc) sparse_frac = atof(argv[++i]);
         else if (!strcmp(argv[i], "--max-iter") && i + 1 < argc) base.max_iter = atoi(argv[++i]);
@@ -198,9 +216,11 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--refit-iters") && i + 1 < argc) base.refit_iters = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--support-period") && i + 1 < argc) base.support_period = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--rank-step") && i + 1 < argc) base.rank_step = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--power-iters") && i + 1 < argc) base.power_iters = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--no-score")) base.score_steps = false;
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 10);
         else {
-            fprintf(stderr, "usage: %s [--quick] [--no-alt] [--history] [--only NAME] [--sparse-frac F] [--seed S] [--max-iter N] [--tol T] [--support-iters N] [--refit-iters N] [--support-period N] [--rank-step N]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--quick] [--no-alt] [--history] [--only NAME] [--sparse-frac F] [--seed S] [--max-iter N] [--tol T] [--support-iters N] [--refit-iters N] [--support-period N] [--rank-step N] [--power-iters N] [--raw] [--alt-same] [--no-score]\n", argv[0]);
             return 2;
         }
     }
@@ -216,16 +236,25 @@ int main(int argc, char **argv)
     printf("# budgets: 10x fewer parameters, c ~ %.0f%% of m n / 10, r (m+n) the rest\n",
            100 * sparse_frac);
     printf("# errors are ||(W-L-S)X|| / ||WX|| on the fitted data; times in seconds\n");
-    printf("%-16s %4s %8s | %8s %7s %7s %8s | %8s %7s %8s | %6s %8s %4s | %7s %7s | %6s %6s\n",
+    printf("%-16s %4s %8s | %8s %7s %7s %8s | %8s %7s %8s | %6s %8s %4s | %7s %7s %7s %7s | %6s %6s\n",
            "layer", "r", "c", "greedy_s", "L_s", "S_s", "err", "svdalt_s", "L_s", "err", "svd1_s",
-           "err", "r1", "speedup", "L_speed", "GF/s", "sgemm");
+           "err", "r1", "speedup", "eq_s", "eq_spd", "L_speed", "GF/s", "sgemm");
     for (int li = 0; li < 4; li++) {
         if (only && !strstr(L[li].name, only)) continue;
         int m = L[li].m, n = L[li].n, N = L[li].N, k;
         uint64_t rng = seed * 1000 + li;
         float *W = make_weight(&rng, m, n);
         float *X = make_inputs(&rng, n, N);
-        float *R = make_factor(X, n, N, &k);
+        float *mu = NULL;
+        if (!raw) {
+            mu = xmalloc((size_t)n * sizeof(float));
+            for (int i = 0; i < n; i++) {
+                double acc = 0;
+                for (int j = 0; j < N; j++) acc += X[(size_t)i * N + j];
+                mu[i] = (float)(acc / N);
+            }
+        }
+        float *R = make_factor(X, n, N, mu, &k);
         free(X);
         double budget = (double)m * n / 10.0;
         int r = (int)((1.0 - sparse_frac) * budget / (m + n));
@@ -236,28 +265,35 @@ int main(int argc, char **argv)
         lrsc_solver_opts o = base;
         o.rank = r;
         o.nnz = (int64_t)c;
+        o.refit_bias = mu != NULL;
         lrsc_solver_result g;
-        double t0 = now();
-        if (lrsc_solver_fit(W, m, n, R, k, NULL, NULL, &o, &g, &err) != LRSC_OK) {
+        double t0 = now(), c0 = cpu_now();
+        if (lrsc_solver_fit(W, m, n, R, k, mu, NULL, &o, &g, &err) != LRSC_OK) {
             fprintf(stderr, "bench_solver: %s\n", err.msg);
             return 1;
         }
-        double t_greedy = now() - t0, e_greedy;
+        double t_greedy = now() - t0, c_greedy = cpu_now() - c0, e_greedy;
         lrsc_solver_eval(W, m, n, R, k, &g, &e_greedy, &err);
 
         /* same solver, same sparse steps, L-step by a full SVD each iteration */
         lrsc_solver_opts ob = o;
         ob.svd_baseline = true;
+        if (!alt_same) { /* the textbook alternation: gradient sparse steps only */
+            ob.support_iters = 0;
+            ob.score_steps = false;
+        }
         lrsc_solver_result b;
         memset(&b, 0, sizeof b);
-        double t_alt = NAN, e_alt = NAN;
+        double t_alt = NAN, e_alt = NAN, c_alt = NAN;
         if (alt) {
             t0 = now();
-            if (lrsc_solver_fit(W, m, n, R, k, NULL, NULL, &ob, &b, &err) != LRSC_OK) {
+            c0 = cpu_now();
+            if (lrsc_solver_fit(W, m, n, R, k, mu, NULL, &ob, &b, &err) != LRSC_OK) {
                 fprintf(stderr, "bench_solver: %s\n", err.msg);
                 return 1;
             }
             t_alt = now() - t0;
+            c_alt = cpu_now() - c0;
             lrsc_solver_eval(W, m, n, R, k, &b, &e_alt, &err);
         } else {
             b.time_lowrank = NAN;
@@ -273,12 +309,51 @@ int main(int argc, char **argv)
         double t_svd = now() - t0;
         double e_svd = sqrt(tail / tot);
 
+        /* Equal error: rerun the greedy solver with the fewest outer
+         * iterations whose result (after its final refit, checked densely)
+         * is within 1% of the baseline's error; the history of the full run
+         * gives the first guess. */
+        double t_eq = NAN, c_eq = NAN, e_eq = NAN;
+        int it_eq = -1;
+        if (alt) {
+            int h = 0;
+            while (h < g.n_history && sqrt(g.history[h] / g.ref_energy) > 1.01 * e_alt) h++;
+            /* the final refit often gets there sooner than the history says */
+            int guess = h - g.n_curve - 2;
+            for (int mi = guess > 1 ? guess : 1; mi <= o.max_iter; mi++) {
+                lrsc_solver_opts oe = o;
+                oe.max_iter = mi;
+                lrsc_solver_result ge;
+                t0 = now();
+                c0 = cpu_now();
+                if (lrsc_solver_fit(W, m, n, R, k, mu, NULL, &oe, &ge, &err) != LRSC_OK) {
+                    fprintf(stderr, "bench_solver: %s\n", err.msg);
+                    return 1;
+                }
+                double te = now() - t0, ce = cpu_now() - c0, ee;
+                lrsc_solver_eval(W, m, n, R, k, &ge, &ee, &err);
+                lrsc_solver_result_free(&ge);
+                if (ee <= 1.01 * e_alt) {
+                    t_eq = te;
+                    c_eq = ce;
+                    e_eq = ee;
+                    it_eq = mi;
+                    break;
+                }
+            }
+        }
         double gf = g.flops / t_greedy * 1e-9, peak = sgemm_rate(m, n, k);
         printf("%-16s %4d %8zu | %8.2f %7.2f %7.2f %8.5f | %8.2f %7.2f %8.5f | %6.2f %8.5f %4d | "
-               "%6.1fx %6.1fx | %6.1f %6.1f\n",
+               "%6.1fx %7.2f %6.1fx %6.1fx | %6.1f %6.1f\n",
                L[li].name, r, c, t_greedy, g.time_lowrank, g.time_sparse, e_greedy, t_alt,
-               b.time_lowrank, e_alt, t_svd, e_svd, r1, t_alt / t_greedy,
+               b.time_lowrank, e_alt, t_svd, e_svd, r1, t_alt / t_greedy, t_eq, t_alt / t_eq,
                b.time_lowrank / (g.time_lowrank > 0 ? g.time_lowrank : 1e-9), gf, peak);
+        if (alt)
+            printf("#   equal error: %d outer iterations after the rank is reached give %.5f "
+                   "(baseline %.5f) in %.2f s; CPU seconds greedy %.2f, baseline %.2f, "
+                   "equal-error run %.2f: speed-up by CPU %.1fx (default run %.1fx)\n",
+                   it_eq, e_eq, e_alt, t_eq, c_greedy, c_alt, c_eq, c_alt / c_eq,
+                   c_alt / c_greedy);
         {
             /* where an outer iteration's work goes (default elementwise schedule) */
             double G = 1e-9, mnk = 2.0 * m * n * k, ck = 2.0 * (double)c * k;
@@ -287,9 +362,9 @@ int main(int argc, char **argv)
             double svd = 4.0 * m * k * pmin + 8.0 * (double)pmin * pmin * pmin;
             printf("#   GFLOP per outer iteration: gradient (E R) R^T %.2f; sparse S R products "
                    "2 x %.2f; greedy L-steps %.3f | SVD L-step ~%.2f; plus %.0f M-entry "
-                   "selection passes x5; once: W R %.2f; iterations %d (greedy), %d (svd-alt)\n",
+                   "selection passes x5; once: W R %.2f; iterations %d (greedy, %d gradients, %d score steps), %d (svd-alt)\n",
                    mnk * G, ck * G, lstep * G, svd * G, m * (double)n * 1e-6, mnk * G,
-                   g.iterations, alt ? b.iterations : 0);
+                   g.iterations, g.gradients, g.score_steps, alt ? b.iterations : 0);
         }
         if (hist) {
             const lrsc_solver_result *rs[2] = {&g, &b};
@@ -297,6 +372,8 @@ int main(int argc, char **argv)
                 printf("#   %s history (relative error per outer iteration):", q ? "svd-alt" : "greedy");
                 for (int h = 0; h < rs[q]->n_history; h++)
                     printf(" %.5f", sqrt(rs[q]->history[h] / rs[q]->ref_energy));
+                printf("\n#   %s times (seconds at each history entry):", q ? "svd-alt" : "greedy");
+                for (int h = 0; h < rs[q]->n_history; h++) printf(" %.3f", rs[q]->history_time[h]);
                 printf("\n");
             }
         }
@@ -307,6 +384,7 @@ int main(int argc, char **argv)
         free(U1);
         free(W);
         free(R);
+        free(mu);
     }
     return 0;
 }
