@@ -62,7 +62,6 @@ typedef struct fit_ws {
     float *Y;                                  /* m x rmax */
     int64_t *supp, *supp2, *supp3;             /* sorted linear indices */
     float *val, *val2, *val3, *cg_r, *cg_p, *cg_ap;
-    float *SR3;                                /* m x k: S R of the S a score step may discard */
     float *rn;                                 /* n: ||R_j||, the weight of input j */
     size_t ns, cap;
     size_t *hist;
@@ -704,7 +703,7 @@ static lrsc_status score_step(fit_ws *w, lrsc_sparse_structure st, size_t c, int
                               bool *kept)
 {
     int m = w->m, n = w->n, p = w->p;
-    size_t mn = (size_t)m * n, mk = (size_t)m * w->k, ns_old = w->ns;
+    size_t mn = (size_t)m * n, ns_old = w->ns;
     double f_old = w->f;
     *kept = false;
     PROF_BEGIN;
@@ -728,7 +727,6 @@ static lrsc_status score_step(fit_ws *w, lrsc_sparse_structure st, size_t c, int
     PROF_END(w, P_SELECT);
     memcpy(w->supp3, w->supp, ns_old * sizeof(int64_t));
     memcpy(w->val3, w->val, ns_old * sizeof(float));
-    memcpy(w->SR3, w->SR, mk * sizeof(float));
     swap_support(w, ns);
     sparse_times_r(w, w->supp, w->val, ns, w->SR);
     w->f = objective(w, w->SR);
@@ -741,8 +739,8 @@ static lrsc_status score_step(fit_ws *w, lrsc_sparse_structure st, size_t c, int
     }
     memcpy(w->supp, w->supp3, ns_old * sizeof(int64_t));
     memcpy(w->val, w->val3, ns_old * sizeof(float));
-    memcpy(w->SR, w->SR3, mk * sizeof(float));
     w->ns = ns_old;
+    sparse_times_r(w, w->supp, w->val, ns_old, w->SR);
     w->f = objective(w, w->SR);
     return LRSC_OK;
 }
@@ -852,7 +850,6 @@ static void ws_free(fit_ws *w)
     free(w->colnorm);
     free(w->supp3);
     free(w->val3);
-    free(w->SR3);
     free(w->rn);
 
 }
@@ -1055,7 +1052,6 @@ lrsc_status lrsc_solver_fit(const float *W, int m, int n, const float *R, int k,
         if (opts->score_steps) {
             ALLOC(w.supp3, cap, int64_t);
             ALLOC(w.val3, cap, float);
-            ALLOC(w.SR3, mk, float);
             ALLOC(w.rn, n, float);
             for (int j = 0; j < n; j++)
                 w.rn[j] = (float)sqrt(lrsc_linalg_sumsq(R + (size_t)j * k, (size_t)k));
