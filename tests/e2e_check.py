@@ -49,6 +49,7 @@ FASHION_SETS = [
     ("gather_reduce", ["--rank", "4", "--density", "0.02", "--sparse-form", "gather-reduce"]),
     ("dense_rebuilt", ["--rank", "4", "--density", "0.02", "--sparse-form", "dense-rebuilt"]),
     ("latency", ["--objective", "latency", "--target", "8"]),
+    ("relu_rounds", ["--relu-rounds", "2", "--target", "8"]),
 ]
 # per-model extras: calibration source, extra options, extra option sets
 FIXED_BATCH = {"old_ir3": ["--batch", "1"]}

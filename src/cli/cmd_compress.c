@@ -50,6 +50,9 @@ static void usage(FILE *f)
             "                      of those of the layers already compressed before it\n"
             "  --sequential-samples N  calibration samples kept in memory for sequential\n"
             "                      fitting (default: all, up to 4096 and 512 MiB)\n"
+            "  --relu-rounds N     sequential fits of layers feeding a Relu: N rounds refitting\n"
+            "                      to a target that ignores errors the Relu removes (default 0:\n"
+            "                      plain output reconstruction; measured no better)\n"
             "\n"
             "output:\n"
             "  --report FILE.json  write the report as JSON too\n"
@@ -271,6 +274,8 @@ int lrsc_cli_compress(int argc, char **argv)
             o.sequential = false;
         } else if (!strcmp(a, "--sequential-samples")) {
             if (!lrsc_cli_i64_arg(argc, argv, &i, 1, (int64_t)1 << 40, &o.sequential_samples)) goto out;
+        } else if (!strcmp(a, "--relu-rounds")) {
+            if (!lrsc_cli_int_arg(argc, argv, &i, 0, 100, &o.relu_rounds)) goto out;
         } else if (!strcmp(a, "--report")) {
             if (!lrsc_cli_need_value(argc, argv, i)) goto out;
             report_json = argv[++i];

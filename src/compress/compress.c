@@ -40,6 +40,8 @@
 #define LRSC_LATENCY_SLACK 0.25
 /* Samples a sequential Conv pass takes at least (whole batches). */
 #define LRSC_SEQ_MIN_SAMPLES 32
+/* Raw columns the nonlinearity-aware rounds keep per layer (at most). */
+#define LRSC_RELU_COLS 4096
 /* Bytes of activations the sequential passes keep between layers, both
  * models together (0 in the options). */
 #define LRSC_CHECKPOINT_BYTES ((size_t)768 << 20)
@@ -90,6 +92,7 @@ void lrsc_compress_opts_default(lrsc_compress_opts *o)
     o->structure = LRSC_SPARSE_ELEMENTS;
     o->sparse_form = LRSC_FORM_AUTO;
     o->positions_per_image = 1024;
+    o->relu_rounds = 0;
 }
 
 /* Float parameters of a model: elements of float constants (initializers and
@@ -573,6 +576,61 @@ static lrsc_status load_batches(const lrsc_compress_opts *o, const lrsc_model *m
     return st;
 }
 
+/* True when every use of the node's output is a Relu: the layer's errors
+ * then matter only where the original or the approximation is positive. */
+static bool feeds_relu(const lrsc_graph *g, int node)
+{
+    const lrsc_node *nd = &g->nodes[node];
+    if (nd->noutputs < 1 || nd->outputs[0] < 0) return false;
+    const lrsc_value *v = &g->values[nd->outputs[0]];
+    if (v->is_output || v->nconsumers == 0) return false;
+    for (int i = 0; i < v->nconsumers; i++)
+        if (strcmp(g->nodes[v->consumers[i]].op, "Relu") != 0 || g->nodes[v->consumers[i]].domain[0]) return false;
+    return true;
+}
+
+/* Nonlinearity-aware rounds (sequential.h, lrsc_seq_relu_*): refit the
+ * split tmp chose to the masked target, keeping the fit with the least
+ * error after the Relu.  tmp->res.rel_error becomes that fit's linear error. */
+static lrsc_status relu_refine(const lrsc_compress_opts *o, layer_job *tmp, const lrsc_layer_stats *stats,
+                               const float *W, const float *bias, const lrsc_seq_target *tg, lrsc_error *err)
+{
+    int m = (int)tmp->t->m, n = (int)tmp->t->n;
+    lrsc_seq_relu *rs = NULL;
+    lrsc_status st = lrsc_seq_relu_begin(stats, W, m, bias, o->refit_bias, &rs, err);
+    if (st || !rs) return st;
+    float *T = malloc(sizeof(float) * (size_t)m * n), *b = malloc(sizeof(float) * (size_t)m);
+    double best, lin;
+    if (!T || !b) st = lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory");
+    if (!st) st = lrsc_seq_relu_step(rs, &tmp->res, &best, &lin, T, b, err);
+    for (int it = 0; !st && it < o->relu_rounds; it++) {
+        layer_job t2 = *tmp;
+        lrsc_tensor_init(&t2.W, LRSC_DT_FLOAT, 2, (int64_t[]){m, n}, T);
+        lrsc_tensor_init(&t2.bias, LRSC_DT_FLOAT, 1, (int64_t[]){m}, b);
+        t2.R = tg->R;
+        t2.k = tg->k;
+        t2.mu = tg->mu;
+        lrsc_solver_result r2;
+        st = fit_config(o, &t2, tmp->rank, tmp->nnz, tmp->structure, &r2, err);
+        if (st) break;
+        double e2, l2;
+        st = lrsc_seq_relu_step(rs, &r2, &e2, &l2, T, b, err);
+        if (!st && e2 < best) {
+            lrsc_solver_result_free(&tmp->res);
+            tmp->res = r2;
+            best = e2;
+            lin = l2;
+        } else {
+            lrsc_solver_result_free(&r2);
+        }
+    }
+    if (!st) tmp->res.rel_error = lin;
+    free(T);
+    free(b);
+    lrsc_seq_relu_free(rs);
+    return st;
+}
+
 /* Sequential fit of one layer: statistics of [x; x'] from the original
  * model g0 and the partly rewritten model m, then the solver on the
  * transferred target.  Falls back to the independent fit (already set up in
@@ -593,6 +651,18 @@ static lrsc_status fit_sequential(const lrsc_compress_opts *o, layer_job *j, con
     lrsc_stats_opts so = {.positions_per_image = o->positions_per_image, .seed = o->seed, .gram_max_n = 8192,
                           .cols_per_feature = LRSC_SEQ_COLS_PER_FEATURE,
                           .gram_flops = LRSC_GRAM_FLOPS, .min_positions = LRSC_MIN_POSITIONS};
+    /* The nonlinearity-aware rounds need the raw columns: a reservoir large
+     * enough to hold every calibration sample of a Gemm keeps them.  A Conv
+     * layer's statistics take far more columns (positions) than that, and a
+     * sample of them would replace its exact Gram, so Conv layers go without. */
+    int64_t nsamples = 0;
+    for (int b = 0; b < data->count; b++) nsamples += data->items[b].ndim > 0 ? data->items[b].dims[0] : 1;
+    bool relu = o->relu_rounds > 0 && geom.kind != LRSC_STATS_CONV && nsamples <= LRSC_RELU_COLS &&
+                feeds_relu(g0, j->t->node_index);
+    if (relu) {
+        so.gram_max_n = 1;
+        so.reservoir_cols = LRSC_RELU_COLS;
+    }
     lrsc_layer_stats stats;
     const char *input = j->t->node->input[0];
     lrsc_ckpt_begin(c0, g0, input);
@@ -605,8 +675,10 @@ static lrsc_status fit_sequential(const lrsc_compress_opts *o, layer_job *j, con
     if (st) return st;
     lrsc_seq_target tg;
     st = lrsc_seq_target_make(&stats, j->W.data, (int)j->t->m, j->bias.data, o->refit_bias, &tg, err);
-    lrsc_layer_stats_free(&stats);
-    if (st) return st;
+    if (st) {
+        lrsc_layer_stats_free(&stats);
+        return st;
+    }
     /* Fit the transferred target in place of W, under the new inputs' metric. */
     layer_job tmp = *j;
     lrsc_tensor T;
@@ -631,6 +703,10 @@ static lrsc_status fit_sequential(const lrsc_compress_opts *o, layer_job *j, con
          * one adds what no function of x' can reproduce. */
         double resid = tmp.res.objective + tg.ref_energy - tg.t_energy;
         tmp.res.rel_error = tg.ref_energy > 0 ? sqrt((resid > 0 ? resid : 0) / tg.ref_energy) : 0;
+        if (relu) st = relu_refine(o, &tmp, &stats, j->W.data, j->bias.data, &tg, err);
+    }
+    lrsc_layer_stats_free(&stats);
+    if (!st) {
         lrsc_solver_result_free(&j->res);
         j->res = tmp.res;
         j->rank = tmp.rank;

@@ -78,6 +78,9 @@ typedef struct lrsc_compress_opts {
                                       outputs when it alone is compressed (compress/damage.h) */
     bool sequential;               /* fit each layer on the inputs the compressed layers before it
                                       produce (default on) */
+    int relu_rounds;               /* sequential fits of layers that feed a Relu: rounds refitting to
+                                      the target that ignores errors both sides leave negative
+                                      (sequential.h); 0: off */
     int64_t sequential_samples;    /* calibration samples the sequential passes use; 0: all, up to
                                       4096 and 512 MiB of inputs */
     int64_t positions_per_image;   /* Conv statistics (default 1024); 0: all positions (a layer still takes no

@@ -239,7 +239,11 @@ lrsc_status lrsc_seq_target_make(const lrsc_layer_stats *stats, const float *W, 
                                  bool centred, lrsc_seq_target *out, lrsc_error *err)
 {
     memset(out, 0, sizeof *out);
-    if (stats->mode != LRSC_STATS_GRAM) return target_from_columns(stats, W, m, bias, centred, out, err);
+    /* A reservoir holding more samples than features (kept for lrsc_seq_relu)
+     * is cheaper through its moment, which it gives exactly when it holds
+     * every column. */
+    if (stats->mode == LRSC_STATS_COLUMNS || (stats->mode == LRSC_STATS_RESERVOIR && stats->ncols <= stats->n / 2))
+        return target_from_columns(stats, W, m, bias, centred, out, err);
     int n2 = (int)stats->n, n = n2 / 2;
     double *G = NULL, *mu = malloc(sizeof(double) * (size_t)n2);
     double *Syy = malloc(sizeof(double) * (size_t)n * n), *Gyy = malloc(sizeof(double) * (size_t)n * n);
@@ -316,4 +320,205 @@ done:
     free(WS);
     if (st) lrsc_seq_target_free(out);
     return st;
+}
+
+/* ---- nonlinearity-aware refinement ------------------------------------ */
+
+struct lrsc_seq_relu {
+    int m, n, N;
+    bool centred;
+    bool gram;        /* N > n: solve the n x n normal equations, else the N x N Woodbury form */
+    double lambda;
+    double ref;       /* ||W (X - mu)||^2 / N: the scale of the relative errors */
+    double *Xp;       /* n x N raw inputs of the compressed model */
+    double *U;        /* n x N: (X' - mu') / sqrt(N) (raw when not centred) */
+    double *mu;       /* n: mean of X' */
+    double *Y;        /* m x N: the original layer's outputs W x + b */
+    double *W;        /* m x n */
+    double *b;        /* m: the original bias (zeros when none) */
+    double *F;        /* Cholesky factor of U U^T + lambda I (gram) or lambda I + U^T U */
+    double *A, *Yp, *WB, *Q; /* scratch: m x n, m x N, m x n, m x N */
+};
+
+void lrsc_seq_relu_free(lrsc_seq_relu *s)
+{
+    if (!s) return;
+    free(s->Xp);
+    free(s->U);
+    free(s->mu);
+    free(s->Y);
+    free(s->W);
+    free(s->b);
+    free(s->F);
+    free(s->A);
+    free(s->Yp);
+    free(s->WB);
+    free(s->Q);
+    free(s);
+}
+
+lrsc_status lrsc_seq_relu_begin(const lrsc_layer_stats *stats, const float *W, int m, const float *bias,
+                                bool centred, lrsc_seq_relu **out, lrsc_error *err)
+{
+    *out = NULL;
+    if (stats->mode == LRSC_STATS_GRAM || stats->groups != 1) return LRSC_OK;
+    int n2 = (int)stats->n, n = n2 / 2;
+    float *X = NULL;
+    int64_t N64 = 0;
+    lrsc_status st = lrsc_layer_stats_columns(stats, 0, &X, &N64, err);
+    if (st) return st;
+    if (N64 < 2) {
+        free(X);
+        return LRSC_OK;
+    }
+    int N = (int)N64;
+    lrsc_seq_relu *s = calloc(1, sizeof *s);
+    size_t nN = (size_t)n * N, mN = (size_t)m * N, mn = (size_t)m * n;
+    int f = N > n ? n : N;
+    double *mu2 = malloc(sizeof(double) * (size_t)n2), *Xc = malloc(sizeof(double) * nN);
+    if (s) {
+        s->m = m;
+        s->n = n;
+        s->N = N;
+        s->centred = centred;
+        s->gram = N > n;
+        s->Xp = malloc(sizeof(double) * nN);
+        s->U = malloc(sizeof(double) * nN);
+        s->mu = malloc(sizeof(double) * (size_t)n);
+        s->Y = malloc(sizeof(double) * mN);
+        s->W = malloc(sizeof(double) * mn);
+        s->b = calloc((size_t)m, sizeof(double));
+        s->F = malloc(sizeof(double) * (size_t)f * f);
+        s->A = malloc(sizeof(double) * mn);
+        s->Yp = malloc(sizeof(double) * mN);
+        s->WB = malloc(sizeof(double) * mn);
+        s->Q = malloc(sizeof(double) * mN);
+    }
+    if (!s || !mu2 || !Xc || !s->Xp || !s->U || !s->mu || !s->Y || !s->W || !s->b || !s->F || !s->A || !s->Yp ||
+        !s->WB || !s->Q) {
+        st = lrsc_error_set(err, LRSC_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    lrsc_layer_stats_mean(stats, 0, mu2);
+    double sc = 1.0 / sqrt((double)N), tr = 0;
+    for (int i = 0; i < n; i++) {
+        s->mu[i] = mu2[n + i];
+        for (int c = 0; c < N; c++) {
+            double x = X[(size_t)i * N + c], y = X[(size_t)(n + i) * N + c];
+            s->Xp[(size_t)i * N + c] = y;
+            Xc[(size_t)i * N + c] = x; /* raw here; centred below once Y is formed */
+            double u = (y - (centred ? mu2[n + i] : 0.0)) * sc;
+            s->U[(size_t)i * N + c] = u;
+            tr += u * u;
+        }
+    }
+    s->lambda = LRSC_SEQ_RIDGE * (tr > 0 ? tr / n : 1.0);
+    for (size_t i = 0; i < mn; i++) s->W[i] = W[i];
+    if (bias)
+        for (int r = 0; r < m; r++) s->b[r] = bias[r];
+    /* Y = W X + b on the raw original inputs. */
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, N, n, 1.0, s->W, n, Xc, N, 0.0, s->Y, N);
+    for (int r = 0; r < m; r++)
+        for (int c = 0; c < N; c++) s->Y[(size_t)r * N + c] += s->b[r];
+    /* ref = ||W (X - mu)||^2 / N, the energy lrsc_seq_target_make measures against. */
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < N; c++)
+            Xc[(size_t)i * N + c] = (Xc[(size_t)i * N + c] - (centred ? mu2[i] : 0.0)) * sc;
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, N, n, 1.0, s->W, n, Xc, N, 0.0, s->Q, N);
+    s->ref = 0;
+    for (size_t i = 0; i < mN; i++) s->ref += s->Q[i] * s->Q[i];
+    /* The regularised system, factored once for every round. */
+    if (s->gram) {
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, N, 1.0, s->U, N, s->U, N, 0.0, s->F, n);
+    } else {
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, N, n, 1.0, s->U, N, s->U, N, 0.0, s->F, N);
+    }
+    for (int i = 0; i < f; i++) s->F[(size_t)i * f + i] += s->lambda;
+    int info = 0;
+    char uplo = 'L';
+    dpotrf_(&uplo, &f, s->F, &f, &info);
+    if (info != 0)
+        st = lrsc_error_set(err, LRSC_ERR_NUMERIC, "%s: the compressed inputs' covariance is not usable (LAPACK info %d)",
+                            stats->name, info);
+done:
+    free(X);
+    free(mu2);
+    free(Xc);
+    if (st) lrsc_seq_relu_free(s);
+    else *out = s;
+    return st;
+}
+
+lrsc_status lrsc_seq_relu_step(lrsc_seq_relu *s, const lrsc_solver_result *fit, double *masked, double *linear,
+                               float *T, float *bias, lrsc_error *err)
+{
+    int m = s->m, n = s->n, N = s->N;
+    size_t mn = (size_t)m * n;
+    if (fit->m != m || fit->n != n)
+        return lrsc_error_set(err, LRSC_ERR_INTERNAL, "relu refinement: fit is %d x %d, layer %d x %d", fit->m, fit->n,
+                              m, n);
+    /* The replacement's weight A = U V + S and its outputs on the new inputs. */
+    memset(s->A, 0, sizeof(double) * mn);
+    for (int r = 0; r < m; r++)
+        for (int q = 0; q < fit->rank; q++) {
+            double u = fit->U[(size_t)r * fit->rank + q];
+            const float *v = fit->V + (size_t)q * n;
+            double *a = s->A + (size_t)r * n;
+            for (int c = 0; c < n; c++) a[c] += u * v[c];
+        }
+    for (int64_t k = 0; k < fit->nnz; k++) s->A[(size_t)fit->S_row[k] * n + fit->S_col[k]] += fit->S_val[k];
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, N, n, 1.0, s->A, n, s->Xp, N, 0.0, s->Yp, N);
+    double em = 0, el = 0;
+    for (int r = 0; r < m; r++) {
+        double br = fit->bias ? fit->bias[r] : s->b[r];
+        for (int c = 0; c < N; c++) {
+            size_t i = (size_t)r * N + c;
+            double yp = s->Yp[i] + br, y = s->Y[i], d = (y - yp) * (y - yp);
+            el += d;
+            if (y >= 0 || yp >= 0) em += d;
+            /* The target: where the original is negative, any non-positive value serves. */
+            s->Yp[i] = y >= 0 ? y : (yp < 0 ? yp : 0.0);
+        }
+    }
+    *masked = s->ref > 0 ? sqrt(em / N / s->ref) : 0;
+    *linear = s->ref > 0 ? sqrt(el / N / s->ref) : 0;
+    if (!T) return LRSC_OK;
+    /* P = (t - mean t) / sqrt(N) (or t - b uncentred), in place; WB = P U^T + lambda W. */
+    double sc = 1.0 / sqrt((double)N);
+    for (int r = 0; r < m; r++) {
+        double *p = s->Yp + (size_t)r * N, mt = s->b[r];
+        if (s->centred) {
+            mt = 0;
+            for (int c = 0; c < N; c++) mt += p[c];
+            mt /= N;
+        }
+        for (int c = 0; c < N; c++) p[c] = (p[c] - mt) * sc;
+        bias[r] = (float)mt; /* completed below */
+    }
+    for (size_t i = 0; i < mn; i++) s->WB[i] = s->lambda * s->W[i];
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, N, 1.0, s->Yp, N, s->U, N, 1.0, s->WB, n);
+    int info = 0, nrhs = m;
+    char uplo = 'L';
+    if (s->gram) {
+        /* W~ (U U^T + lambda I) = WB; row-major WB is WB^T column-major. */
+        dpotrs_(&uplo, &n, &nrhs, s->F, &n, s->WB, &n, &info);
+    } else {
+        /* Woodbury, as in target_from_columns: W~ = (WB - WB U K^-1 U^T) / lambda. */
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, N, n, 1.0, s->WB, n, s->U, N, 0.0, s->Q, N);
+        dpotrs_(&uplo, &N, &nrhs, s->F, &N, s->Q, &N, &info);
+        if (info == 0) {
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, N, -1.0, s->Q, N, s->U, N, 1.0, s->WB, n);
+            for (size_t i = 0; i < mn; i++) s->WB[i] /= s->lambda;
+        }
+    }
+    if (info != 0) return lrsc_error_set(err, LRSC_ERR_NUMERIC, "relu refinement: LAPACK info %d", info);
+    for (size_t i = 0; i < mn; i++) T[i] = (float)s->WB[i];
+    /* b~ = mean t - W~ mu', so the solver's refit b~ + (W~ - A) mu' matches the target's mean. */
+    if (s->centred)
+        for (int r = 0; r < m; r++) {
+            double acc = bias[r];
+            for (int c = 0; c < n; c++) acc -= s->WB[(size_t)r * n + c] * s->mu[c];
+            bias[r] = (float)acc;
+        }
+    return LRSC_OK;
 }

@@ -20,6 +20,7 @@
 #include "core/tensor.h"
 #include "interp/interp.h"
 #include "onnx/graph.h"
+#include "solver/solver.h"
 
 /* Calibration batches kept in memory so every layer's pass sees the same data. */
 typedef struct lrsc_seq_batches {
@@ -58,5 +59,29 @@ typedef struct lrsc_seq_target {
 lrsc_status lrsc_seq_target_make(const lrsc_layer_stats *stats, const float *W, int m, const float *bias,
                                  bool centred, lrsc_seq_target *out, lrsc_error *err);
 void lrsc_seq_target_free(lrsc_seq_target *t);
+
+
+/* Nonlinearity-aware refinement for a layer whose output feeds only Relu
+ * nodes.  After the Relu, errors where both the original pre-activation y
+ * and the approximation y' are negative vanish, so the fit may ignore them.
+ * From the raw calibration columns of the stacked statistics (COLUMNS or
+ * RESERVOIR mode; GRAM keeps none) each step takes the current fit, forms the
+ * target  t = y where y >= 0, else min(y', 0),  projects it back onto the new
+ * inputs as an equivalent weight W~ = argmin ||t - W~ x' - b~||^2 +
+ * lambda ||W~ - W||^2 (the ridge of lrsc_seq_target_make), and hands W~ and
+ * b~ to the caller, who refits L + S to them under the same factor R'.  The
+ * masked error it reports lets the caller keep the best fit of the rounds. */
+typedef struct lrsc_seq_relu lrsc_seq_relu;
+
+/* NULL in *out (and LRSC_OK) when the statistics kept no raw columns. */
+lrsc_status lrsc_seq_relu_begin(const lrsc_layer_stats *stats, const float *W, int m, const float *bias,
+                                bool centred, lrsc_seq_relu **out, lrsc_error *err);
+/* For fit (the layer's replacement on the new inputs, with its bias): the
+ * relative errors after the Relu (masked) and before it (linear), both over
+ * ||W (x - mu)||, and, when T is not NULL, the next target W~ (m x n) and
+ * the bias b~ (m) to hand the solver. */
+lrsc_status lrsc_seq_relu_step(lrsc_seq_relu *s, const lrsc_solver_result *fit, double *masked, double *linear,
+                               float *T, float *bias, lrsc_error *err);
+void lrsc_seq_relu_free(lrsc_seq_relu *s);
 
 #endif
