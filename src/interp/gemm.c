@@ -39,15 +39,13 @@ static lrsc_status blas_path(int64_t M, int64_t N, int64_t K, const float *A, in
 
 static bool cpu_has_avx512(void);
 
-/* Threads for a product with `strips` column strips: columns are split
- * between them unless that leaves them badly unbalanced (few strips) while
- * there are rows enough to split instead. */
-static int thread_plan(const lrsc_pool *p, int64_t M, int64_t strips, bool *split_m)
+/* Threads for a product: its MR x NR tiles are dealt out in equal runs
+ * (see gemm_thread), so any thread count up to the tile count balances. */
+static int thread_plan(const lrsc_pool *p, int64_t M, int64_t strips)
 {
     int T = lrsc_pool_threads(p);
-    int64_t mstrips = (M + MR - 1) / MR;
-    *split_m = T > 1 && strips % T != 0 && strips < 8 * T && mstrips >= 2 * T;
-    if (!*split_m && T > strips) T = (int)strips;
+    int64_t tiles = strips * ((M + MR - 1) / MR);
+    if (T > tiles) T = (int)tiles;
     return T;
 }
 
@@ -72,7 +70,6 @@ typedef struct gemm_job {
     int nthreads;
     lrsc_pack_b_fn packb;  /* B given implicitly (then B is NULL) */
     const void *packb_ctx;
-    bool split_m;      /* threads split the rows of C (each packs all of B) */
 } gemm_job;
 
 __attribute__((target("avx512f"))) static void ukernel(int64_t kc, const float *ap,
@@ -148,27 +145,26 @@ __attribute__((target("avx512f"))) static void pack_b_block(const float *src, in
     }
 }
 
-/* Thread t handles column strips [s0, s1), or with split_m rows [m0, m1). */
+/* The tiles of C, taken column strip by column strip (all row strips of
+ * one strip, then the next), are split into T equal runs; thread t takes
+ * run t.  Only the strips where runs meet are packed by two threads, and
+ * the split is as even as a tile allows whatever the shape (a few column
+ * strips, few rows).  Each element is still summed by one thread, K block
+ * by K block in order, so results do not depend on the thread count. */
 static void gemm_thread(void *arg, int64_t t0, int64_t t1)
 {
     const gemm_job *j = arg;
     int64_t strips = (j->N + NR - 1) / NR;
     int64_t mstrips = (j->M + MR - 1) / MR;
+    int64_t tiles = strips * mstrips;
     for (int64_t t = t0; t < t1; t++) {
-        int64_t s0 = strips * t / j->nthreads, s1 = strips * (t + 1) / j->nthreads;
-        int64_t m0 = 0, m1 = j->M;
-        if (j->split_m) {
-            s0 = 0;
-            s1 = strips;
-            m0 = mstrips * t / j->nthreads * MR;
-            m1 = mstrips * (t + 1) / j->nthreads * MR;
-            if (m1 > j->M) m1 = j->M;
-            if (m0 >= m1) continue;
-        }
+        int64_t u0 = tiles * t / j->nthreads, u1 = tiles * (t + 1) / j->nthreads;
+        if (u0 >= u1) continue;
+        int64_t sa = u0 / mstrips, sz = (u1 - 1) / mstrips; /* first and last strip */
         float *bp = j->bpack + t * (int64_t)KC * NCB;
-        for (int64_t js = s0 * NR; js < s1 * NR && js < j->N; js += NCB) {
+        for (int64_t js = sa * NR; js <= sz * NR; js += NCB) {
             int64_t je = js + NCB;
-            if (je > s1 * NR) je = s1 * NR;
+            if (je > (sz + 1) * NR) je = (sz + 1) * NR;
             if (je > j->N) je = j->N;
             int64_t nc = je - js, nstrip = (nc + NR - 1) / NR;
             for (int64_t pc = 0; pc < j->K; pc += KC) {
@@ -180,14 +176,19 @@ static void gemm_thread(void *arg, int64_t t0, int64_t t1)
                     pack_b_block(j->B + pc * j->ldb + js, j->ldb, kc, (int)nc, bp);
                 bool acc = j->acc || pc > 0, last = pc + kc == j->K;
                 bool relu = last && j->relu;
-                for (int64_t i = m0; i < m1; i += MR) {
-                    const float *ap = j->ap + (i / MR) * j->K * MR + pc * MR;
-                    int mr = j->M - i < MR ? (int)(j->M - i) : MR;
-                    const float *bias = last && j->bias ? j->bias + i : NULL;
-                    for (int64_t s = 0; s < nstrip; s++) {
-                        int64_t col = js + s * NR;
-                        int nr = je - col < NR ? (int)(je - col) : NR;
-                        ukernel(kc, ap, bp + s * kc * NR, j->C + i * j->ldc + col, j->ldc, mr,
+                /* One B strip ([kc][NR], 32 KB) stays in L1 while the
+                 * narrower A strips ([kc][MR]) stream past it. */
+                for (int64_t q = 0; q < nstrip; q++) {
+                    int64_t col = js + q * NR, s = col / NR;
+                    int nr = je - col < NR ? (int)(je - col) : NR;
+                    int64_t ia = s == sa ? u0 % mstrips : 0;
+                    int64_t ib = s == sz ? (u1 - 1) % mstrips + 1 : mstrips;
+                    for (int64_t ii = ia; ii < ib; ii++) {
+                        int64_t i = ii * MR;
+                        const float *ap = j->ap + ii * j->K * MR + pc * MR;
+                        int mr = j->M - i < MR ? (int)(j->M - i) : MR;
+                        const float *bias = last && j->bias ? j->bias + i : NULL;
+                        ukernel(kc, ap, bp + q * kc * NR, j->C + i * j->ldc + col, j->ldc, mr,
                                 nr, acc, bias, relu);
                     }
                 }
@@ -426,15 +427,13 @@ static lrsc_status run_panels(lrsc_pool *p, lrsc_packed_a *a, int64_t N, const f
     lrsc_status st = ensure_packed(p, a, err);
     if (st) return st;
     int64_t strips = (N + NR - 1) / NR;
-    bool split_m;
-    int T = thread_plan(p, M, strips, &split_m);
+    int T = thread_plan(p, M, strips);
     size_t nb;
     if (!lrsc_mul_size((size_t)T * KC * NCB, sizeof(float), &nb))
         return lrsc_error_set(err, LRSC_ERR_LIMIT, "matrix product too large");
     float *bpack = lrsc_pool_scratch(p, 2, nb, err);
     if (!bpack) return LRSC_ERR_NOMEM;
-    gemm_job j = {M, N, K, ldb, ldc, a->packed, B, C, bpack, accumulate, bias, relu, T, packb, ctx,
-                  split_m};
+    gemm_job j = {M, N, K, ldb, ldc, a->packed, B, C, bpack, accumulate, bias, relu, T, packb, ctx};
     lrsc_pool_for(p, T, 1, gemm_thread, &j);
     return LRSC_OK;
 }
