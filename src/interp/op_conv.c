@@ -536,6 +536,7 @@ typedef struct implicit_ctx {
     int64_t img;            /* floats between images */
     int64_t P, OW, H, W, sh, sw;
     const int64_t *ktab;    /* [K][3]: channel offset, row offset, column offset */
+    int64_t wmin, wmax;     /* least and greatest column offset over the taps */
 } implicit_ctx;
 
 #ifdef HAVE_IMPLICIT
@@ -586,24 +587,48 @@ __attribute__((target("avx512f"))) static void implicit_pack(const void *arg, in
     const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     const __m512i lanes = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)j->sw));
     const __m512i wlim = _mm512_set1_epi32((int)j->W);
-    for (int64_t k = 0; k < kc; k++) {
-        const int64_t *kt = j->ktab + (k0 + k) * 3;
-        for (int i = 0; i < np; i++) {
-            const piece *p = &pc[i];
-            float *d = dst + p->off + k * 32;
-            int64_t ih = p->oh * j->sh + kt[1];
-            if (!p->xn || ih < 0 || ih >= j->H) {
-                _mm512_mask_storeu_ps(d, p->lanes, _mm512_setzero_ps());
+    const int64_t *kt0 = j->ktab + k0 * 3;
+    /* Piece by piece, every row k: the piece's fields stay in registers. */
+    for (int i = 0; i < np; i++) {
+        const piece *p = &pc[i];
+        float *d = dst + p->off;
+        __mmask16 pl = p->lanes;
+        if (!p->xn) {
+            for (int64_t k = 0; k < kc; k++) _mm512_mask_storeu_ps(d + k * 32, pl, _mm512_setzero_ps());
+            continue;
+        }
+        int64_t hb = p->oh * j->sh, wb = p->owl * j->sw;
+        /* The lanes' first and last input columns at column offset 0. */
+        int lo_lane = __builtin_ctz(pl), hi_lane = 31 - __builtin_clz(pl);
+        int64_t first = wb + lo_lane * j->sw, lastc = wb + hi_lane * j->sw;
+        bool inside_w = first + j->wmin >= 0 && lastc + j->wmax < j->W;
+        if (inside_w && j->sw == 1) {
+            /* every tap's columns lie inside the row: plain masked loads */
+            for (int64_t k = 0; k < kc; k++) {
+                const int64_t *kt = kt0 + k * 3;
+                int64_t ih = hb + kt[1];
+                __m512 v = _mm512_setzero_ps();
+                if (ih >= 0 && ih < j->H)
+                    v = _mm512_maskz_loadu_ps(pl, p->xn + kt[0] + ih * j->W + wb + kt[2]);
+                _mm512_mask_storeu_ps(d + k * 32, pl, v);
+            }
+            continue;
+        }
+        for (int64_t k = 0; k < kc; k++) {
+            const int64_t *kt = kt0 + k * 3;
+            int64_t ih = hb + kt[1];
+            if (ih < 0 || ih >= j->H) {
+                _mm512_mask_storeu_ps(d + k * 32, pl, _mm512_setzero_ps());
                 continue;
             }
-            int64_t iw0 = p->owl * j->sw + kt[2];
+            int64_t iw0 = wb + kt[2];
             __m512i iw = _mm512_add_epi32(_mm512_set1_epi32((int)iw0), lanes);
-            __mmask16 ok = p->lanes & _mm512_cmpge_epi32_mask(iw, _mm512_setzero_si512()) &
+            __mmask16 ok = pl & _mm512_cmpge_epi32_mask(iw, _mm512_setzero_si512()) &
                            _mm512_cmplt_epi32_mask(iw, wlim);
             const float *row = p->xn + kt[0] + ih * j->W;
             __m512 v = j->sw == 1 ? _mm512_maskz_loadu_ps(ok, row + iw0)
                                   : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), ok, iw, row, 4);
-            _mm512_mask_storeu_ps(d, p->lanes, v);
+            _mm512_mask_storeu_ps(d + k * 32, pl, v);
         }
     }
 }
@@ -634,6 +659,8 @@ static bool implicit_setup(conv_state *s, const layout *L, int64_t Cg, implicit_
         s->ktab[3 * k + 2] = kj * L->d[1] - L->pb[1];
     }
     ic->ktab = s->ktab;
+    ic->wmin = -L->pb[1];
+    ic->wmax = (L->k[1] - 1) * L->d[1] - L->pb[1];
     ic->P = L->out_plane;
     ic->OW = L->out[1];
     ic->H = H;
