@@ -278,6 +278,77 @@ static void maxpool2d_planes(void *arg, int64_t p0, int64_t p1)
     }
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_MAXPOOL_S1 1
+/* Planes up to this many rows and columns take the stride-1 kernel below. */
+#define S1_MAX 64
+
+/* Stride-1 2-D max pooling on small planes (GoogLeNet's 3x3 branch pools on
+ * 28x28 down to 7x7): a row is a few 16-lane vectors, so the row-buffer loop
+ * above is mostly overhead.  First the max over kw along every input row
+ * (masked loads skip the padding), then the max over kh of those rows.
+ * Only where every window holds an input element (pads < kernel), so no
+ * output is the all-padding 0.  max(new, acc) keeps acc on NaN, as above. */
+__attribute__((target("avx512f"))) static void maxpool2d_s1_planes(void *arg, int64_t p0,
+                                                                  int64_t p1)
+{
+    const pool_job *j = arg;
+    const pool_state *s = j->s;
+    int64_t H = s->in[0], W = s->in[1], OH = s->out[0], OW = s->out[1];
+    int64_t kh = s->bound.kernel[0], kw = s->bound.kernel[1], ph = s->pb[0], pw = s->pb[1];
+    float hm[S1_MAX * S1_MAX];
+    for (int64_t p = p0; p < p1; p++) {
+        const float *xp = j->x + p * j->in_plane;
+        float *yp = j->y + p * j->out_plane;
+        for (int64_t h = 0; h < H; h++) {
+            const float *xr = xp + h * W;
+            for (int64_t o0 = 0; o0 < OW; o0 += 16) {
+                __m512 acc = _mm512_set1_ps(-INFINITY);
+                for (int64_t t = 0; t < kw; t++) {
+                    /* lanes l with 0 <= o0 + l - pw + t < W and o0 + l < OW */
+                    int64_t lo = pw - t - o0, hi = W + pw - t - o0;
+                    if (lo < 0) lo = 0;
+                    if (hi > OW - o0) hi = OW - o0;
+                    if (hi > 16) hi = 16;
+                    if (hi <= lo) continue;
+                    __mmask16 m = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+                    __m512 v = _mm512_mask_loadu_ps(acc, m, xr + o0 - pw + t);
+                    acc = _mm512_max_ps(v, acc);
+                }
+                _mm512_storeu_ps(hm + h * S1_MAX + o0, acc);
+            }
+        }
+        for (int64_t oh = 0; oh < OH; oh++) {
+            int64_t h0 = oh - ph, h1 = h0 + kh;
+            if (h0 < 0) h0 = 0;
+            if (h1 > H) h1 = H;
+            float *yr = yp + oh * OW;
+            for (int64_t o0 = 0; o0 < OW; o0 += 16) {
+                __mmask16 m = OW - o0 >= 16 ? (__mmask16)0xFFFF
+                                            : (__mmask16)((1u << (OW - o0)) - 1);
+                __m512 acc = _mm512_loadu_ps(hm + h0 * S1_MAX + o0);
+                for (int64_t h = h0 + 1; h < h1; h++)
+                    acc = _mm512_max_ps(_mm512_loadu_ps(hm + h * S1_MAX + o0), acc);
+                _mm512_mask_storeu_ps(yr + o0, m, acc);
+            }
+        }
+    }
+}
+
+static bool maxpool_s1_fits(const pool_state *s)
+{
+    const lrsc_geom *g = &s->bound;
+    if (s->nsp != 2 || g->stride[0] != 1 || g->stride[1] != 1) return false;
+    for (int a = 0; a < 2; a++)
+        if (s->in[a] > S1_MAX || s->out[a] > S1_MAX || s->pb[a] >= g->kernel[a] ||
+            s->out[a] - 1 - s->pb[a] > s->in[a] - 1)
+            return false;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+}
+#endif
+
 static lrsc_status pool_exec(lrsc_op_ctx *c, lrsc_error *err)
 {
     pool_state *s = c->state;
@@ -294,7 +365,11 @@ static lrsc_status pool_exec(lrsc_op_ctx *c, lrsc_error *err)
     int64_t min_planes = 4096 / (j.out_plane + 1) + 1;
     bool plain2d = s->is_max && !yi && s->nsp == 2 && s->bound.dil[0] == 1 &&
                    s->bound.dil[1] == 1;
-    lrsc_pool_for(c->pool, planes, min_planes, plain2d ? maxpool2d_planes : pool_planes, &j);
+    lrsc_par_fn fn = plain2d ? maxpool2d_planes : pool_planes;
+#ifdef HAVE_MAXPOOL_S1
+    if (plain2d && maxpool_s1_fits(s)) fn = maxpool2d_s1_planes;
+#endif
+    lrsc_pool_for(c->pool, planes, min_planes, fn, &j);
     (void)err;
     return LRSC_OK;
 }
