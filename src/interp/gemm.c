@@ -70,12 +70,18 @@ typedef struct gemm_job {
     int nthreads;
     lrsc_pack_b_fn packb;  /* B given implicitly (then B is NULL) */
     const void *packb_ctx;
+    int64_t img_cols;      /* > 0: column j of C is column j % img_cols of image */
+    int64_t img_stride;    /* j / img_cols, img_stride floats apart (img_cols >= NR) */
 } gemm_job;
 
+/* Lanes [0, split) of the tile's rows live at c, lanes [split, nr) at c2
+ * (offset so that lane l is c2[l]): a strip that crosses from one image's
+ * plane into the next.  split >= nr: all at c. */
 __attribute__((target("avx512f"))) static void ukernel(int64_t kc, const float *ap,
                                                        const float *bp, float *c, int64_t ldc,
                                                        int mr, int nr, bool acc,
-                                                       const float *bias, bool relu)
+                                                       const float *bias, bool relu,
+                                                       float *c2, int split)
 {
     __m512 c0a = _mm512_setzero_ps(), c0b = _mm512_setzero_ps();
     __m512 c1a = _mm512_setzero_ps(), c1b = _mm512_setzero_ps();
@@ -101,14 +107,28 @@ __attribute__((target("avx512f"))) static void ukernel(int64_t kc, const float *
     __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
     __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF
                  : nr > 16  ? (__mmask16)((1u << (nr - 16)) - 1) : (__mmask16)0;
+    /* h0/h1: the lanes stored at c2 */
+    __mmask16 h0 = 0, h1 = 0;
+    if (split < nr) {
+        uint32_t hi = ~((1u << split) - 1);
+        h0 = (__mmask16)(m0 & hi);
+        h1 = (__mmask16)(m1 & (hi >> 16));
+        m0 &= (__mmask16)~h0;
+        m1 &= (__mmask16)~h1;
+    }
     __m512 rows[MR][2] = {{c0a, c0b}, {c1a, c1b}, {c2a, c2b}, {c3a, c3b},
                           {c4a, c4b}, {c5a, c5b}, {c6a, c6b}, {c7a, c7b}};
     for (int r = 0; r < mr; r++) {
-        float *cr = c + r * ldc;
+        float *cr = c + r * ldc, *cr2 = c2 + r * ldc;
         __m512 x0 = rows[r][0], x1 = rows[r][1];
         if (acc) {
-            x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, cr));
-            x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, cr + 16));
+            __m512 y0 = _mm512_maskz_loadu_ps(m0, cr), y1 = _mm512_maskz_loadu_ps(m1, cr + 16);
+            if (h0 | h1) {
+                y0 = _mm512_mask_loadu_ps(y0, h0, cr2);
+                y1 = _mm512_mask_loadu_ps(y1, h1, cr2 + 16);
+            }
+            x0 = _mm512_add_ps(x0, y0);
+            x1 = _mm512_add_ps(x1, y1);
         }
         if (bias) {
             __m512 bv = _mm512_set1_ps(bias[r]);
@@ -121,6 +141,10 @@ __attribute__((target("avx512f"))) static void ukernel(int64_t kc, const float *
         }
         _mm512_mask_storeu_ps(cr, m0, x0);
         _mm512_mask_storeu_ps(cr + 16, m1, x1);
+        if (h0 | h1) {
+            _mm512_mask_storeu_ps(cr2, h0, x0);
+            _mm512_mask_storeu_ps(cr2 + 16, h1, x1);
+        }
     }
 }
 
@@ -188,8 +212,18 @@ static void gemm_thread(void *arg, int64_t t0, int64_t t1)
                         const float *ap = j->ap + ii * j->K * MR + pc * MR;
                         int mr = j->M - i < MR ? (int)(j->M - i) : MR;
                         const float *bias = last && j->bias ? j->bias + i : NULL;
-                        ukernel(kc, ap, bp + q * kc * NR, j->C + i * j->ldc + col, j->ldc, mr,
-                                nr, acc, bias, relu);
+                        float *cp = j->C + i * j->ldc + col, *cp2 = cp;
+                        int split = NR;
+                        if (j->img_cols) {
+                            int64_t n = col / j->img_cols, p0 = col % j->img_cols;
+                            cp = j->C + n * j->img_stride + i * j->ldc + p0;
+                            if (p0 + nr > j->img_cols) {
+                                split = (int)(j->img_cols - p0);
+                                cp2 = j->C + (n + 1) * j->img_stride + i * j->ldc - split;
+                            }
+                        }
+                        ukernel(kc, ap, bp + q * kc * NR, cp, j->ldc, mr, nr, acc, bias, relu,
+                                cp2, split);
                     }
                 }
             }
@@ -421,7 +455,8 @@ static void epilogue_rows(int64_t M, int64_t N, float *C, int64_t ldc, const flo
  * gathered strip by strip by packb. */
 static lrsc_status run_panels(lrsc_pool *p, lrsc_packed_a *a, int64_t N, const float *B, int64_t ldb,
                               lrsc_pack_b_fn packb, const void *ctx, float *C, int64_t ldc,
-                              bool accumulate, const float *bias, bool relu, lrsc_error *err)
+                              int64_t img_cols, int64_t img_stride, bool accumulate,
+                              const float *bias, bool relu, lrsc_error *err)
 {
     int64_t M = a->M, K = a->K;
     lrsc_status st = ensure_packed(p, a, err);
@@ -433,7 +468,8 @@ static lrsc_status run_panels(lrsc_pool *p, lrsc_packed_a *a, int64_t N, const f
         return lrsc_error_set(err, LRSC_ERR_LIMIT, "matrix product too large");
     float *bpack = lrsc_pool_scratch(p, 2, nb, err);
     if (!bpack) return LRSC_ERR_NOMEM;
-    gemm_job j = {M, N, K, ldb, ldc, a->packed, B, C, bpack, accumulate, bias, relu, T, packb, ctx};
+    gemm_job j = {M, N, K, ldb, ldc, a->packed, B, C, bpack, accumulate, bias, relu, T, packb, ctx,
+                  img_cols, img_stride};
     lrsc_pool_for(p, T, 1, gemm_thread, &j);
     return LRSC_OK;
 }
@@ -454,7 +490,7 @@ lrsc_status lrsc_sgemm_packed_ex(lrsc_pool *p, lrsc_packed_a *a, int64_t N, cons
 #ifdef HAVE_AVX512_PATH
     /* Narrow products waste most of the last column strip: BLAS does better. */
     if (p && panel_ok(N) && cpu_has_avx512())
-        return run_panels(p, a, N, B, ldb, NULL, NULL, C, ldc, accumulate, bias, relu, err);
+        return run_panels(p, a, N, B, ldb, NULL, NULL, C, ldc, 0, 0, accumulate, bias, relu, err);
 #endif
     lrsc_status st = blas_path(M, N, K, a->A, a->lda, B, ldb, C, ldc, accumulate, err);
     if (st) return st;
@@ -476,15 +512,24 @@ lrsc_status lrsc_sgemm_implicit(lrsc_pool *p, lrsc_packed_a *a, int64_t N, lrsc_
                                 const void *ctx, float *C, int64_t ldc, const float *bias,
                                 bool relu, lrsc_error *err)
 {
+    return lrsc_sgemm_implicit_img(p, a, N, packb, ctx, C, ldc, 0, 0, bias, relu, err);
+}
+
+lrsc_status lrsc_sgemm_implicit_img(lrsc_pool *p, lrsc_packed_a *a, int64_t N,
+                                    lrsc_pack_b_fn packb, const void *ctx, float *C, int64_t ldc,
+                                    int64_t img_cols, int64_t img_stride, const float *bias,
+                                    bool relu, lrsc_error *err)
+{
 #ifdef HAVE_AVX512_PATH
     int64_t M = a->M, K = a->K;
     if (M <= 0 || N <= 0) return LRSC_OK;
-    if (!lrsc_sgemm_packs_b(p, N) || K <= 0)
+    if (!lrsc_sgemm_packs_b(p, N) || K <= 0 || (img_cols && img_cols < NR))
         return lrsc_error_set(err, LRSC_ERR_INTERNAL, "implicit product not available here");
-    return run_panels(p, a, N, NULL, 0, packb, ctx, C, ldc, false, bias, relu, err);
+    return run_panels(p, a, N, NULL, 0, packb, ctx, C, ldc, img_cols, img_stride, false, bias,
+                      relu, err);
 #else
     (void)p, (void)a, (void)N, (void)packb, (void)ctx, (void)C, (void)ldc, (void)bias;
-    (void)relu;
+    (void)relu, (void)img_cols, (void)img_stride;
     return lrsc_error_set(err, LRSC_ERR_INTERNAL, "implicit product not available here");
 #endif
 }

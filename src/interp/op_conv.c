@@ -727,6 +727,14 @@ static lrsc_status conv_batched(lrsc_op_ctx *c, conv_state *s, const layout *L, 
 #ifdef HAVE_IMPLICIT
                 ic.x = X + (n0 * C + g * Cg) * L->in_plane;
                 ic.img = C * L->in_plane;
+                if (P >= 32) {
+                    /* each image's plane written in place, no copy back */
+                    if ((st = lrsc_sgemm_implicit_img(c->pool, pa, nb * P, implicit_pack, &ic,
+                                                      Y + (n0 * M + g * Mg) * P, P, P, M * P,
+                                                      B ? B + g * Mg : NULL, relu, err)))
+                        return st;
+                    continue;
+                }
                 if ((st = lrsc_sgemm_implicit(c->pool, pa, nb * P, implicit_pack, &ic, t, nb * P,
                                               B ? B + g * Mg : NULL, relu, err)))
                     return st;
