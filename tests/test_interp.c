@@ -1043,6 +1043,65 @@ static void test_maxpool_stride1(void **state)
     check_maxpool_s1(6, 70, 3, 3, 1, 1, 1, 1);     /* wider: the row-buffer loop */
 }
 
+/* Conv -> Add(conv, r) -> Relu, a residual block's end, which the
+ * interpreter folds into the Conv's product when r has the output's shape.
+ * r is the graph input itself (a 3x3 Conv keeps the shape); order swaps the
+ * Add's operands; bcast: r is a [1,M,1,1] constant instead (no fold). */
+static void check_residual(int64_t N, int64_t C, int64_t H, int64_t W, bool order, bool relu,
+                           bool bcast)
+{
+    builder b = {0};
+    int64_t xd[4] = {N, C, H, W}, wd[4] = {C, C, 3, 3}, bd[1] = {C}, rd[4] = {1, C, 1, 1};
+    size_t xn = (size_t)(N * C * H * W);
+    float *w = rand_buf((size_t)(C * C * 9)), *bias = rand_buf((size_t)C), *xv = rand_buf(xn);
+    float *rv = rand_buf((size_t)C);
+    bvalue(&b, true, "x", LRSC_DT_FLOAT, 4, xd);
+    bvalue(&b, false, "y", LRSC_DT_FLOAT, -1, NULL);
+    binit(&b, "w", 4, wd, w);
+    binit(&b, "b", 1, bd, bias);
+    if (bcast) binit(&b, "r", 4, rd, rv);
+    Onnx__NodeProto *n = bnode(&b, "Conv", "conv", "x,w,b", "c");
+    attr_ints(&b, n, "pads", 4, 1, 1, 1, 1);
+    const char *other = bcast ? "r" : "x";
+    char ins[16];
+    snprintf(ins, sizeof ins, order ? "c,%s" : "%s,c", other);
+    bnode(&b, "Add", "add", ins, relu ? "s" : "y");
+    if (relu) bnode(&b, "Relu", "relu", "s", "y");
+    lrsc_model *m;
+    lrsc_graph *g;
+    bbuild(&b, &m, &g);
+    conv_case k = {N, C, H, W, C, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true};
+    float *want = malloc(xn * sizeof *want);
+    conv_ref(&k, xv, w, bias, want, H, W);
+    for (size_t q = 0; q < xn; q++) {
+        float a = want[q] + (bcast ? rv[(q / (size_t)(H * W)) % (size_t)C] : xv[q]);
+        want[q] = relu && a < 0.0f ? 0.0f : a;
+    }
+    lrsc_tensor x, y = {0};
+    lrsc_tensor_init(&x, LRSC_DT_FLOAT, 4, xd, xv);
+    lrsc_error err = {0};
+    lrsc_interp_opts o = {.threads = 2};
+    if (run1(g, &o, &x, &y, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(lrsc_tensor_numel(&y), (int64_t)xn);
+    expect_close(y.data, want, xn, 1e-4);
+    lrsc_tensor_free(&y);
+    free(w), free(bias), free(xv), free(rv), free(want);
+    lrsc_graph_free(g);
+    lrsc_model_free(m);
+    builder_free(&b);
+}
+
+static void test_conv_residual(void **state)
+{
+    (void)state;
+    check_residual(1, 16, 14, 14, true, true, false);   /* one image */
+    check_residual(1, 16, 14, 14, false, true, false);  /* operands swapped */
+    check_residual(1, 16, 14, 14, true, false, false);  /* no Relu after */
+    check_residual(3, 16, 7, 7, true, true, false);     /* images side by side */
+    check_residual(3, 16, 7, 7, false, true, true);     /* broadcast: the Add runs */
+    check_residual(2, 8, 4, 4, true, true, false);      /* planes too small to fold */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1061,6 +1120,7 @@ int main(void)
         cmocka_unit_test(test_conv_thread_counts),
         cmocka_unit_test(test_parallel_elementwise),
         cmocka_unit_test(test_maxpool_stride1),
+        cmocka_unit_test(test_conv_residual),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -72,6 +72,7 @@ typedef struct gemm_job {
     const void *packb_ctx;
     int64_t img_cols;      /* > 0: column j of C is column j % img_cols of image */
     int64_t img_stride;    /* j / img_cols, img_stride floats apart (img_cols >= NR) */
+    const float *res;      /* NULL, or added after the bias: laid out like C */
 } gemm_job;
 
 /* Lanes [0, split) of the tile's rows live at c, lanes [split, nr) at c2
@@ -80,8 +81,9 @@ typedef struct gemm_job {
 __attribute__((target("avx512f"))) static void ukernel(int64_t kc, const float *ap,
                                                        const float *bp, float *c, int64_t ldc,
                                                        int mr, int nr, bool acc,
-                                                       const float *bias, bool relu,
-                                                       float *c2, int split)
+                                                       const float *bias, const float *res,
+                                                       const float *res2, bool relu, float *c2,
+                                                       int split)
 {
     __m512 c0a = _mm512_setzero_ps(), c0b = _mm512_setzero_ps();
     __m512 c1a = _mm512_setzero_ps(), c1b = _mm512_setzero_ps();
@@ -134,6 +136,17 @@ __attribute__((target("avx512f"))) static void ukernel(int64_t kc, const float *
             __m512 bv = _mm512_set1_ps(bias[r]);
             x0 = _mm512_add_ps(x0, bv);
             x1 = _mm512_add_ps(x1, bv);
+        }
+        if (res) {
+            /* a residual laid out like C (at res2 where C is at c2) */
+            __m512 y0 = _mm512_maskz_loadu_ps(m0, res + r * ldc);
+            __m512 y1 = _mm512_maskz_loadu_ps(m1, res + r * ldc + 16);
+            if (h0 | h1) {
+                y0 = _mm512_mask_loadu_ps(y0, h0, res2 + r * ldc);
+                y1 = _mm512_mask_loadu_ps(y1, h1, res2 + r * ldc + 16);
+            }
+            x0 = _mm512_add_ps(x0, y0);
+            x1 = _mm512_add_ps(x1, y1);
         }
         if (relu) {
             x0 = _mm512_max_ps(x0, _mm512_setzero_ps());
@@ -222,8 +235,13 @@ static void gemm_thread(void *arg, int64_t t0, int64_t t1)
                                 cp2 = j->C + (n + 1) * j->img_stride + i * j->ldc - split;
                             }
                         }
-                        ukernel(kc, ap, bp + q * kc * NR, cp, j->ldc, mr, nr, acc, bias, relu,
-                                cp2, split);
+                        const float *rp = NULL, *rp2 = NULL;
+                        if (last && j->res) {
+                            rp = j->res + (cp - j->C);
+                            rp2 = j->res + (cp2 - j->C);
+                        }
+                        ukernel(kc, ap, bp + q * kc * NR, cp, j->ldc, mr, nr, acc, bias, rp, rp2,
+                                relu, cp2, split);
                     }
                 }
             }
@@ -456,7 +474,7 @@ static void epilogue_rows(int64_t M, int64_t N, float *C, int64_t ldc, const flo
 static lrsc_status run_panels(lrsc_pool *p, lrsc_packed_a *a, int64_t N, const float *B, int64_t ldb,
                               lrsc_pack_b_fn packb, const void *ctx, float *C, int64_t ldc,
                               int64_t img_cols, int64_t img_stride, bool accumulate,
-                              const float *bias, bool relu, lrsc_error *err)
+                              const float *bias, const float *res, bool relu, lrsc_error *err)
 {
     int64_t M = a->M, K = a->K;
     lrsc_status st = ensure_packed(p, a, err);
@@ -469,7 +487,7 @@ static lrsc_status run_panels(lrsc_pool *p, lrsc_packed_a *a, int64_t N, const f
     float *bpack = lrsc_pool_scratch(p, 2, nb, err);
     if (!bpack) return LRSC_ERR_NOMEM;
     gemm_job j = {M, N, K, ldb, ldc, a->packed, B, C, bpack, accumulate, bias, relu, T, packb, ctx,
-                  img_cols, img_stride};
+                  img_cols, img_stride, res};
     lrsc_pool_for(p, T, 1, gemm_thread, &j);
     return LRSC_OK;
 }
@@ -490,7 +508,8 @@ lrsc_status lrsc_sgemm_packed_ex(lrsc_pool *p, lrsc_packed_a *a, int64_t N, cons
 #ifdef HAVE_AVX512_PATH
     /* Narrow products waste most of the last column strip: BLAS does better. */
     if (p && panel_ok(N) && cpu_has_avx512())
-        return run_panels(p, a, N, B, ldb, NULL, NULL, C, ldc, 0, 0, accumulate, bias, relu, err);
+        return run_panels(p, a, N, B, ldb, NULL, NULL, C, ldc, 0, 0, accumulate, bias, NULL, relu,
+                          err);
 #endif
     lrsc_status st = blas_path(M, N, K, a->A, a->lda, B, ldb, C, ldc, accumulate, err);
     if (st) return st;
@@ -512,24 +531,24 @@ lrsc_status lrsc_sgemm_implicit(lrsc_pool *p, lrsc_packed_a *a, int64_t N, lrsc_
                                 const void *ctx, float *C, int64_t ldc, const float *bias,
                                 bool relu, lrsc_error *err)
 {
-    return lrsc_sgemm_implicit_img(p, a, N, packb, ctx, C, ldc, 0, 0, bias, relu, err);
+    return lrsc_sgemm_implicit_img(p, a, N, packb, ctx, C, ldc, 0, 0, bias, NULL, relu, err);
 }
 
 lrsc_status lrsc_sgemm_implicit_img(lrsc_pool *p, lrsc_packed_a *a, int64_t N,
                                     lrsc_pack_b_fn packb, const void *ctx, float *C, int64_t ldc,
                                     int64_t img_cols, int64_t img_stride, const float *bias,
-                                    bool relu, lrsc_error *err)
+                                    const float *res, bool relu, lrsc_error *err)
 {
 #ifdef HAVE_AVX512_PATH
     int64_t M = a->M, K = a->K;
     if (M <= 0 || N <= 0) return LRSC_OK;
     if (!lrsc_sgemm_packs_b(p, N) || K <= 0 || (img_cols && img_cols < NR))
         return lrsc_error_set(err, LRSC_ERR_INTERNAL, "implicit product not available here");
-    return run_panels(p, a, N, NULL, 0, packb, ctx, C, ldc, img_cols, img_stride, false, bias,
+    return run_panels(p, a, N, NULL, 0, packb, ctx, C, ldc, img_cols, img_stride, false, bias, res,
                       relu, err);
 #else
     (void)p, (void)a, (void)N, (void)packb, (void)ctx, (void)C, (void)ldc, (void)bias;
-    (void)relu, (void)img_cols, (void)img_stride;
+    (void)relu, (void)img_cols, (void)img_stride, (void)res;
     return lrsc_error_set(err, LRSC_ERR_INTERNAL, "implicit product not available here");
 #endif
 }

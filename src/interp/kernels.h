@@ -95,11 +95,13 @@ lrsc_status lrsc_sgemm_implicit(lrsc_pool *p, lrsc_packed_a *a, int64_t N, lrsc_
 /* The same with C spread over images: column j is column j % img_cols of
  * image j / img_cols, images img_stride floats apart (rows still ldc apart),
  * so that the images' planes side by side in one product are written in
- * place.  img_cols >= 32 (a column strip meets at most two images); 0: plain. */
+ * place.  img_cols >= 32 (a column strip meets at most two images); 0: plain.
+ * res (may be NULL), laid out exactly like C, is added after the bias and
+ * before the relu: a residual Add fused into the Conv. */
 lrsc_status lrsc_sgemm_implicit_img(lrsc_pool *p, lrsc_packed_a *a, int64_t N,
                                     lrsc_pack_b_fn packb, const void *ctx, float *C, int64_t ldc,
                                     int64_t img_cols, int64_t img_stride, const float *bias,
-                                    bool relu, lrsc_error *err);
+                                    const float *res, bool relu, lrsc_error *err);
 
 /* ---- spatial geometry of Conv / ConvTranspose / *Pool ---- */
 

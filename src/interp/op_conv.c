@@ -697,7 +697,7 @@ static void scatter_rows(void *arg, int64_t r0, int64_t r1)
 }
 
 static lrsc_status conv_batched(lrsc_op_ctx *c, conv_state *s, const layout *L, int64_t nbat,
-                                bool relu, lrsc_error *err)
+                                bool relu, const float *res, lrsc_error *err)
 {
     const lrsc_tensor *x = c->in[0], *w = c->in[1];
     const lrsc_tensor *bt = c->nin > 2 ? c->in[2] : NULL;
@@ -731,7 +731,9 @@ static lrsc_status conv_batched(lrsc_op_ctx *c, conv_state *s, const layout *L, 
                     /* each image's plane written in place, no copy back */
                     if ((st = lrsc_sgemm_implicit_img(c->pool, pa, nb * P, implicit_pack, &ic,
                                                       Y + (n0 * M + g * Mg) * P, P, P, M * P,
-                                                      B ? B + g * Mg : NULL, relu, err)))
+                                                      B ? B + g * Mg : NULL,
+                                                      res ? res + (n0 * M + g * Mg) * P : NULL,
+                                                      relu, err)))
                         return st;
                     continue;
                 }
@@ -756,6 +758,31 @@ static lrsc_status conv_batched(lrsc_op_ctx *c, conv_state *s, const layout *L, 
     return LRSC_OK;
 }
 
+/* Whether conv_exec will compute every output through an implicit product
+ * (whose epilogue can add a residual): the same choices as below. */
+static bool residual_fits(lrsc_op_ctx *c, conv_state *s, const layout *L, int64_t nbat)
+{
+    const lrsc_tensor *r = c->fuse_add, *x = c->in[0], *y = c->out[0];
+    if (r->dtype != LRSC_DT_FLOAT || !r->data || r->ndim != y->ndim) return false;
+    for (int i = 0; i < y->ndim; i++)
+        if (r->dims[i] != y->dims[i]) return false;
+    int64_t N = x->dims[0], G = s->group, Cg = x->dims[1] / G, Mg = y->dims[1] / G;
+    int64_t P = L->out_plane;
+    if (Cg == 1 && G > 1) return false;
+    implicit_ctx ic;
+    if (nbat > 1) {
+        if (P < 32) return false;
+        /* full chunks of nbat images, then the rest */
+        if (!implicit_setup(s, L, Cg, &ic, c->pool, nbat * P)) return false;
+        return N % nbat == 0 || implicit_setup(s, L, Cg, &ic, c->pool, (N % nbat) * P);
+    }
+    if (lrsc_sgemm_prefers_transposed(c->pool, Mg, P)) return false;
+    bool pointwise = true;
+    for (int i = 0; i < L->nsp; i++)
+        if (L->k[i] != 1 || L->s[i] != 1 || s->pb[i] || s->pe[i]) pointwise = false;
+    return !pointwise && implicit_setup(s, L, Cg, &ic, c->pool, P);
+}
+
 static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
 {
     conv_state *s = c->state;
@@ -772,6 +799,17 @@ static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
     float *Y = y->data;
     bool relu = c->fuse_relu;
     relu_job rj = {Y, P};
+    int64_t nbat = N > 1 && P < 4096 ? COL_BUDGET_FLOATS / (K * P) : 1;
+    if (nbat > N) nbat = N;
+    /* A fused residual Add (and Relu) goes into the products' epilogue,
+     * where every product of this Conv is an implicit one. */
+    const float *res = NULL;
+    c->add_done = false;
+    if (c->fuse_add && residual_fits(c, s, &L, nbat)) {
+        res = c->fuse_add->data;
+        relu = c->fuse_add_relu;
+        c->add_done = true;
+    }
 
     if (Cg == 1 && G > 1) {
         dw_job j = {&L, X, W, B, Y, C, M, Mg};
@@ -782,9 +820,7 @@ static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
     /* Small planes at batch > 1: the images' unfolded inputs side by side,
      * so that one product with N*P columns replaces N narrow ones (each of
      * which would stream the whole weight). */
-    int64_t nbat = N > 1 && P < 4096 ? COL_BUDGET_FLOATS / (K * P) : 1;
-    if (nbat > N) nbat = N;
-    if (nbat > 1) return conv_batched(c, s, &L, nbat, relu, err);
+    if (nbat > 1) return conv_batched(c, s, &L, nbat, relu, res, err);
     bool pointwise = true;
     for (int i = 0; i < nsp; i++)
         if (L.k[i] != 1 || L.s[i] != 1 || s->pb[i] || s->pe[i]) pointwise = false;
@@ -850,8 +886,10 @@ static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
 #ifdef HAVE_IMPLICIT
                 ic.x = xg;
                 ic.img = 0;
-                if ((st = lrsc_sgemm_implicit(c->pool, pa, P, implicit_pack, &ic, yg, P,
-                                              B ? B + g * Mg : NULL, relu, err)))
+                if ((st = lrsc_sgemm_implicit_img(c->pool, pa, P, implicit_pack, &ic, yg, P, 0, 0,
+                                                  B ? B + g * Mg : NULL,
+                                                  res ? res + (n * M + g * Mg) * P : NULL, relu,
+                                                  err)))
                     return st;
                 continue;
 #endif
