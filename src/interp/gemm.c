@@ -93,18 +93,36 @@ __attribute__((target("avx512f"))) static void ukernel(int64_t kc, const float *
     __m512 c5a = _mm512_setzero_ps(), c5b = _mm512_setzero_ps();
     __m512 c6a = _mm512_setzero_ps(), c6b = _mm512_setzero_ps();
     __m512 c7a = _mm512_setzero_ps(), c7b = _mm512_setzero_ps();
-    for (int64_t k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
-        __m512 a;
+    if (nr > 16) {
+        for (int64_t k = 0; k < kc; k++) {
+            __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
+            __m512 a;
 #define ROW(r, ca, cb)                        \
     a = _mm512_set1_ps(ap[r]);                \
     ca = _mm512_fmadd_ps(a, b0, ca);          \
     cb = _mm512_fmadd_ps(a, b1, cb);
-        ROW(0, c0a, c0b) ROW(1, c1a, c1b) ROW(2, c2a, c2b) ROW(3, c3a, c3b)
-        ROW(4, c4a, c4b) ROW(5, c5a, c5b) ROW(6, c6a, c6b) ROW(7, c7a, c7b)
+            ROW(0, c0a, c0b) ROW(1, c1a, c1b) ROW(2, c2a, c2b) ROW(3, c3a, c3b)
+            ROW(4, c4a, c4b) ROW(5, c5a, c5b) ROW(6, c6a, c6b) ROW(7, c7a, c7b)
 #undef ROW
-        ap += MR;
-        bp += NR;
+            ap += MR;
+            bp += NR;
+        }
+    } else {
+        /* a strip's last 16 lanes all beyond N (a 14x14 plane's 7th strip
+         * holds 4 columns): half the work; the b halves stay zero */
+        for (int64_t k = 0; k < kc; k++) {
+            __m512 b0 = _mm512_loadu_ps(bp);
+            c0a = _mm512_fmadd_ps(_mm512_set1_ps(ap[0]), b0, c0a);
+            c1a = _mm512_fmadd_ps(_mm512_set1_ps(ap[1]), b0, c1a);
+            c2a = _mm512_fmadd_ps(_mm512_set1_ps(ap[2]), b0, c2a);
+            c3a = _mm512_fmadd_ps(_mm512_set1_ps(ap[3]), b0, c3a);
+            c4a = _mm512_fmadd_ps(_mm512_set1_ps(ap[4]), b0, c4a);
+            c5a = _mm512_fmadd_ps(_mm512_set1_ps(ap[5]), b0, c5a);
+            c6a = _mm512_fmadd_ps(_mm512_set1_ps(ap[6]), b0, c6a);
+            c7a = _mm512_fmadd_ps(_mm512_set1_ps(ap[7]), b0, c7a);
+            ap += MR;
+            bp += NR;
+        }
     }
     __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
     __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF
