@@ -200,7 +200,7 @@ __attribute__((target("avx512f"))) static void pack_b_block(const float *src, in
     }
 }
 
-/* The tiles of C, taken column strip by column strip (all row strips of
+/* The tiles of C, numbered column strip by column strip (all row strips of
  * one strip, then the next), are split into T equal runs; thread t takes
  * run t.  Only the strips where runs meet are packed by two threads, and
  * the split is as even as a tile allows whatever the shape (a few column
@@ -231,18 +231,18 @@ static void gemm_thread(void *arg, int64_t t0, int64_t t1)
                     pack_b_block(j->B + pc * j->ldb + js, j->ldb, kc, (int)nc, bp);
                 bool acc = j->acc || pc > 0, last = pc + kc == j->K;
                 bool relu = last && j->relu;
-                /* One B strip ([kc][NR], 32 KB) stays in L1 while the
-                 * narrower A strips ([kc][MR]) stream past it. */
-                for (int64_t q = 0; q < nstrip; q++) {
-                    int64_t col = js + q * NR, s = col / NR;
-                    int nr = je - col < NR ? (int)(je - col) : NR;
-                    int64_t ia = s == sa ? u0 % mstrips : 0;
-                    int64_t ib = s == sz ? (u1 - 1) % mstrips + 1 : mstrips;
-                    for (int64_t ii = ia; ii < ib; ii++) {
-                        int64_t i = ii * MR;
-                        const float *ap = j->ap + ii * j->K * MR + pc * MR;
-                        int mr = j->M - i < MR ? (int)(j->M - i) : MR;
-                        const float *bias = last && j->bias ? j->bias + i : NULL;
+                /* Each A strip ([kc][MR], 8 KB) stays in L1 while the B
+                 * strips of the block stream past it from L2; only this
+                 * thread's tiles (u0 <= strip * mstrips + ii < u1). */
+                for (int64_t ii = 0; ii < mstrips; ii++) {
+                    int64_t i = ii * MR;
+                    const float *ap = j->ap + ii * j->K * MR + pc * MR;
+                    int mr = j->M - i < MR ? (int)(j->M - i) : MR;
+                    const float *bias = last && j->bias ? j->bias + i : NULL;
+                    for (int64_t q = 0; q < nstrip; q++) {
+                        int64_t col = js + q * NR, u = col / NR * mstrips + ii;
+                        if (u < u0 || u >= u1) continue;
+                        int nr = je - col < NR ? (int)(je - col) : NR;
                         float *cp = j->C + i * j->ldc + col, *cp2 = cp;
                         int split = NR;
                         if (j->img_cols) {

@@ -25,6 +25,8 @@
 
 #define COL_BUDGET_FLOATS ((int64_t)8 << 20) /* 32 MB of unfolded input per slice */
 
+#define KTAB_KEY 8
+
 typedef struct conv_state {
     lrsc_geom geom;
     int64_t group;
@@ -48,6 +50,7 @@ typedef struct conv_state {
      * column offsets of the kernel tap */
     int64_t *ktab;
     int64_t ktab_cap;
+    int64_t ktab_key[KTAB_KEY];   /* what ktab was built for; zeros: nothing yet */
 } conv_state;
 
 static lrsc_status conv_init(lrsc_op_ctx *c, lrsc_error *err)
@@ -646,17 +649,24 @@ static bool implicit_setup(conv_state *s, const layout *L, int64_t Cg, implicit_
         L->k[1] * L->d[1] > (1 << 24) || L->pb[1] > (1 << 24))
         return false;
     int64_t K = Cg * L->kprod;
-    if (K > s->ktab_cap) {
-        int64_t *t = realloc(s->ktab, (size_t)K * 3 * sizeof *t);
-        if (!t) return false;
-        s->ktab = t;
-        s->ktab_cap = K;
-    }
-    for (int64_t k = 0; k < K; k++) {
-        int64_t ch = k / L->kprod, r = k % L->kprod, ki = r / L->k[1], kj = r % L->k[1];
-        s->ktab[3 * k] = ch * L->in_plane;
-        s->ktab[3 * k + 1] = ki * L->d[0] - L->pb[0];
-        s->ktab[3 * k + 2] = kj * L->d[1] - L->pb[1];
+    /* The table depends only on these; it is rebuilt only when they change
+     * (its divisions cost as much as a small Conv's product, on one thread). */
+    int64_t key[KTAB_KEY] = {K, L->kprod, L->k[1], L->d[0], L->d[1], L->pb[0], L->pb[1],
+                             L->in_plane};
+    if (memcmp(key, s->ktab_key, sizeof key) != 0) {
+        if (K > s->ktab_cap) {
+            int64_t *t = realloc(s->ktab, (size_t)K * 3 * sizeof *t);
+            if (!t) return false;
+            s->ktab = t;
+            s->ktab_cap = K;
+        }
+        for (int64_t k = 0; k < K; k++) {
+            int64_t ch = k / L->kprod, r = k % L->kprod, ki = r / L->k[1], kj = r % L->k[1];
+            s->ktab[3 * k] = ch * L->in_plane;
+            s->ktab[3 * k + 1] = ki * L->d[0] - L->pb[0];
+            s->ktab[3 * k + 2] = kj * L->d[1] - L->pb[1];
+        }
+        memcpy(s->ktab_key, key, sizeof key);
     }
     ic->ktab = s->ktab;
     ic->wmin = -L->pb[1];
