@@ -556,7 +556,7 @@ typedef struct piece {
 
 /* Packs a block of B (see lrsc_pack_b_fn) row by row: the pieces are found
  * once, then each row k reads its input rows in one forward sweep. */
-__attribute__((target("avx512f"))) static void implicit_pack(const void *arg, int64_t k0,
+__attribute__((target("avx512f,bmi2"))) static void implicit_pack(const void *arg, int64_t k0,
                                                              int64_t kc, int64_t col, int nc,
                                                              float *dst)
 {
@@ -590,6 +590,7 @@ __attribute__((target("avx512f"))) static void implicit_pack(const void *arg, in
     const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     const __m512i lanes = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)j->sw));
     const __m512i wlim = _mm512_set1_epi32((int)j->W);
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     const int64_t *kt0 = j->ktab + k0 * 3;
     /* Piece by piece, every row k: the piece's fields stay in registers. */
     for (int i = 0; i < np; i++) {
@@ -626,11 +627,25 @@ __attribute__((target("avx512f"))) static void implicit_pack(const void *arg, in
             }
             int64_t iw0 = wb + kt[2];
             __m512i iw = _mm512_add_epi32(_mm512_set1_epi32((int)iw0), lanes);
-            __mmask16 ok = pl & _mm512_cmpge_epi32_mask(iw, _mm512_setzero_si512()) &
-                           _mm512_cmplt_epi32_mask(iw, wlim);
+            __mmask16 ok = pl;
+            if (!inside_w)
+                ok &= _mm512_cmpge_epi32_mask(iw, _mm512_setzero_si512()) &
+                      _mm512_cmplt_epi32_mask(iw, wlim);
             const float *row = p->xn + kt[0] + ih * j->W;
-            __m512 v = j->sw == 1 ? _mm512_maskz_loadu_ps(ok, row + iw0)
-                                  : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), ok, iw, row, 4);
+            __m512 v;
+            if (j->sw == 1) {
+                v = _mm512_maskz_loadu_ps(ok, row + iw0);
+            } else if (j->sw == 2) {
+                /* stride 2 (ResNet's first and downsampling Convs): the even
+                 * floats of 32 in a row, two masked loads and a permute
+                 * instead of a gather; lane l's mask bit goes to bit 2l */
+                uint32_t m2 = _pdep_u32(ok, 0x55555555u);
+                __m512 lo = _mm512_maskz_loadu_ps((__mmask16)(m2 & 0xFFFF), row + iw0);
+                __m512 hi = _mm512_maskz_loadu_ps((__mmask16)(m2 >> 16), row + iw0 + 16);
+                v = _mm512_permutex2var_ps(lo, even, hi);
+            } else {
+                v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), ok, iw, row, 4);
+            }
             _mm512_mask_storeu_ps(d + k * 32, pl, v);
         }
     }
@@ -643,7 +658,8 @@ static bool implicit_setup(conv_state *s, const layout *L, int64_t Cg, implicit_
                            lrsc_pool *pool, int64_t ncols)
 {
 #ifdef HAVE_IMPLICIT
-    if (L->nsp != 2 || !lrsc_sgemm_packs_b(pool, ncols)) return false;
+    if (L->nsp != 2 || !lrsc_sgemm_packs_b(pool, ncols) || !__builtin_cpu_supports("bmi2"))
+        return false;
     int64_t H = L->in[0], W = L->in[1];
     if (W > (1 << 24) || L->s[1] > (1 << 12) || (L->out[1] + 32) * L->s[1] > (1 << 28) ||
         L->k[1] * L->d[1] > (1 << 24) || L->pb[1] > (1 << 24))
