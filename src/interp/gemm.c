@@ -77,13 +77,14 @@ typedef struct gemm_job {
 
 /* Lanes [0, split) of the tile's rows live at c, lanes [split, nr) at c2
  * (offset so that lane l is c2[l]): a strip that crosses from one image's
- * plane into the next.  split >= nr: all at c. */
+ * plane into the next.  split >= nr: all at c.  pf (may be NULL): the next
+ * A strip, [kc][MR] like ap, fetched into cache along the way. */
 __attribute__((target("avx512f"))) static void ukernel(int64_t kc, const float *ap,
                                                        const float *bp, float *c, int64_t ldc,
                                                        int mr, int nr, bool acc,
                                                        const float *bias, const float *res,
                                                        const float *res2, bool relu, float *c2,
-                                                       int split)
+                                                       int split, const float *pf)
 {
     __m512 c0a = _mm512_setzero_ps(), c0b = _mm512_setzero_ps();
     __m512 c1a = _mm512_setzero_ps(), c1b = _mm512_setzero_ps();
@@ -97,6 +98,7 @@ __attribute__((target("avx512f"))) static void ukernel(int64_t kc, const float *
         for (int64_t k = 0; k < kc; k++) {
             __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
             __m512 a;
+            if (pf) _mm_prefetch((const char *)(pf + k * MR), _MM_HINT_T0);
 #define ROW(r, ca, cb)                        \
     a = _mm512_set1_ps(ap[r]);                \
     ca = _mm512_fmadd_ps(a, b0, ca);          \
@@ -112,6 +114,7 @@ __attribute__((target("avx512f"))) static void ukernel(int64_t kc, const float *
          * holds 4 columns): half the work; the b halves stay zero */
         for (int64_t k = 0; k < kc; k++) {
             __m512 b0 = _mm512_loadu_ps(bp);
+            if (pf) _mm_prefetch((const char *)(pf + k * MR), _MM_HINT_T0);
             c0a = _mm512_fmadd_ps(_mm512_set1_ps(ap[0]), b0, c0a);
             c1a = _mm512_fmadd_ps(_mm512_set1_ps(ap[1]), b0, c1a);
             c2a = _mm512_fmadd_ps(_mm512_set1_ps(ap[2]), b0, c2a);
@@ -239,6 +242,12 @@ static void gemm_thread(void *arg, int64_t t0, int64_t t1)
                     const float *ap = j->ap + ii * j->K * MR + pc * MR;
                     int mr = j->M - i < MR ? (int)(j->M - i) : MR;
                     const float *bias = last && j->bias ? j->bias + i : NULL;
+                    /* A (a weight, at batch 1 read once per run from memory)
+                     * is fetched a strip ahead, during the strip's first
+                     * tile: the next row strip, or the first one of the next
+                     * K block.  This hides most of the weight's load time. */
+                    const float *pf = ii + 1 < mstrips ? ap + j->K * MR
+                                    : pc + kc < j->K ? j->ap + (pc + kc) * MR : NULL;
                     for (int64_t q = 0; q < nstrip; q++) {
                         int64_t col = js + q * NR, u = col / NR * mstrips + ii;
                         if (u < u0 || u >= u1) continue;
@@ -259,7 +268,8 @@ static void gemm_thread(void *arg, int64_t t0, int64_t t1)
                             rp2 = j->res + (cp2 - j->C);
                         }
                         ukernel(kc, ap, bp + q * kc * NR, cp, j->ldc, mr, nr, acc, bias, rp, rp2,
-                                relu, cp2, split);
+                                relu, cp2, split, pf);
+                        pf = NULL;
                     }
                 }
             }
