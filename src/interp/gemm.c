@@ -13,7 +13,9 @@
 
 #include "interp/kernels.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
+/* LRSC_NO_AVX512 (a compile definition) builds only the portable paths, to
+ * test them on a machine that has AVX-512. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(LRSC_NO_AVX512)
 #define HAVE_AVX512_PATH 1
 #include <immintrin.h>
 #endif

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(LRSC_NO_AVX512)
 #define HAVE_IMPLICIT 1
 #include <immintrin.h>
 #endif

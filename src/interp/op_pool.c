@@ -278,7 +278,7 @@ static void maxpool2d_planes(void *arg, int64_t p0, int64_t p1)
     }
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(LRSC_NO_AVX512)
 #include <immintrin.h>
 #define HAVE_MAXPOOL_S1 1
 /* Planes up to this many rows and columns take the stride-1 kernel below. */
