@@ -992,9 +992,11 @@ static void test_parallel_elementwise(void **state)
     builder_free(&b);
 }
 
-/* Stride-1 MaxPool (the small-plane kernel) against a direct loop. */
-static void check_maxpool_s1(int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t pt,
-                             int64_t pl, int64_t pb, int64_t pr)
+/* 2-D MaxPool (the vector kernels at column stride 1 and 2, the row-buffer
+ * loop elsewhere) against a direct loop.  ceil: ceil_mode, for shapes whose
+ * last window starts inside the input. */
+static void check_maxpool(int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                          int64_t pt, int64_t pl, int64_t pb, int64_t pr, bool ceil)
 {
     enum { N = 2, C = 3 };
     builder b = {0};
@@ -1004,11 +1006,14 @@ static void check_maxpool_s1(int64_t H, int64_t W, int64_t kh, int64_t kw, int64
     bvalue(&b, false, "y", LRSC_DT_FLOAT, -1, NULL);
     Onnx__NodeProto *n = bnode(&b, "MaxPool", "pool", "x", "y");
     attr_ints(&b, n, "kernel_shape", 2, kh, kw);
+    attr_ints(&b, n, "strides", 2, sh, sw);
     attr_ints(&b, n, "pads", 4, pt, pl, pb, pr);
+    if (ceil) attr_int(&b, n, "ceil_mode", 1);
     lrsc_model *m;
     lrsc_graph *g;
     bbuild(&b, &m, &g);
-    int64_t OH = H + pt + pb - kh + 1, OW = W + pl + pr - kw + 1;
+    int64_t OH = (H + pt + pb - kh + (ceil ? sh - 1 : 0)) / sh + 1;
+    int64_t OW = (W + pl + pr - kw + (ceil ? sw - 1 : 0)) / sw + 1;
     size_t yn = (size_t)(N * C * OH * OW);
     float *want = malloc(yn * sizeof *want);
     for (int64_t p = 0; p < N * C; p++)
@@ -1017,12 +1022,13 @@ static void check_maxpool_s1(int64_t H, int64_t W, int64_t kh, int64_t kw, int64
                 float best = -INFINITY;
                 for (int64_t i = 0; i < kh; i++)
                     for (int64_t j = 0; j < kw; j++) {
-                        int64_t ih = oh - pt + i, iw = ow - pl + j;
+                        int64_t ih = oh * sh - pt + i, iw = ow * sw - pl + j;
                         if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
                         float v = xv[(p * H + ih) * W + iw];
                         if (v > best) best = v;
                     }
-                want[(p * OH + oh) * OW + ow] = best;
+                /* a window wholly in the padding gives 0 (the interpreter's choice) */
+                want[(p * OH + oh) * OW + ow] = best == -INFINITY ? 0.0f : best;
             }
     lrsc_tensor x, y = {0};
     lrsc_tensor_init(&x, LRSC_DT_FLOAT, 4, xd, xv);
@@ -1039,14 +1045,24 @@ static void check_maxpool_s1(int64_t H, int64_t W, int64_t kh, int64_t kw, int64
     builder_free(&b);
 }
 
-static void test_maxpool_stride1(void **state)
+static void test_maxpool_2d(void **state)
 {
     (void)state;
-    check_maxpool_s1(7, 7, 3, 3, 1, 1, 1, 1);      /* GoogLeNet's branch pool */
-    check_maxpool_s1(14, 14, 3, 3, 1, 1, 1, 1);
-    check_maxpool_s1(20, 37, 5, 3, 2, 1, 1, 0);    /* uneven pads, rows over 32 */
-    check_maxpool_s1(9, 60, 2, 4, 0, 3, 1, 2);     /* 62 output columns: four vectors */
-    check_maxpool_s1(6, 70, 3, 3, 1, 1, 1, 1);     /* wider: the row-buffer loop */
+    /*             H   W  kh kw sh sw pt pl pb pr ceil */
+    check_maxpool(7, 7, 3, 3, 1, 1, 1, 1, 1, 1, false);     /* GoogLeNet's branch pool */
+    check_maxpool(14, 14, 3, 3, 1, 1, 1, 1, 1, 1, false);
+    check_maxpool(20, 37, 5, 3, 1, 1, 2, 1, 1, 0, false);   /* uneven pads, rows over 32 */
+    check_maxpool(9, 60, 2, 4, 1, 1, 0, 3, 1, 2, false);    /* 62 output columns */
+    check_maxpool(112, 112, 3, 3, 2, 2, 0, 0, 0, 0, true);  /* GoogLeNet's stride-2 pools */
+    check_maxpool(14, 14, 3, 3, 2, 2, 0, 0, 0, 0, true);
+    check_maxpool(112, 112, 3, 3, 2, 2, 1, 1, 1, 1, false); /* ResNet's */
+    check_maxpool(55, 55, 3, 3, 2, 2, 0, 0, 0, 0, false);   /* AlexNet's */
+    check_maxpool(24, 40, 2, 2, 2, 2, 0, 0, 0, 0, false);   /* VGG's */
+    check_maxpool(11, 45, 4, 5, 3, 2, 1, 2, 2, 1, false);   /* row stride 3 */
+    check_maxpool(10, 100, 3, 2, 1, 1, 1, 1, 1, 0, false);  /* stride 1 past 64 columns */
+    check_maxpool(13, 600, 3, 3, 1, 1, 1, 1, 1, 1, false);  /* too wide: the row-buffer loop */
+    check_maxpool(13, 40, 3, 3, 1, 3, 1, 1, 1, 1, false);   /* column stride 3: the same */
+    check_maxpool(5, 5, 3, 3, 1, 1, 3, 3, 3, 3, false);     /* all-padding windows: the same */
 }
 
 /* Conv -> Add(conv, r) -> Relu, a residual block's end, which the
@@ -1125,7 +1141,7 @@ int main(void)
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_conv_thread_counts),
         cmocka_unit_test(test_parallel_elementwise),
-        cmocka_unit_test(test_maxpool_stride1),
+        cmocka_unit_test(test_maxpool_2d),
         cmocka_unit_test(test_conv_residual),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
