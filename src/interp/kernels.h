@@ -1,6 +1,6 @@
 /* Private helpers shared by the interpreter's own kernels: a small persistent
- * thread pool with static partitioning (so results do not depend on timing),
- * and the spatial geometry of Conv/Pool nodes (kernel, strides, pads, ...). */
+ * thread pool, and the spatial geometry of Conv/Pool nodes (kernel, strides,
+ * pads, ...). */
 #ifndef LRSC_INTERP_KERNELS_H
 #define LRSC_INTERP_KERNELS_H
 
@@ -21,9 +21,11 @@ lrsc_status lrsc_pool_create(int threads, lrsc_pool **out, lrsc_error *err);
 void lrsc_pool_free(lrsc_pool *p);
 int lrsc_pool_threads(const lrsc_pool *p);
 
-/* Splits [0, n) into at most one contiguous chunk per thread (never smaller
- * than min_chunk) and runs fn on each; returns when all are done.  The split
- * depends only on n, min_chunk and the thread count.  pool may be NULL. */
+/* Splits [0, n) into contiguous chunks of about min_chunk or more, at most
+ * four per thread (the split depends only on n, min_chunk and the thread
+ * count), and runs fn on each, on whichever thread claims it first; returns
+ * when all are done.  fn must give the same results whichever thread runs a
+ * chunk, and chunks may run at the same time.  pool may be NULL. */
 void lrsc_pool_for(lrsc_pool *p, int64_t n, int64_t min_chunk, lrsc_par_fn fn, void *arg);
 
 /* A scratch buffer owned by the pool, reused by every node of the
