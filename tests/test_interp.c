@@ -901,6 +901,7 @@ static void test_conv_thread_counts(void **state)
         {1, 8, 30, 33, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},  /* 31 strips x 2 */
         {3, 16, 12, 12, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true}, /* batched images */
         {1, 24, 7, 7, 200, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, false}, /* 2 strips x 25 */
+        {1, 4, 48, 48, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},  /* 72 strips: 4 runs a thread */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const conv_case *k = &cases[i];

@@ -41,11 +41,15 @@ static lrsc_status blas_path(int64_t M, int64_t N, int64_t K, const float *A, in
 
 static bool cpu_has_avx512(void);
 
-/* Threads for a product: its MR x NR tiles are dealt out in equal runs
- * (see gemm_thread), so any thread count up to the tile count balances. */
-static int thread_plan(const lrsc_pool *p, int64_t M, int64_t strips)
+/* Runs of tiles for a product (see gemm_thread): one per thread, or four
+ * per thread when there are enough column strips that the extra strips
+ * packed twice (where runs meet) cost little; the pool hands runs to
+ * whichever thread is free, so a thread that starts late is made up for.
+ * Never more runs than tiles. */
+static int run_plan(const lrsc_pool *p, int64_t M, int64_t strips)
 {
     int T = lrsc_pool_threads(p);
+    if (T > 1 && strips >= 32 * (int64_t)T) T *= 4;
     int64_t tiles = strips * ((M + MR - 1) / MR);
     if (T > tiles) T = (int)tiles;
     return T;
@@ -69,7 +73,7 @@ typedef struct gemm_job {
     bool acc;
     const float *bias; /* per row of C, added after the last K block; may be NULL */
     bool relu;         /* clamp at zero after the bias */
-    int nthreads;
+    int nthreads;      /* runs of tiles (run_plan) */
     lrsc_pack_b_fn packb;  /* B given implicitly (then B is NULL) */
     const void *packb_ctx;
     int64_t img_cols;      /* > 0: column j of C is column j % img_cols of image */
@@ -206,11 +210,12 @@ __attribute__((target("avx512f"))) static void pack_b_block(const float *src, in
 }
 
 /* The tiles of C, numbered column strip by column strip (all row strips of
- * one strip, then the next), are split into T equal runs; thread t takes
- * run t.  Only the strips where runs meet are packed by two threads, and
- * the split is as even as a tile allows whatever the shape (a few column
- * strips, few rows).  Each element is still summed by one thread, K block
- * by K block in order, so results do not depend on the thread count. */
+ * one strip, then the next), are split into equal runs (run_plan); the pool
+ * hands out runs t0..t1, each with its own B panel buffer.  Only the strips
+ * where runs meet are packed twice, and the split is as even as a tile
+ * allows whatever the shape (a few column strips, few rows).  Each element
+ * is summed by one run, K block by K block in order, so results depend
+ * neither on the thread count nor on which thread runs what. */
 static void gemm_thread(void *arg, int64_t t0, int64_t t1)
 {
     const gemm_job *j = arg;
@@ -510,7 +515,7 @@ static lrsc_status run_panels(lrsc_pool *p, lrsc_packed_a *a, int64_t N, const f
     lrsc_status st = ensure_packed(p, a, err);
     if (st) return st;
     int64_t strips = (N + NR - 1) / NR;
-    int T = thread_plan(p, M, strips);
+    int T = run_plan(p, M, strips);
     size_t nb;
     if (!lrsc_mul_size((size_t)T * KC * NCB, sizeof(float), &nb))
         return lrsc_error_set(err, LRSC_ERR_LIMIT, "matrix product too large");
