@@ -3,9 +3,9 @@
  * On CPUs with AVX-512 a packed-panel kernel is used: A is packed in strips
  * of MR rows ([K][MR] each), B in blocks of KC x NCB split into strips of NR
  * columns ([KC][NR] each), and an MR x NR micro-kernel keeps its tile of C in
- * registers across the KC loop.  Threads split the columns of C, so every
- * element is produced by one thread in a fixed order (deterministic for any
- * thread count).  Elsewhere cblas_sgemm does the work. */
+ * registers across the KC loop.  The tiles of C are dealt out in runs
+ * (gemm_thread), so every element is produced by one run in a fixed order
+ * (deterministic for any thread count).  Elsewhere cblas_sgemm does the work. */
 #include <cblas.h>
 #include <limits.h>
 #include <stdlib.h>

@@ -36,10 +36,10 @@ void lrsc_pool_for(lrsc_pool *p, int64_t n, int64_t min_chunk, lrsc_par_fn fn, v
 void *lrsc_pool_scratch(lrsc_pool *p, int slot, size_t bytes, lrsc_error *err);
 
 /* C[M x N] = A[M x K] * B[K x N] (+ C when accumulate), all row-major with
- * the given leading dimensions.  An AVX-512 kernel (packed panels, threads
- * split the columns) when the CPU has it, cblas_sgemm otherwise.  Each
- * element is summed in the same order whatever the thread count.  Uses
- * scratch slots 1 and 2. */
+ * the given leading dimensions.  An AVX-512 kernel (packed panels, the
+ * tiles of C dealt out to the threads in runs) when the CPU has it,
+ * cblas_sgemm otherwise.  With the kernel each element is summed in the same
+ * order whatever the thread count.  Uses scratch slots 1 and 2. */
 lrsc_status lrsc_sgemm(lrsc_pool *p, int64_t M, int64_t N, int64_t K, const float *A,
                        int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc,
                        bool accumulate, lrsc_error *err);
