@@ -883,6 +883,248 @@ static void test_determinism(void **state)
     builder_free(&b);
 }
 
+/* ---- splitting work between threads ---- */
+
+/* The packed-panel product deals its tiles out in equal runs: any thread
+ * count gives the same bytes, and they match the direct loop.  (BLAS, the
+ * path without AVX-512, promises the same bytes only for one count.) */
+static void test_conv_thread_counts(void **state)
+{
+    (void)state;
+    bool same_bytes = false;
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(LRSC_NO_AVX512)
+    __builtin_cpu_init();
+    same_bytes = __builtin_cpu_supports("avx512f");
+#endif
+    const conv_case cases[] = {
+        {1, 16, 14, 14, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true}, /* 7 strips x 5 row strips */
+        {1, 8, 30, 33, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},  /* 31 strips x 2 */
+        {3, 16, 12, 12, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true}, /* batched images */
+        {1, 24, 7, 7, 200, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, false}, /* 2 strips x 25 */
+        {1, 4, 48, 48, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},  /* 72 strips: 4 runs a thread */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const conv_case *k = &cases[i];
+        builder b = {0};
+        int64_t xd[4] = {k->N, k->C, k->H, k->W}, wd[4] = {k->M, k->C, k->kh, k->kw};
+        int64_t bd[1] = {k->M};
+        float *w = rand_buf((size_t)(k->M * k->C * k->kh * k->kw)), *bias = rand_buf((size_t)k->M);
+        size_t xn = (size_t)(k->N * k->C * k->H * k->W);
+        float *xv = rand_buf(xn);
+        bvalue(&b, true, "x", LRSC_DT_FLOAT, 4, xd);
+        bvalue(&b, false, "y", LRSC_DT_FLOAT, -1, NULL);
+        binit(&b, "w", 4, wd, w);
+        if (k->bias) binit(&b, "b", 1, bd, bias);
+        Onnx__NodeProto *n = bnode(&b, "Conv", "conv", k->bias ? "x,w,b" : "x,w", "c");
+        bnode(&b, "Relu", "relu", "c", "y");
+        attr_ints(&b, n, "pads", 4, k->pt, k->pl, k->pb, k->pr);
+        lrsc_model *m;
+        lrsc_graph *g;
+        bbuild(&b, &m, &g);
+        int64_t OH = k->H + k->pt + k->pb - k->kh + 1, OW = k->W + k->pl + k->pr - k->kw + 1;
+        size_t yn = (size_t)(k->N * k->M * OH * OW);
+        float *want = malloc(yn * sizeof *want);
+        conv_ref(k, xv, w, k->bias ? bias : NULL, want, OH, OW);
+        for (size_t q = 0; q < yn; q++) want[q] = want[q] > 0.0f ? want[q] : 0.0f;
+        lrsc_tensor x, y[3] = {{0}};
+        lrsc_tensor_init(&x, LRSC_DT_FLOAT, 4, xd, xv);
+        for (int t = 0; t < 3; t++) {
+            lrsc_error err = {0};
+            lrsc_interp_opts o = {.threads = t + 1};
+            if (run1(g, &o, &x, &y[t], &err)) fail_msg("%s", err.msg);
+            assert_int_equal(lrsc_tensor_numel(&y[t]), (int64_t)yn);
+            expect_close(y[t].data, want, yn, 1e-4);
+            if (t && same_bytes) assert_memory_equal(y[t].data, y[0].data, yn * sizeof(float));
+        }
+        for (int t = 0; t < 3; t++) lrsc_tensor_free(&y[t]);
+        free(w), free(bias), free(xv), free(want);
+        lrsc_graph_free(g);
+        lrsc_model_free(m);
+        builder_free(&b);
+    }
+}
+
+/* Add with a per-channel operand (rows), Relu, a same-shape Add (one flat
+ * run) and a Concat, each large enough to be split between threads. */
+static void test_parallel_elementwise(void **state)
+{
+    (void)state;
+    enum { N = 2, C = 40, P = 900 };
+    builder b = {0};
+    int64_t xd[4] = {N, C, 30, 30}, bd[3] = {C, 1, 1};
+    float *xv = rand_buf((size_t)N * C * P), *bv = rand_buf(C);
+    bvalue(&b, true, "x", LRSC_DT_FLOAT, 4, xd);
+    bvalue(&b, false, "y", LRSC_DT_FLOAT, -1, NULL);
+    binit(&b, "b", 3, bd, bv);
+    bnode(&b, "Add", "add1", "x,b", "a");
+    bnode(&b, "Relu", "relu", "a", "r");
+    bnode(&b, "Add", "add2", "r,x", "s");
+    Onnx__NodeProto *cat = bnode(&b, "Concat", "cat", "s,x,r", "y");
+    attr_int(&b, cat, "axis", 1);
+    lrsc_model *m;
+    lrsc_graph *g;
+    bbuild(&b, &m, &g);
+    size_t yn = (size_t)N * 3 * C * P;
+    float *want = malloc(yn * sizeof *want);
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++)
+            for (int q = 0; q < P; q++) {
+                float xq = xv[((size_t)n * C + c) * P + q], a = xq + bv[c];
+                float r = a > 0.0f ? a : 0.0f;
+                want[((size_t)n * 3 * C + c) * P + q] = r + xq;
+                want[((size_t)n * 3 * C + C + c) * P + q] = xq;
+                want[((size_t)n * 3 * C + 2 * C + c) * P + q] = r;
+            }
+    lrsc_tensor x;
+    lrsc_tensor_init(&x, LRSC_DT_FLOAT, 4, xd, xv);
+    for (int t = 1; t <= 3; t++) {
+        lrsc_tensor y = {0};
+        lrsc_error err = {0};
+        lrsc_interp_opts o = {.threads = t};
+        if (run1(g, &o, &x, &y, &err)) fail_msg("%s", err.msg);
+        assert_int_equal(lrsc_tensor_numel(&y), (int64_t)yn);
+        assert_int_equal(y.dims[1], 3 * C);
+        assert_memory_equal(y.data, want, yn * sizeof(float));
+        lrsc_tensor_free(&y);
+    }
+    free(xv), free(bv), free(want);
+    lrsc_graph_free(g);
+    lrsc_model_free(m);
+    builder_free(&b);
+}
+
+/* 2-D MaxPool (the vector kernels at column stride 1 and 2, the row-buffer
+ * loop elsewhere) against a direct loop.  ceil: ceil_mode, for shapes whose
+ * last window starts inside the input. */
+static void check_maxpool(int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                          int64_t pt, int64_t pl, int64_t pb, int64_t pr, bool ceil)
+{
+    enum { N = 2, C = 3 };
+    builder b = {0};
+    int64_t xd[4] = {N, C, H, W};
+    float *xv = rand_buf((size_t)N * C * H * W);
+    bvalue(&b, true, "x", LRSC_DT_FLOAT, 4, xd);
+    bvalue(&b, false, "y", LRSC_DT_FLOAT, -1, NULL);
+    Onnx__NodeProto *n = bnode(&b, "MaxPool", "pool", "x", "y");
+    attr_ints(&b, n, "kernel_shape", 2, kh, kw);
+    attr_ints(&b, n, "strides", 2, sh, sw);
+    attr_ints(&b, n, "pads", 4, pt, pl, pb, pr);
+    if (ceil) attr_int(&b, n, "ceil_mode", 1);
+    lrsc_model *m;
+    lrsc_graph *g;
+    bbuild(&b, &m, &g);
+    int64_t OH = (H + pt + pb - kh + (ceil ? sh - 1 : 0)) / sh + 1;
+    int64_t OW = (W + pl + pr - kw + (ceil ? sw - 1 : 0)) / sw + 1;
+    size_t yn = (size_t)(N * C * OH * OW);
+    float *want = malloc(yn * sizeof *want);
+    for (int64_t p = 0; p < N * C; p++)
+        for (int64_t oh = 0; oh < OH; oh++)
+            for (int64_t ow = 0; ow < OW; ow++) {
+                float best = -INFINITY;
+                for (int64_t i = 0; i < kh; i++)
+                    for (int64_t j = 0; j < kw; j++) {
+                        int64_t ih = oh * sh - pt + i, iw = ow * sw - pl + j;
+                        if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                        float v = xv[(p * H + ih) * W + iw];
+                        if (v > best) best = v;
+                    }
+                /* a window wholly in the padding gives 0 (the interpreter's choice) */
+                want[(p * OH + oh) * OW + ow] = best == -INFINITY ? 0.0f : best;
+            }
+    lrsc_tensor x, y = {0};
+    lrsc_tensor_init(&x, LRSC_DT_FLOAT, 4, xd, xv);
+    lrsc_error err = {0};
+    lrsc_interp_opts o = {.threads = 2};
+    if (run1(g, &o, &x, &y, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(y.dims[2], OH);
+    assert_int_equal(y.dims[3], OW);
+    assert_memory_equal(y.data, want, yn * sizeof(float));
+    lrsc_tensor_free(&y);
+    free(xv), free(want);
+    lrsc_graph_free(g);
+    lrsc_model_free(m);
+    builder_free(&b);
+}
+
+static void test_maxpool_2d(void **state)
+{
+    (void)state;
+    /*             H   W  kh kw sh sw pt pl pb pr ceil */
+    check_maxpool(7, 7, 3, 3, 1, 1, 1, 1, 1, 1, false);     /* GoogLeNet's branch pool */
+    check_maxpool(14, 14, 3, 3, 1, 1, 1, 1, 1, 1, false);
+    check_maxpool(20, 37, 5, 3, 1, 1, 2, 1, 1, 0, false);   /* uneven pads, rows over 32 */
+    check_maxpool(9, 60, 2, 4, 1, 1, 0, 3, 1, 2, false);    /* 62 output columns */
+    check_maxpool(112, 112, 3, 3, 2, 2, 0, 0, 0, 0, true);  /* GoogLeNet's stride-2 pools */
+    check_maxpool(14, 14, 3, 3, 2, 2, 0, 0, 0, 0, true);
+    check_maxpool(112, 112, 3, 3, 2, 2, 1, 1, 1, 1, false); /* ResNet's */
+    check_maxpool(55, 55, 3, 3, 2, 2, 0, 0, 0, 0, false);   /* AlexNet's */
+    check_maxpool(24, 40, 2, 2, 2, 2, 0, 0, 0, 0, false);   /* VGG's */
+    check_maxpool(11, 45, 4, 5, 3, 2, 1, 2, 2, 1, false);   /* row stride 3 */
+    check_maxpool(10, 100, 3, 2, 1, 1, 1, 1, 1, 0, false);  /* stride 1 past 64 columns */
+    check_maxpool(13, 600, 3, 3, 1, 1, 1, 1, 1, 1, false);  /* too wide: the row-buffer loop */
+    check_maxpool(13, 40, 3, 3, 1, 3, 1, 1, 1, 1, false);   /* column stride 3: the same */
+    check_maxpool(5, 5, 3, 3, 1, 1, 3, 3, 3, 3, false);     /* all-padding windows: the same */
+}
+
+/* Conv -> Add(conv, r) -> Relu, a residual block's end, which the
+ * interpreter folds into the Conv's product when r has the output's shape.
+ * r is the graph input itself (a 3x3 Conv keeps the shape); order swaps the
+ * Add's operands; bcast: r is a [1,M,1,1] constant instead (no fold). */
+static void check_residual(int64_t N, int64_t C, int64_t H, int64_t W, bool order, bool relu,
+                           bool bcast)
+{
+    builder b = {0};
+    int64_t xd[4] = {N, C, H, W}, wd[4] = {C, C, 3, 3}, bd[1] = {C}, rd[4] = {1, C, 1, 1};
+    size_t xn = (size_t)(N * C * H * W);
+    float *w = rand_buf((size_t)(C * C * 9)), *bias = rand_buf((size_t)C), *xv = rand_buf(xn);
+    float *rv = rand_buf((size_t)C);
+    bvalue(&b, true, "x", LRSC_DT_FLOAT, 4, xd);
+    bvalue(&b, false, "y", LRSC_DT_FLOAT, -1, NULL);
+    binit(&b, "w", 4, wd, w);
+    binit(&b, "b", 1, bd, bias);
+    if (bcast) binit(&b, "r", 4, rd, rv);
+    Onnx__NodeProto *n = bnode(&b, "Conv", "conv", "x,w,b", "c");
+    attr_ints(&b, n, "pads", 4, 1, 1, 1, 1);
+    const char *other = bcast ? "r" : "x";
+    char ins[16];
+    snprintf(ins, sizeof ins, order ? "c,%s" : "%s,c", other);
+    bnode(&b, "Add", "add", ins, relu ? "s" : "y");
+    if (relu) bnode(&b, "Relu", "relu", "s", "y");
+    lrsc_model *m;
+    lrsc_graph *g;
+    bbuild(&b, &m, &g);
+    conv_case k = {N, C, H, W, C, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true};
+    float *want = malloc(xn * sizeof *want);
+    conv_ref(&k, xv, w, bias, want, H, W);
+    for (size_t q = 0; q < xn; q++) {
+        float a = want[q] + (bcast ? rv[(q / (size_t)(H * W)) % (size_t)C] : xv[q]);
+        want[q] = relu && a < 0.0f ? 0.0f : a;
+    }
+    lrsc_tensor x, y = {0};
+    lrsc_tensor_init(&x, LRSC_DT_FLOAT, 4, xd, xv);
+    lrsc_error err = {0};
+    lrsc_interp_opts o = {.threads = 2};
+    if (run1(g, &o, &x, &y, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(lrsc_tensor_numel(&y), (int64_t)xn);
+    expect_close(y.data, want, xn, 1e-4);
+    lrsc_tensor_free(&y);
+    free(w), free(bias), free(xv), free(rv), free(want);
+    lrsc_graph_free(g);
+    lrsc_model_free(m);
+    builder_free(&b);
+}
+
+static void test_conv_residual(void **state)
+{
+    (void)state;
+    check_residual(1, 16, 14, 14, true, true, false);   /* one image */
+    check_residual(1, 16, 14, 14, false, true, false);  /* operands swapped */
+    check_residual(1, 16, 14, 14, true, false, false);  /* no Relu after */
+    check_residual(3, 16, 7, 7, true, true, false);     /* images side by side */
+    check_residual(3, 16, 7, 7, false, true, true);     /* broadcast: the Add runs */
+    check_residual(2, 8, 4, 4, true, true, false);      /* planes too small to fold */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -898,6 +1140,10 @@ int main(void)
         cmocka_unit_test(test_memory_cap),
         cmocka_unit_test(test_passthrough_outputs),
         cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_conv_thread_counts),
+        cmocka_unit_test(test_parallel_elementwise),
+        cmocka_unit_test(test_maxpool_2d),
+        cmocka_unit_test(test_conv_residual),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

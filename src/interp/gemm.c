@@ -3,9 +3,9 @@
  * On CPUs with AVX-512 a packed-panel kernel is used: A is packed in strips
  * of MR rows ([K][MR] each), B in blocks of KC x NCB split into strips of NR
  * columns ([KC][NR] each), and an MR x NR micro-kernel keeps its tile of C in
- * registers across the KC loop.  Threads split the columns of C, so every
- * element is produced by one thread in a fixed order (deterministic for any
- * thread count).  Elsewhere cblas_sgemm does the work. */
+ * registers across the KC loop.  The tiles of C are dealt out in runs
+ * (gemm_thread), so every element is produced by one run in a fixed order
+ * (deterministic for any thread count).  Elsewhere cblas_sgemm does the work. */
 #include <cblas.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -13,7 +13,9 @@
 
 #include "interp/kernels.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
+/* LRSC_NO_AVX512 (a compile definition) builds only the portable paths, to
+ * test them on a machine that has AVX-512. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(LRSC_NO_AVX512)
 #define HAVE_AVX512_PATH 1
 #include <immintrin.h>
 #endif
@@ -39,15 +41,17 @@ static lrsc_status blas_path(int64_t M, int64_t N, int64_t K, const float *A, in
 
 static bool cpu_has_avx512(void);
 
-/* Threads for a product with `strips` column strips: columns are split
- * between them unless that leaves them badly unbalanced (few strips) while
- * there are rows enough to split instead. */
-static int thread_plan(const lrsc_pool *p, int64_t M, int64_t strips, bool *split_m)
+/* Runs of tiles for a product (see gemm_thread): one per thread, or four
+ * per thread when there are enough column strips that the extra strips
+ * packed twice (where runs meet) cost little; the pool hands runs to
+ * whichever thread is free, so a thread that starts late is made up for.
+ * Never more runs than tiles. */
+static int run_plan(const lrsc_pool *p, int64_t M, int64_t strips)
 {
     int T = lrsc_pool_threads(p);
-    int64_t mstrips = (M + MR - 1) / MR;
-    *split_m = T > 1 && strips % T != 0 && strips < 8 * T && mstrips >= 2 * T;
-    if (!*split_m && T > strips) T = (int)strips;
+    if (T > 1 && strips >= 32 * (int64_t)T) T *= 4;
+    int64_t tiles = strips * ((M + MR - 1) / MR);
+    if (T > tiles) T = (int)tiles;
     return T;
 }
 
@@ -69,16 +73,24 @@ typedef struct gemm_job {
     bool acc;
     const float *bias; /* per row of C, added after the last K block; may be NULL */
     bool relu;         /* clamp at zero after the bias */
-    int nthreads;
+    int nthreads;      /* runs of tiles (run_plan) */
     lrsc_pack_b_fn packb;  /* B given implicitly (then B is NULL) */
     const void *packb_ctx;
-    bool split_m;      /* threads split the rows of C (each packs all of B) */
+    int64_t img_cols;      /* > 0: column j of C is column j % img_cols of image */
+    int64_t img_stride;    /* j / img_cols, img_stride floats apart (img_cols >= NR) */
+    const float *res;      /* NULL, or added after the bias: laid out like C */
 } gemm_job;
 
+/* Lanes [0, split) of the tile's rows live at c, lanes [split, nr) at c2
+ * (offset so that lane l is c2[l]): a strip that crosses from one image's
+ * plane into the next.  split >= nr: all at c.  pf (may be NULL): the next
+ * A strip, [kc][MR] like ap, fetched into cache along the way. */
 __attribute__((target("avx512f"))) static void ukernel(int64_t kc, const float *ap,
                                                        const float *bp, float *c, int64_t ldc,
                                                        int mr, int nr, bool acc,
-                                                       const float *bias, bool relu)
+                                                       const float *bias, const float *res,
+                                                       const float *res2, bool relu, float *c2,
+                                                       int split, const float *pf)
 {
     __m512 c0a = _mm512_setzero_ps(), c0b = _mm512_setzero_ps();
     __m512 c1a = _mm512_setzero_ps(), c1b = _mm512_setzero_ps();
@@ -88,35 +100,80 @@ __attribute__((target("avx512f"))) static void ukernel(int64_t kc, const float *
     __m512 c5a = _mm512_setzero_ps(), c5b = _mm512_setzero_ps();
     __m512 c6a = _mm512_setzero_ps(), c6b = _mm512_setzero_ps();
     __m512 c7a = _mm512_setzero_ps(), c7b = _mm512_setzero_ps();
-    for (int64_t k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
-        __m512 a;
+    if (nr > 16) {
+        for (int64_t k = 0; k < kc; k++) {
+            __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
+            __m512 a;
+            if (pf) _mm_prefetch((const char *)(pf + k * MR), _MM_HINT_T0);
 #define ROW(r, ca, cb)                        \
     a = _mm512_set1_ps(ap[r]);                \
     ca = _mm512_fmadd_ps(a, b0, ca);          \
     cb = _mm512_fmadd_ps(a, b1, cb);
-        ROW(0, c0a, c0b) ROW(1, c1a, c1b) ROW(2, c2a, c2b) ROW(3, c3a, c3b)
-        ROW(4, c4a, c4b) ROW(5, c5a, c5b) ROW(6, c6a, c6b) ROW(7, c7a, c7b)
+            ROW(0, c0a, c0b) ROW(1, c1a, c1b) ROW(2, c2a, c2b) ROW(3, c3a, c3b)
+            ROW(4, c4a, c4b) ROW(5, c5a, c5b) ROW(6, c6a, c6b) ROW(7, c7a, c7b)
 #undef ROW
-        ap += MR;
-        bp += NR;
+            ap += MR;
+            bp += NR;
+        }
+    } else {
+        /* a strip's last 16 lanes all beyond N (a 14x14 plane's 7th strip
+         * holds 4 columns): half the work; the b halves stay zero */
+        for (int64_t k = 0; k < kc; k++) {
+            __m512 b0 = _mm512_loadu_ps(bp);
+            if (pf) _mm_prefetch((const char *)(pf + k * MR), _MM_HINT_T0);
+            c0a = _mm512_fmadd_ps(_mm512_set1_ps(ap[0]), b0, c0a);
+            c1a = _mm512_fmadd_ps(_mm512_set1_ps(ap[1]), b0, c1a);
+            c2a = _mm512_fmadd_ps(_mm512_set1_ps(ap[2]), b0, c2a);
+            c3a = _mm512_fmadd_ps(_mm512_set1_ps(ap[3]), b0, c3a);
+            c4a = _mm512_fmadd_ps(_mm512_set1_ps(ap[4]), b0, c4a);
+            c5a = _mm512_fmadd_ps(_mm512_set1_ps(ap[5]), b0, c5a);
+            c6a = _mm512_fmadd_ps(_mm512_set1_ps(ap[6]), b0, c6a);
+            c7a = _mm512_fmadd_ps(_mm512_set1_ps(ap[7]), b0, c7a);
+            ap += MR;
+            bp += NR;
+        }
     }
     __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
     __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF
                  : nr > 16  ? (__mmask16)((1u << (nr - 16)) - 1) : (__mmask16)0;
+    /* h0/h1: the lanes stored at c2 */
+    __mmask16 h0 = 0, h1 = 0;
+    if (split < nr) {
+        uint32_t hi = ~((1u << split) - 1);
+        h0 = (__mmask16)(m0 & hi);
+        h1 = (__mmask16)(m1 & (hi >> 16));
+        m0 &= (__mmask16)~h0;
+        m1 &= (__mmask16)~h1;
+    }
     __m512 rows[MR][2] = {{c0a, c0b}, {c1a, c1b}, {c2a, c2b}, {c3a, c3b},
                           {c4a, c4b}, {c5a, c5b}, {c6a, c6b}, {c7a, c7b}};
     for (int r = 0; r < mr; r++) {
-        float *cr = c + r * ldc;
+        float *cr = c + r * ldc, *cr2 = c2 + r * ldc;
         __m512 x0 = rows[r][0], x1 = rows[r][1];
         if (acc) {
-            x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, cr));
-            x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, cr + 16));
+            __m512 y0 = _mm512_maskz_loadu_ps(m0, cr), y1 = _mm512_maskz_loadu_ps(m1, cr + 16);
+            if (h0 | h1) {
+                y0 = _mm512_mask_loadu_ps(y0, h0, cr2);
+                y1 = _mm512_mask_loadu_ps(y1, h1, cr2 + 16);
+            }
+            x0 = _mm512_add_ps(x0, y0);
+            x1 = _mm512_add_ps(x1, y1);
         }
         if (bias) {
             __m512 bv = _mm512_set1_ps(bias[r]);
             x0 = _mm512_add_ps(x0, bv);
             x1 = _mm512_add_ps(x1, bv);
+        }
+        if (res) {
+            /* a residual laid out like C (at res2 where C is at c2) */
+            __m512 y0 = _mm512_maskz_loadu_ps(m0, res + r * ldc);
+            __m512 y1 = _mm512_maskz_loadu_ps(m1, res + r * ldc + 16);
+            if (h0 | h1) {
+                y0 = _mm512_mask_loadu_ps(y0, h0, res2 + r * ldc);
+                y1 = _mm512_mask_loadu_ps(y1, h1, res2 + r * ldc + 16);
+            }
+            x0 = _mm512_add_ps(x0, y0);
+            x1 = _mm512_add_ps(x1, y1);
         }
         if (relu) {
             x0 = _mm512_max_ps(x0, _mm512_setzero_ps());
@@ -124,6 +181,10 @@ __attribute__((target("avx512f"))) static void ukernel(int64_t kc, const float *
         }
         _mm512_mask_storeu_ps(cr, m0, x0);
         _mm512_mask_storeu_ps(cr + 16, m1, x1);
+        if (h0 | h1) {
+            _mm512_mask_storeu_ps(cr2, h0, x0);
+            _mm512_mask_storeu_ps(cr2 + 16, h1, x1);
+        }
     }
 }
 
@@ -148,27 +209,27 @@ __attribute__((target("avx512f"))) static void pack_b_block(const float *src, in
     }
 }
 
-/* Thread t handles column strips [s0, s1), or with split_m rows [m0, m1). */
+/* The tiles of C, numbered column strip by column strip (all row strips of
+ * one strip, then the next), are split into equal runs (run_plan); the pool
+ * hands out runs t0..t1, each with its own B panel buffer.  Only the strips
+ * where runs meet are packed twice, and the split is as even as a tile
+ * allows whatever the shape (a few column strips, few rows).  Each element
+ * is summed by one run, K block by K block in order, so results depend
+ * neither on the thread count nor on which thread runs what. */
 static void gemm_thread(void *arg, int64_t t0, int64_t t1)
 {
     const gemm_job *j = arg;
     int64_t strips = (j->N + NR - 1) / NR;
     int64_t mstrips = (j->M + MR - 1) / MR;
+    int64_t tiles = strips * mstrips;
     for (int64_t t = t0; t < t1; t++) {
-        int64_t s0 = strips * t / j->nthreads, s1 = strips * (t + 1) / j->nthreads;
-        int64_t m0 = 0, m1 = j->M;
-        if (j->split_m) {
-            s0 = 0;
-            s1 = strips;
-            m0 = mstrips * t / j->nthreads * MR;
-            m1 = mstrips * (t + 1) / j->nthreads * MR;
-            if (m1 > j->M) m1 = j->M;
-            if (m0 >= m1) continue;
-        }
+        int64_t u0 = tiles * t / j->nthreads, u1 = tiles * (t + 1) / j->nthreads;
+        if (u0 >= u1) continue;
+        int64_t sa = u0 / mstrips, sz = (u1 - 1) / mstrips; /* first and last strip */
         float *bp = j->bpack + t * (int64_t)KC * NCB;
-        for (int64_t js = s0 * NR; js < s1 * NR && js < j->N; js += NCB) {
+        for (int64_t js = sa * NR; js <= sz * NR; js += NCB) {
             int64_t je = js + NCB;
-            if (je > s1 * NR) je = s1 * NR;
+            if (je > (sz + 1) * NR) je = (sz + 1) * NR;
             if (je > j->N) je = j->N;
             int64_t nc = je - js, nstrip = (nc + NR - 1) / NR;
             for (int64_t pc = 0; pc < j->K; pc += KC) {
@@ -180,15 +241,42 @@ static void gemm_thread(void *arg, int64_t t0, int64_t t1)
                     pack_b_block(j->B + pc * j->ldb + js, j->ldb, kc, (int)nc, bp);
                 bool acc = j->acc || pc > 0, last = pc + kc == j->K;
                 bool relu = last && j->relu;
-                for (int64_t i = m0; i < m1; i += MR) {
-                    const float *ap = j->ap + (i / MR) * j->K * MR + pc * MR;
+                /* Each A strip ([kc][MR], 8 KB) stays in L1 while the B
+                 * strips of the block stream past it from L2; only this
+                 * thread's tiles (u0 <= strip * mstrips + ii < u1). */
+                for (int64_t ii = 0; ii < mstrips; ii++) {
+                    int64_t i = ii * MR;
+                    const float *ap = j->ap + ii * j->K * MR + pc * MR;
                     int mr = j->M - i < MR ? (int)(j->M - i) : MR;
                     const float *bias = last && j->bias ? j->bias + i : NULL;
-                    for (int64_t s = 0; s < nstrip; s++) {
-                        int64_t col = js + s * NR;
+                    /* A (a weight, at batch 1 read once per run from memory)
+                     * is fetched a strip ahead, during the strip's first
+                     * tile: the next row strip, or the first one of the next
+                     * K block.  This hides most of the weight's load time. */
+                    const float *pf = ii + 1 < mstrips ? ap + j->K * MR
+                                    : pc + kc < j->K ? j->ap + (pc + kc) * MR : NULL;
+                    for (int64_t q = 0; q < nstrip; q++) {
+                        int64_t col = js + q * NR, u = col / NR * mstrips + ii;
+                        if (u < u0 || u >= u1) continue;
                         int nr = je - col < NR ? (int)(je - col) : NR;
-                        ukernel(kc, ap, bp + s * kc * NR, j->C + i * j->ldc + col, j->ldc, mr,
-                                nr, acc, bias, relu);
+                        float *cp = j->C + i * j->ldc + col, *cp2 = cp;
+                        int split = NR;
+                        if (j->img_cols) {
+                            int64_t n = col / j->img_cols, p0 = col % j->img_cols;
+                            cp = j->C + n * j->img_stride + i * j->ldc + p0;
+                            if (p0 + nr > j->img_cols) {
+                                split = (int)(j->img_cols - p0);
+                                cp2 = j->C + (n + 1) * j->img_stride + i * j->ldc - split;
+                            }
+                        }
+                        const float *rp = NULL, *rp2 = NULL;
+                        if (last && j->res) {
+                            rp = j->res + (cp - j->C);
+                            rp2 = j->res + (cp2 - j->C);
+                        }
+                        ukernel(kc, ap, bp + q * kc * NR, cp, j->ldc, mr, nr, acc, bias, rp, rp2,
+                                relu, cp2, split, pf);
+                        pf = NULL;
                     }
                 }
             }
@@ -420,21 +508,21 @@ static void epilogue_rows(int64_t M, int64_t N, float *C, int64_t ldc, const flo
  * gathered strip by strip by packb. */
 static lrsc_status run_panels(lrsc_pool *p, lrsc_packed_a *a, int64_t N, const float *B, int64_t ldb,
                               lrsc_pack_b_fn packb, const void *ctx, float *C, int64_t ldc,
-                              bool accumulate, const float *bias, bool relu, lrsc_error *err)
+                              int64_t img_cols, int64_t img_stride, bool accumulate,
+                              const float *bias, const float *res, bool relu, lrsc_error *err)
 {
     int64_t M = a->M, K = a->K;
     lrsc_status st = ensure_packed(p, a, err);
     if (st) return st;
     int64_t strips = (N + NR - 1) / NR;
-    bool split_m;
-    int T = thread_plan(p, M, strips, &split_m);
+    int T = run_plan(p, M, strips);
     size_t nb;
     if (!lrsc_mul_size((size_t)T * KC * NCB, sizeof(float), &nb))
         return lrsc_error_set(err, LRSC_ERR_LIMIT, "matrix product too large");
     float *bpack = lrsc_pool_scratch(p, 2, nb, err);
     if (!bpack) return LRSC_ERR_NOMEM;
     gemm_job j = {M, N, K, ldb, ldc, a->packed, B, C, bpack, accumulate, bias, relu, T, packb, ctx,
-                  split_m};
+                  img_cols, img_stride, res};
     lrsc_pool_for(p, T, 1, gemm_thread, &j);
     return LRSC_OK;
 }
@@ -455,7 +543,8 @@ lrsc_status lrsc_sgemm_packed_ex(lrsc_pool *p, lrsc_packed_a *a, int64_t N, cons
 #ifdef HAVE_AVX512_PATH
     /* Narrow products waste most of the last column strip: BLAS does better. */
     if (p && panel_ok(N) && cpu_has_avx512())
-        return run_panels(p, a, N, B, ldb, NULL, NULL, C, ldc, accumulate, bias, relu, err);
+        return run_panels(p, a, N, B, ldb, NULL, NULL, C, ldc, 0, 0, accumulate, bias, NULL, relu,
+                          err);
 #endif
     lrsc_status st = blas_path(M, N, K, a->A, a->lda, B, ldb, C, ldc, accumulate, err);
     if (st) return st;
@@ -477,15 +566,24 @@ lrsc_status lrsc_sgemm_implicit(lrsc_pool *p, lrsc_packed_a *a, int64_t N, lrsc_
                                 const void *ctx, float *C, int64_t ldc, const float *bias,
                                 bool relu, lrsc_error *err)
 {
+    return lrsc_sgemm_implicit_img(p, a, N, packb, ctx, C, ldc, 0, 0, bias, NULL, relu, err);
+}
+
+lrsc_status lrsc_sgemm_implicit_img(lrsc_pool *p, lrsc_packed_a *a, int64_t N,
+                                    lrsc_pack_b_fn packb, const void *ctx, float *C, int64_t ldc,
+                                    int64_t img_cols, int64_t img_stride, const float *bias,
+                                    const float *res, bool relu, lrsc_error *err)
+{
 #ifdef HAVE_AVX512_PATH
     int64_t M = a->M, K = a->K;
     if (M <= 0 || N <= 0) return LRSC_OK;
-    if (!lrsc_sgemm_packs_b(p, N) || K <= 0)
+    if (!lrsc_sgemm_packs_b(p, N) || K <= 0 || (img_cols && img_cols < NR))
         return lrsc_error_set(err, LRSC_ERR_INTERNAL, "implicit product not available here");
-    return run_panels(p, a, N, NULL, 0, packb, ctx, C, ldc, false, bias, relu, err);
+    return run_panels(p, a, N, NULL, 0, packb, ctx, C, ldc, img_cols, img_stride, false, bias, res,
+                      relu, err);
 #else
     (void)p, (void)a, (void)N, (void)packb, (void)ctx, (void)C, (void)ldc, (void)bias;
-    (void)relu;
+    (void)relu, (void)img_cols, (void)img_stride, (void)res;
     return lrsc_error_set(err, LRSC_ERR_INTERNAL, "implicit product not available here");
 #endif
 }

@@ -27,6 +27,9 @@ struct lrsc_interp {
     bool *inited;                  /* per node: init succeeded, fini is owed */
     bool *pass;                    /* per node: a Relu fused into the Conv before it; it
                                     * only hands its input's buffer on to its output */
+    int *pass_in;                  /* per node: which input pass hands on (0 unless an Add) */
+    int *pass_if;                  /* per node: -1, or a Conv that must have applied its
+                                    * fused Add (ctx.add_done) for pass to hold this run */
     const lrsc_tensor **in_ptrs;   /* storage behind every ctx.in */
     lrsc_tensor **out_ptrs;        /* storage behind every ctx.out */
     lrsc_tensor *vals;             /* per value */
@@ -138,6 +141,8 @@ void lrsc_interp_free(lrsc_interp *ip)
     free(ip->ctx);
     free(ip->inited);
     free(ip->pass);
+    free(ip->pass_in);
+    free(ip->pass_if);
     free(ip->in_ptrs);
     free(ip->out_ptrs);
     free(ip->vals);
@@ -230,6 +235,74 @@ static void fuse_conv_relu(lrsc_interp *ip)
     }
 }
 
+/* The one node that reads value v, and v is read once and not kept: -1 if
+ * there is no such node. */
+static int sole_consumer(const lrsc_interp *ip, int v, int after)
+{
+    const lrsc_graph *g = ip->g;
+    if (v < 0 || ip->keep[v] || g->values[v].kind != LRSC_VALUE_COMPUTED ||
+        g->values[v].nconsumers != 1)
+        return -1;
+    int user = -1, uses = 0;
+    for (int j = after + 1; j < g->nnodes; j++)
+        for (int k = 0; k < g->nodes[j].ninputs; k++)
+            if (g->nodes[j].inputs[k] == v) {
+                user = j;
+                uses++;
+            }
+    return uses == 1 ? user : -1;
+}
+
+/* Conv -> Add(conv output, r) [-> Relu], a residual block's end: the Conv
+ * adds r (and applies the Relu) as it stores its output, and the Add and
+ * Relu hand the buffer on.  r must be ready before the Conv runs.  Whether
+ * the Conv could (same shape, a product that takes the addend) is known only
+ * at run time: the Conv reports it in ctx.add_done, else the Add and Relu
+ * run as usual. */
+static void fuse_conv_add(lrsc_interp *ip)
+{
+    const lrsc_graph *g = ip->g;
+    if (ip->opts.hook) return;
+    for (int a = 0; a < g->nnodes; a++) {
+        const lrsc_node *add = &g->nodes[a];
+        if (!ip->defs[a] || !is_default_op(add, "Add") || add->ninputs != 2 ||
+            add->noutputs != 1 || add->outputs[0] < 0 || add->opset < 7 || ip->pass[a])
+            continue;
+        int best = -1, bk = -1;
+        for (int k = 0; k < 2; k++) {
+            int v = add->inputs[k], r = add->inputs[1 - k];
+            if (v < 0 || r < 0 || v == r) continue;
+            int ci = g->values[v].producer;
+            if (ci < 0 || !ip->defs[ci] || !is_default_op(&g->nodes[ci], "Conv") ||
+                g->nodes[ci].noutputs != 1 || ip->ctx[ci].fuse_relu ||
+                ip->ctx[ci].fuse_add)
+                continue;
+            if (sole_consumer(ip, v, ci) != a) continue;
+            if (g->values[r].producer >= ci) continue; /* not ready when the Conv runs */
+            if (ci > best) {
+                best = ci;
+                bk = k;
+            }
+        }
+        if (best < 0) continue;
+        lrsc_op_ctx *c = &ip->ctx[best];
+        c->fuse_add = &ip->vals[add->inputs[1 - bk]];
+        ip->pass[a] = true;
+        ip->pass_in[a] = bk;
+        ip->pass_if[a] = best;
+        int ri = sole_consumer(ip, add->outputs[0], a);
+        if (ri >= 0) {
+            const lrsc_node *r = &g->nodes[ri];
+            if (ip->defs[ri] && is_default_op(r, "Relu") && r->ninputs == 1 &&
+                r->noutputs == 1 && r->outputs[0] >= 0) {
+                c->fuse_add_relu = true;
+                ip->pass[ri] = true;
+                ip->pass_if[ri] = best;
+            }
+        }
+    }
+}
+
 lrsc_status lrsc_interp_create(const lrsc_graph *g, const lrsc_interp_opts *opts,
                                lrsc_interp **out, lrsc_error *err)
 {
@@ -266,7 +339,9 @@ lrsc_status lrsc_interp_create(const lrsc_graph *g, const lrsc_interp_opts *opts
     ip->ctx = ip->defs ? lrsc_calloc(nn, sizeof *ip->ctx, err) : NULL;
     ip->inited = ip->ctx ? lrsc_calloc(nn, sizeof *ip->inited, err) : NULL;
     ip->pass = ip->inited ? lrsc_calloc(nn, sizeof *ip->pass, err) : NULL;
-    ip->in_ptrs = ip->pass ? lrsc_calloc(nin_total, sizeof *ip->in_ptrs, err) : NULL;
+    ip->pass_in = ip->pass ? lrsc_calloc(nn, sizeof *ip->pass_in, err) : NULL;
+    ip->pass_if = ip->pass_in ? lrsc_calloc(nn, sizeof *ip->pass_if, err) : NULL;
+    ip->in_ptrs = ip->pass_if ? lrsc_calloc(nin_total, sizeof *ip->in_ptrs, err) : NULL;
     ip->out_ptrs = ip->in_ptrs ? lrsc_calloc(nout_total, sizeof *ip->out_ptrs, err) : NULL;
     ip->vals = ip->out_ptrs ? lrsc_calloc(nv, sizeof *ip->vals, err) : NULL;
     ip->left = ip->vals ? lrsc_calloc(nv, sizeof *ip->left, err) : NULL;
@@ -277,6 +352,7 @@ lrsc_status lrsc_interp_create(const lrsc_graph *g, const lrsc_interp_opts *opts
         return LRSC_ERR_NOMEM;
     }
     lrsc_status st;
+    for (size_t i = 0; i < nn; i++) ip->pass_if[i] = -1;
     for (int v = 0; v < g->nvalues; v++) {
         ip->keep[v] = g->values[v].is_output || (ip->opts.keep && ip->opts.keep[v]);
         if (g->values[v].kind != LRSC_VALUE_CONSTANT) continue;
@@ -323,6 +399,7 @@ lrsc_status lrsc_interp_create(const lrsc_graph *g, const lrsc_interp_opts *opts
         ip->inited[i] = true;
     }
     fuse_conv_relu(ip);
+    fuse_conv_add(ip);
     openblas_set_num_threads(ip->threads);
     *out = ip;
     return LRSC_OK;
@@ -479,9 +556,9 @@ static lrsc_status run_node(lrsc_interp *ip, int i, lrsc_error *err)
     for (int k = 0; k < n->ninputs; k++)
         if (c->in[k] && c->in[k]->ndim < 0)
             return node_error(err, LRSC_ERR_INTERNAL, n, "input value is not available");
-    if (ip->pass[i]) {
+    if (ip->pass[i] && (ip->pass_if[i] < 0 || ip->ctx[ip->pass_if[i]].add_done)) {
         /* the buffer moves: the input (this node's only use of it) no longer owns it */
-        int vi = n->inputs[0], vo = n->outputs[0];
+        int vi = n->inputs[ip->pass_in[i]], vo = n->outputs[0];
         ip->vals[vo] = ip->vals[vi];
         ip->cap[vo] = ip->cap[vi];
         ip->vals[vi].owned = false;

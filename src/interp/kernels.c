@@ -8,12 +8,19 @@
 
 #include "onnx/attr.h"
 
-/* A job is published with a generation counter so each worker runs it
- * exactly once.  Between jobs a worker first spins on the counter for a
- * short while (a network's nodes come in quick succession, and a futex
- * wake-up costs more than most small nodes), then sleeps on a condition
- * variable; the caller likewise spins briefly before sleeping on `done`. */
+/* A job is published with a generation counter; its chunks are then
+ * claimed one at a time from a shared counter by whichever thread is free,
+ * the caller included, so that a worker that wakes late (or is descheduled
+ * on a busy machine) does not hold the caller up: the caller takes its
+ * chunks.  Results do not depend on who runs a chunk (every user writes
+ * each output from its own chunk alone).  Between jobs a worker first spins
+ * on the counter for a short while (a network's nodes come in quick
+ * succession, and a futex wake-up costs more than most small nodes), then
+ * sleeps on a condition variable; the caller likewise spins briefly before
+ * sleeping on `done`. */
 #define SPIN_ROUNDS 4000
+/* chunks per thread: enough for a late thread's share to be taken over */
+#define CHUNKS_PER_THREAD 4   /* with at most 256 threads, fits claim's 16 bits */
 
 struct lrsc_pool {
     int nthreads;                 /* including the caller */
@@ -22,11 +29,14 @@ struct lrsc_pool {
     pthread_mutex_t mu;
     pthread_cond_t wake, done;
     _Atomic unsigned long gen;    /* written under mu */
-    _Atomic int pending;          /* written under mu */
     _Atomic bool quit;
+    /* the current job: set before `claim` publishes it */
     lrsc_par_fn fn;
     void *arg;
-    int64_t n, chunk;
+    int64_t n;
+    /* generation (bits 32-63), chunk count (16-31), next unclaimed chunk (0-15) */
+    _Atomic uint64_t claim;
+    _Atomic int64_t finished;     /* chunks of the current job run to the end */
     void *scratch[LRSC_SCRATCH_SLOTS];
     size_t scratch_cap[LRSC_SCRATCH_SLOTS];
 };
@@ -36,12 +46,27 @@ typedef struct worker_arg {
     int id;                       /* 1..nworkers; the caller is 0 */
 } worker_arg;
 
-static void run_chunk(lrsc_pool *p, int id)
+/* Claims and runs chunks of generation g until none is left.  A claim that
+ * succeeds proves the job is still current (the caller does not replace it
+ * before every chunk has finished), so fn, arg and n may be read after it. */
+static void run_chunks(lrsc_pool *p, uint32_t g)
 {
-    int64_t b = (int64_t)id * p->chunk;
-    int64_t e = b + p->chunk;
-    if (e > p->n) e = p->n;
-    if (b < e) p->fn(p->arg, b, e);
+    for (;;) {
+        uint64_t w = atomic_load_explicit(&p->claim, memory_order_acquire);
+        int64_t c = (int64_t)(w & 0xFFFF), nc = (int64_t)((w >> 16) & 0xFFFF);
+        if ((uint32_t)(w >> 32) != g || c >= nc) return;
+        if (!atomic_compare_exchange_weak_explicit(&p->claim, &w, w + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue;
+        int64_t b = p->n * c / nc, e = p->n * (c + 1) / nc;
+        if (b < e) p->fn(p->arg, b, e);
+        if (atomic_fetch_add_explicit(&p->finished, 1, memory_order_acq_rel) + 1 == nc) {
+            /* the last chunk: the caller may be asleep */
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
 }
 
 static inline void cpu_relax(void)
@@ -55,7 +80,6 @@ static void *worker_main(void *v)
 {
     worker_arg *wa = v;
     lrsc_pool *p = wa->p;
-    int id = wa->id;
     free(wa);
     unsigned long seen = 0;
     for (;;) {
@@ -67,15 +91,11 @@ static void *worker_main(void *v)
         if (p->quit) break;
         seen = p->gen;
         pthread_mutex_unlock(&p->mu);
-        run_chunk(p, id);
-        pthread_mutex_lock(&p->mu);
-        if (--p->pending == 0) pthread_cond_signal(&p->done);
-        pthread_mutex_unlock(&p->mu);
+        run_chunks(p, (uint32_t)seen);
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
 }
-
 lrsc_status lrsc_pool_create(int threads, lrsc_pool **out, lrsc_error *err)
 {
     *out = NULL;
@@ -157,9 +177,10 @@ void lrsc_pool_for(lrsc_pool *p, int64_t n, int64_t min_chunk, lrsc_par_fn fn, v
     if (n <= 0) return;
     if (min_chunk < 1) min_chunk = 1;
     int t = p ? p->nthreads : 1;
-    int64_t chunk = (n + t - 1) / t;
-    if (chunk < min_chunk) chunk = min_chunk;
-    if (!p || t == 1 || chunk >= n) {
+    int64_t nchunks = (n + min_chunk - 1) / min_chunk;
+    if (nchunks > (int64_t)t * CHUNKS_PER_THREAD) nchunks = (int64_t)t * CHUNKS_PER_THREAD;
+    if (nchunks > 0xFFFF) nchunks = 0xFFFF;
+    if (!p || t == 1 || nchunks <= 1) {
         fn(arg, 0, n);
         return;
     }
@@ -167,15 +188,17 @@ void lrsc_pool_for(lrsc_pool *p, int64_t n, int64_t min_chunk, lrsc_par_fn fn, v
     p->fn = fn;
     p->arg = arg;
     p->n = n;
-    p->chunk = chunk;
-    p->pending = p->nworkers;
+    atomic_store_explicit(&p->finished, 0, memory_order_relaxed);
     p->gen++;
+    uint32_t g = (uint32_t)p->gen;
+    atomic_store_explicit(&p->claim, (uint64_t)g << 32 | (uint64_t)nchunks << 16,
+                          memory_order_release);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
-    run_chunk(p, 0);
-    for (int i = 0; i < SPIN_ROUNDS && atomic_load(&p->pending) > 0; i++) cpu_relax();
+    run_chunks(p, g);
+    for (int i = 0; i < SPIN_ROUNDS && atomic_load(&p->finished) < nchunks; i++) cpu_relax();
     pthread_mutex_lock(&p->mu);
-    while (p->pending > 0) pthread_cond_wait(&p->done, &p->mu);
+    while (atomic_load(&p->finished) < nchunks) pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);
 }
 

@@ -1,6 +1,6 @@
 /* Private helpers shared by the interpreter's own kernels: a small persistent
- * thread pool with static partitioning (so results do not depend on timing),
- * and the spatial geometry of Conv/Pool nodes (kernel, strides, pads, ...). */
+ * thread pool, and the spatial geometry of Conv/Pool nodes (kernel, strides,
+ * pads, ...). */
 #ifndef LRSC_INTERP_KERNELS_H
 #define LRSC_INTERP_KERNELS_H
 
@@ -21,9 +21,11 @@ lrsc_status lrsc_pool_create(int threads, lrsc_pool **out, lrsc_error *err);
 void lrsc_pool_free(lrsc_pool *p);
 int lrsc_pool_threads(const lrsc_pool *p);
 
-/* Splits [0, n) into at most one contiguous chunk per thread (never smaller
- * than min_chunk) and runs fn on each; returns when all are done.  The split
- * depends only on n, min_chunk and the thread count.  pool may be NULL. */
+/* Splits [0, n) into contiguous chunks of about min_chunk or more, at most
+ * four per thread (the split depends only on n, min_chunk and the thread
+ * count), and runs fn on each, on whichever thread claims it first; returns
+ * when all are done.  fn must give the same results whichever thread runs a
+ * chunk, and chunks may run at the same time.  pool may be NULL. */
 void lrsc_pool_for(lrsc_pool *p, int64_t n, int64_t min_chunk, lrsc_par_fn fn, void *arg);
 
 /* A scratch buffer owned by the pool, reused by every node of the
@@ -34,10 +36,10 @@ void lrsc_pool_for(lrsc_pool *p, int64_t n, int64_t min_chunk, lrsc_par_fn fn, v
 void *lrsc_pool_scratch(lrsc_pool *p, int slot, size_t bytes, lrsc_error *err);
 
 /* C[M x N] = A[M x K] * B[K x N] (+ C when accumulate), all row-major with
- * the given leading dimensions.  An AVX-512 kernel (packed panels, threads
- * split the columns) when the CPU has it, cblas_sgemm otherwise.  Each
- * element is summed in the same order whatever the thread count.  Uses
- * scratch slots 1 and 2. */
+ * the given leading dimensions.  An AVX-512 kernel (packed panels, the
+ * tiles of C dealt out to the threads in runs) when the CPU has it,
+ * cblas_sgemm otherwise.  With the kernel each element is summed in the same
+ * order whatever the thread count.  Uses scratch slots 1 and 2. */
 lrsc_status lrsc_sgemm(lrsc_pool *p, int64_t M, int64_t N, int64_t K, const float *A,
                        int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc,
                        bool accumulate, lrsc_error *err);
@@ -92,6 +94,16 @@ bool lrsc_sgemm_packs_b(const lrsc_pool *p, int64_t N);
 lrsc_status lrsc_sgemm_implicit(lrsc_pool *p, lrsc_packed_a *a, int64_t N, lrsc_pack_b_fn packb,
                                 const void *ctx, float *C, int64_t ldc, const float *bias,
                                 bool relu, lrsc_error *err);
+/* The same with C spread over images: column j is column j % img_cols of
+ * image j / img_cols, images img_stride floats apart (rows still ldc apart),
+ * so that the images' planes side by side in one product are written in
+ * place.  img_cols >= 32 (a column strip meets at most two images); 0: plain.
+ * res (may be NULL), laid out exactly like C, is added after the bias and
+ * before the relu: a residual Add fused into the Conv. */
+lrsc_status lrsc_sgemm_implicit_img(lrsc_pool *p, lrsc_packed_a *a, int64_t N,
+                                    lrsc_pack_b_fn packb, const void *ctx, float *C, int64_t ldc,
+                                    int64_t img_cols, int64_t img_stride, const float *bias,
+                                    const float *res, bool relu, lrsc_error *err);
 
 /* ---- spatial geometry of Conv / ConvTranspose / *Pool ---- */
 

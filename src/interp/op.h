@@ -30,6 +30,13 @@ typedef struct lrsc_op_ctx {
     struct lrsc_pool *pool;       /* the interpreter's worker pool (kernels.h); may be NULL */
     bool fuse_relu;               /* Conv only: the interpreter found a Relu as the output's
                                    * only consumer and skips it; apply it here */
+    const lrsc_tensor *fuse_add;  /* Conv only, may be NULL: the output's only consumer is an
+                                   * Add of this tensor (ready before the Conv runs); exec
+                                   * may add it to the output and set add_done, and the
+                                   * interpreter then skips the Add */
+    bool fuse_add_relu;           /* with fuse_add: a Relu follows the Add; apply it after
+                                   * the addition when add_done */
+    bool add_done;                /* set by exec at every run: fuse_add was applied */
 } lrsc_op_ctx;
 
 typedef struct lrsc_op_def {

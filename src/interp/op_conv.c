@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(LRSC_NO_AVX512)
 #define HAVE_IMPLICIT 1
 #include <immintrin.h>
 #endif
@@ -24,6 +24,8 @@
 #include "onnx/attr.h"
 
 #define COL_BUDGET_FLOATS ((int64_t)8 << 20) /* 32 MB of unfolded input per slice */
+
+#define KTAB_KEY 8
 
 typedef struct conv_state {
     lrsc_geom geom;
@@ -48,6 +50,7 @@ typedef struct conv_state {
      * column offsets of the kernel tap */
     int64_t *ktab;
     int64_t ktab_cap;
+    int64_t ktab_key[KTAB_KEY];   /* what ktab was built for; zeros: nothing yet */
 } conv_state;
 
 static lrsc_status conv_init(lrsc_op_ctx *c, lrsc_error *err)
@@ -536,6 +539,7 @@ typedef struct implicit_ctx {
     int64_t img;            /* floats between images */
     int64_t P, OW, H, W, sh, sw;
     const int64_t *ktab;    /* [K][3]: channel offset, row offset, column offset */
+    int64_t wmin, wmax;     /* least and greatest column offset over the taps */
 } implicit_ctx;
 
 #ifdef HAVE_IMPLICIT
@@ -552,7 +556,7 @@ typedef struct piece {
 
 /* Packs a block of B (see lrsc_pack_b_fn) row by row: the pieces are found
  * once, then each row k reads its input rows in one forward sweep. */
-__attribute__((target("avx512f"))) static void implicit_pack(const void *arg, int64_t k0,
+__attribute__((target("avx512f,bmi2"))) static void implicit_pack(const void *arg, int64_t k0,
                                                              int64_t kc, int64_t col, int nc,
                                                              float *dst)
 {
@@ -586,24 +590,63 @@ __attribute__((target("avx512f"))) static void implicit_pack(const void *arg, in
     const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     const __m512i lanes = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)j->sw));
     const __m512i wlim = _mm512_set1_epi32((int)j->W);
-    for (int64_t k = 0; k < kc; k++) {
-        const int64_t *kt = j->ktab + (k0 + k) * 3;
-        for (int i = 0; i < np; i++) {
-            const piece *p = &pc[i];
-            float *d = dst + p->off + k * 32;
-            int64_t ih = p->oh * j->sh + kt[1];
-            if (!p->xn || ih < 0 || ih >= j->H) {
-                _mm512_mask_storeu_ps(d, p->lanes, _mm512_setzero_ps());
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const int64_t *kt0 = j->ktab + k0 * 3;
+    /* Piece by piece, every row k: the piece's fields stay in registers. */
+    for (int i = 0; i < np; i++) {
+        const piece *p = &pc[i];
+        float *d = dst + p->off;
+        __mmask16 pl = p->lanes;
+        if (!p->xn) {
+            for (int64_t k = 0; k < kc; k++) _mm512_mask_storeu_ps(d + k * 32, pl, _mm512_setzero_ps());
+            continue;
+        }
+        int64_t hb = p->oh * j->sh, wb = p->owl * j->sw;
+        /* The lanes' first and last input columns at column offset 0. */
+        int lo_lane = __builtin_ctz(pl), hi_lane = 31 - __builtin_clz(pl);
+        int64_t first = wb + lo_lane * j->sw, lastc = wb + hi_lane * j->sw;
+        bool inside_w = first + j->wmin >= 0 && lastc + j->wmax < j->W;
+        if (inside_w && j->sw == 1) {
+            /* every tap's columns lie inside the row: plain masked loads */
+            for (int64_t k = 0; k < kc; k++) {
+                const int64_t *kt = kt0 + k * 3;
+                int64_t ih = hb + kt[1];
+                __m512 v = _mm512_setzero_ps();
+                if (ih >= 0 && ih < j->H)
+                    v = _mm512_maskz_loadu_ps(pl, p->xn + kt[0] + ih * j->W + wb + kt[2]);
+                _mm512_mask_storeu_ps(d + k * 32, pl, v);
+            }
+            continue;
+        }
+        for (int64_t k = 0; k < kc; k++) {
+            const int64_t *kt = kt0 + k * 3;
+            int64_t ih = hb + kt[1];
+            if (ih < 0 || ih >= j->H) {
+                _mm512_mask_storeu_ps(d + k * 32, pl, _mm512_setzero_ps());
                 continue;
             }
-            int64_t iw0 = p->owl * j->sw + kt[2];
+            int64_t iw0 = wb + kt[2];
             __m512i iw = _mm512_add_epi32(_mm512_set1_epi32((int)iw0), lanes);
-            __mmask16 ok = p->lanes & _mm512_cmpge_epi32_mask(iw, _mm512_setzero_si512()) &
-                           _mm512_cmplt_epi32_mask(iw, wlim);
+            __mmask16 ok = pl;
+            if (!inside_w)
+                ok &= _mm512_cmpge_epi32_mask(iw, _mm512_setzero_si512()) &
+                      _mm512_cmplt_epi32_mask(iw, wlim);
             const float *row = p->xn + kt[0] + ih * j->W;
-            __m512 v = j->sw == 1 ? _mm512_maskz_loadu_ps(ok, row + iw0)
-                                  : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), ok, iw, row, 4);
-            _mm512_mask_storeu_ps(d, p->lanes, v);
+            __m512 v;
+            if (j->sw == 1) {
+                v = _mm512_maskz_loadu_ps(ok, row + iw0);
+            } else if (j->sw == 2) {
+                /* stride 2 (ResNet's first and downsampling Convs): the even
+                 * floats of 32 in a row, two masked loads and a permute
+                 * instead of a gather; lane l's mask bit goes to bit 2l */
+                uint32_t m2 = _pdep_u32(ok, 0x55555555u);
+                __m512 lo = _mm512_maskz_loadu_ps((__mmask16)(m2 & 0xFFFF), row + iw0);
+                __m512 hi = _mm512_maskz_loadu_ps((__mmask16)(m2 >> 16), row + iw0 + 16);
+                v = _mm512_permutex2var_ps(lo, even, hi);
+            } else {
+                v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), ok, iw, row, 4);
+            }
+            _mm512_mask_storeu_ps(d + k * 32, pl, v);
         }
     }
 }
@@ -615,25 +658,35 @@ static bool implicit_setup(conv_state *s, const layout *L, int64_t Cg, implicit_
                            lrsc_pool *pool, int64_t ncols)
 {
 #ifdef HAVE_IMPLICIT
-    if (L->nsp != 2 || !lrsc_sgemm_packs_b(pool, ncols)) return false;
+    if (L->nsp != 2 || !lrsc_sgemm_packs_b(pool, ncols) || !__builtin_cpu_supports("bmi2"))
+        return false;
     int64_t H = L->in[0], W = L->in[1];
     if (W > (1 << 24) || L->s[1] > (1 << 12) || (L->out[1] + 32) * L->s[1] > (1 << 28) ||
         L->k[1] * L->d[1] > (1 << 24) || L->pb[1] > (1 << 24))
         return false;
     int64_t K = Cg * L->kprod;
-    if (K > s->ktab_cap) {
-        int64_t *t = realloc(s->ktab, (size_t)K * 3 * sizeof *t);
-        if (!t) return false;
-        s->ktab = t;
-        s->ktab_cap = K;
-    }
-    for (int64_t k = 0; k < K; k++) {
-        int64_t ch = k / L->kprod, r = k % L->kprod, ki = r / L->k[1], kj = r % L->k[1];
-        s->ktab[3 * k] = ch * L->in_plane;
-        s->ktab[3 * k + 1] = ki * L->d[0] - L->pb[0];
-        s->ktab[3 * k + 2] = kj * L->d[1] - L->pb[1];
+    /* The table depends only on these; it is rebuilt only when they change
+     * (its divisions cost as much as a small Conv's product, on one thread). */
+    int64_t key[KTAB_KEY] = {K, L->kprod, L->k[1], L->d[0], L->d[1], L->pb[0], L->pb[1],
+                             L->in_plane};
+    if (memcmp(key, s->ktab_key, sizeof key) != 0) {
+        if (K > s->ktab_cap) {
+            int64_t *t = realloc(s->ktab, (size_t)K * 3 * sizeof *t);
+            if (!t) return false;
+            s->ktab = t;
+            s->ktab_cap = K;
+        }
+        for (int64_t k = 0; k < K; k++) {
+            int64_t ch = k / L->kprod, r = k % L->kprod, ki = r / L->k[1], kj = r % L->k[1];
+            s->ktab[3 * k] = ch * L->in_plane;
+            s->ktab[3 * k + 1] = ki * L->d[0] - L->pb[0];
+            s->ktab[3 * k + 2] = kj * L->d[1] - L->pb[1];
+        }
+        memcpy(s->ktab_key, key, sizeof key);
     }
     ic->ktab = s->ktab;
+    ic->wmin = -L->pb[1];
+    ic->wmax = (L->k[1] - 1) * L->d[1] - L->pb[1];
     ic->P = L->out_plane;
     ic->OW = L->out[1];
     ic->H = H;
@@ -670,7 +723,7 @@ static void scatter_rows(void *arg, int64_t r0, int64_t r1)
 }
 
 static lrsc_status conv_batched(lrsc_op_ctx *c, conv_state *s, const layout *L, int64_t nbat,
-                                bool relu, lrsc_error *err)
+                                bool relu, const float *res, lrsc_error *err)
 {
     const lrsc_tensor *x = c->in[0], *w = c->in[1];
     const lrsc_tensor *bt = c->nin > 2 ? c->in[2] : NULL;
@@ -700,6 +753,16 @@ static lrsc_status conv_batched(lrsc_op_ctx *c, conv_state *s, const layout *L, 
 #ifdef HAVE_IMPLICIT
                 ic.x = X + (n0 * C + g * Cg) * L->in_plane;
                 ic.img = C * L->in_plane;
+                if (P >= 32) {
+                    /* each image's plane written in place, no copy back */
+                    if ((st = lrsc_sgemm_implicit_img(c->pool, pa, nb * P, implicit_pack, &ic,
+                                                      Y + (n0 * M + g * Mg) * P, P, P, M * P,
+                                                      B ? B + g * Mg : NULL,
+                                                      res ? res + (n0 * M + g * Mg) * P : NULL,
+                                                      relu, err)))
+                        return st;
+                    continue;
+                }
                 if ((st = lrsc_sgemm_implicit(c->pool, pa, nb * P, implicit_pack, &ic, t, nb * P,
                                               B ? B + g * Mg : NULL, relu, err)))
                     return st;
@@ -721,6 +784,31 @@ static lrsc_status conv_batched(lrsc_op_ctx *c, conv_state *s, const layout *L, 
     return LRSC_OK;
 }
 
+/* Whether conv_exec will compute every output through an implicit product
+ * (whose epilogue can add a residual): the same choices as below. */
+static bool residual_fits(lrsc_op_ctx *c, conv_state *s, const layout *L, int64_t nbat)
+{
+    const lrsc_tensor *r = c->fuse_add, *x = c->in[0], *y = c->out[0];
+    if (r->dtype != LRSC_DT_FLOAT || !r->data || r->ndim != y->ndim) return false;
+    for (int i = 0; i < y->ndim; i++)
+        if (r->dims[i] != y->dims[i]) return false;
+    int64_t N = x->dims[0], G = s->group, Cg = x->dims[1] / G, Mg = y->dims[1] / G;
+    int64_t P = L->out_plane;
+    if (Cg == 1 && G > 1) return false;
+    implicit_ctx ic;
+    if (nbat > 1) {
+        if (P < 32) return false;
+        /* full chunks of nbat images, then the rest */
+        if (!implicit_setup(s, L, Cg, &ic, c->pool, nbat * P)) return false;
+        return N % nbat == 0 || implicit_setup(s, L, Cg, &ic, c->pool, (N % nbat) * P);
+    }
+    if (lrsc_sgemm_prefers_transposed(c->pool, Mg, P)) return false;
+    bool pointwise = true;
+    for (int i = 0; i < L->nsp; i++)
+        if (L->k[i] != 1 || L->s[i] != 1 || s->pb[i] || s->pe[i]) pointwise = false;
+    return !pointwise && implicit_setup(s, L, Cg, &ic, c->pool, P);
+}
+
 static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
 {
     conv_state *s = c->state;
@@ -737,6 +825,17 @@ static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
     float *Y = y->data;
     bool relu = c->fuse_relu;
     relu_job rj = {Y, P};
+    int64_t nbat = N > 1 && P < 4096 ? COL_BUDGET_FLOATS / (K * P) : 1;
+    if (nbat > N) nbat = N;
+    /* A fused residual Add (and Relu) goes into the products' epilogue,
+     * where every product of this Conv is an implicit one. */
+    const float *res = NULL;
+    c->add_done = false;
+    if (c->fuse_add && residual_fits(c, s, &L, nbat)) {
+        res = c->fuse_add->data;
+        relu = c->fuse_add_relu;
+        c->add_done = true;
+    }
 
     if (Cg == 1 && G > 1) {
         dw_job j = {&L, X, W, B, Y, C, M, Mg};
@@ -747,9 +846,7 @@ static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
     /* Small planes at batch > 1: the images' unfolded inputs side by side,
      * so that one product with N*P columns replaces N narrow ones (each of
      * which would stream the whole weight). */
-    int64_t nbat = N > 1 && P < 4096 ? COL_BUDGET_FLOATS / (K * P) : 1;
-    if (nbat > N) nbat = N;
-    if (nbat > 1) return conv_batched(c, s, &L, nbat, relu, err);
+    if (nbat > 1) return conv_batched(c, s, &L, nbat, relu, res, err);
     bool pointwise = true;
     for (int i = 0; i < nsp; i++)
         if (L.k[i] != 1 || L.s[i] != 1 || s->pb[i] || s->pe[i]) pointwise = false;
@@ -815,8 +912,10 @@ static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
 #ifdef HAVE_IMPLICIT
                 ic.x = xg;
                 ic.img = 0;
-                if ((st = lrsc_sgemm_implicit(c->pool, pa, P, implicit_pack, &ic, yg, P,
-                                              B ? B + g * Mg : NULL, relu, err)))
+                if ((st = lrsc_sgemm_implicit_img(c->pool, pa, P, implicit_pack, &ic, yg, P, 0, 0,
+                                                  B ? B + g * Mg : NULL,
+                                                  res ? res + (n * M + g * Mg) * P : NULL, relu,
+                                                  err)))
                     return st;
                 continue;
 #endif

@@ -17,7 +17,12 @@
 #include <tgmath.h>
 
 #include "interp/broadcast.h"
+#include "interp/kernels.h"
 #include "interp/op.h"
+
+/* Elements below which a kernel runs on the caller alone: waking the
+ * pool costs more than it saves on small tensors. */
+#define EW_PAR_MIN 32768
 
 typedef struct un_par {
     double a, b;      /* alpha/beta/gamma/lambd/bias, Clip's min/max */
@@ -727,28 +732,85 @@ static lrsc_status ew_reshape(lrsc_op_ctx *c, lrsc_error *err)
     return LRSC_OK;
 }
 
-/* Runs a binary kernel over broadcast inputs a and b into o (o has the full shape). */
-static void run_binary(bin_fn fn, const lrsc_tensor *a, const lrsc_tensor *b, lrsc_tensor *o)
+typedef struct bin_job {
+    bin_fn fn;
+    const lrsc_bc_plan *p;
+    const char *pa, *pb;
+    char *po;
+    size_t ea, eb, eo;
+    int mode;
+} bin_job;
+
+/* Inner-run pieces [i0, i1) of a plan with one outer row. */
+static void bin_flat(void *arg, int64_t i0, int64_t i1)
 {
-    if (lrsc_tensor_numel(o) == 0) return;
+    const bin_job *j = arg;
+    j->fn(j->pa + (j->mode & 1 ? 0 : (size_t)i0 * j->ea),
+          j->pb + (j->mode & 2 ? 0 : (size_t)i0 * j->eb), j->po + (size_t)i0 * j->eo, i1 - i0,
+          j->mode);
+}
+
+/* Outer rows [r0, r1): the cursor starts at row r0's offsets. */
+static void bin_rows(void *arg, int64_t r0, int64_t r1)
+{
+    const bin_job *j = arg;
+    const lrsc_bc_plan *p = j->p;
+    lrsc_bc_cursor cu;
+    lrsc_bc_cursor_init(&cu);
+    int64_t rem = r0;
+    for (int i = p->ndim - 2; i >= 0; i--) {
+        cu.idx[i] = rem % p->dims[i];
+        rem /= p->dims[i];
+        for (int k = 0; k < p->nin; k++) cu.off[k] += cu.idx[i] * p->strides[k][i];
+    }
+    for (int64_t r = r0; r < r1; r++) {
+        j->fn(j->pa + cu.off[0] * j->ea, j->pb + cu.off[1] * j->eb, j->po + r * p->inner * j->eo,
+              p->inner, j->mode);
+        lrsc_bc_cursor_next(p, &cu);
+    }
+}
+
+/* Runs a binary kernel over broadcast inputs a and b into o (o has the full
+ * shape), on the pool's threads when o is large.  Elementwise, so the split
+ * does not change any result. */
+static void run_binary(lrsc_pool *pool, bin_fn fn, const lrsc_tensor *a, const lrsc_tensor *b,
+                       lrsc_tensor *o)
+{
+    int64_t n = lrsc_tensor_numel(o);
+    if (n == 0) return;
     lrsc_bc_plan p;
     const lrsc_tensor *ins[2] = {a, b};
     lrsc_bc_plan_make(&p, 2, ins, o->ndim, o->dims);
-    int mode = lrsc_bc_mode(&p, 0, 1);
-    size_t ea = lrsc_dtype_size(a->dtype), eb = lrsc_dtype_size(b->dtype),
-           eo = lrsc_dtype_size(o->dtype);
-    const char *pa = a->data, *pb = b->data;
-    char *po = o->data;
-    if (p.outer == 1) {
-        fn(pa, pb, po, p.inner, mode);
-        return;
-    }
-    lrsc_bc_cursor cu;
-    lrsc_bc_cursor_init(&cu);
-    for (int64_t r = 0; r < p.outer; r++) {
-        fn(pa + cu.off[0] * ea, pb + cu.off[1] * eb, po + r * p.inner * eo, p.inner, mode);
-        lrsc_bc_cursor_next(&p, &cu);
-    }
+    bin_job j = {fn, &p, a->data, b->data, o->data, lrsc_dtype_size(a->dtype),
+                 lrsc_dtype_size(b->dtype), lrsc_dtype_size(o->dtype), lrsc_bc_mode(&p, 0, 1)};
+    if (n < EW_PAR_MIN) pool = NULL;
+    if (p.outer == 1)
+        lrsc_pool_for(pool, p.inner, EW_PAR_MIN / 2, bin_flat, &j);
+    else
+        lrsc_pool_for(pool, p.outer, EW_PAR_MIN / 2 / p.inner + 1, bin_rows, &j);
+}
+
+typedef struct un_job {
+    un_fn fn;
+    const char *x;
+    char *y;
+    size_t ex, ey;
+    const un_par *par;
+} un_job;
+
+static void un_range(void *arg, int64_t i0, int64_t i1)
+{
+    const un_job *j = arg;
+    j->fn(j->x + (size_t)i0 * j->ex, j->y + (size_t)i0 * j->ey, i1 - i0, j->par);
+}
+
+/* A unary kernel over n elements, split between the pool's threads when large. */
+static void run_unary(lrsc_pool *pool, un_fn fn, const lrsc_tensor *x, lrsc_tensor *o, int64_t n,
+                      const un_par *par)
+{
+    if (n == 0) return;
+    un_job j = {fn, x->data, o->data, lrsc_dtype_size(x->dtype), lrsc_dtype_size(o->dtype), par};
+    lrsc_pool_for(n < EW_PAR_MIN ? NULL : pool, n, EW_PAR_MIN / 2, un_range, &j);
 }
 
 #define WHERE_LOOP(T)                                                                          \
@@ -795,11 +857,11 @@ static lrsc_status ew_exec_core(lrsc_op_ctx *c, lrsc_error *err)
     case EW_CLIP: {
         un_par par = s->par;
         if (c->node->opset >= 11 && (st = clip_bounds(c, &par, err))) return st;
-        d->un[x->dtype](x->data, o->data, n, &par);
+        run_unary(c->pool, d->un[x->dtype], x, o, n, &par);
         return LRSC_OK;
     }
     case EW_UNARY:
-        if (n) s->un[x->dtype](x->data, o->data, n, &s->par);
+        run_unary(c->pool, s->un[x->dtype], x, o, n, &s->par);
         return LRSC_OK;
     case EW_BINARY: {
         lrsc_tensor bview;
@@ -810,7 +872,7 @@ static lrsc_status ew_exec_core(lrsc_op_ctx *c, lrsc_error *err)
             cast_run(b->data, b->dtype, tmp.data, x->dtype, lrsc_tensor_numel(b), err);
             b = &tmp;
         }
-        run_binary(s->bin[x->dtype], x, b, o);
+        run_binary(c->pool, s->bin[x->dtype], x, b, o);
         lrsc_tensor_free(&tmp);
         return LRSC_OK;
     }
@@ -819,8 +881,9 @@ static lrsc_status ew_exec_core(lrsc_op_ctx *c, lrsc_error *err)
         if (c->nin == 1) {
             lrsc_bc_expand(x, o);
         } else {
-            run_binary(s->bin[x->dtype], c->in[0], c->in[1], o);
-            for (int k = 2; k < c->nin; k++) run_binary(s->bin[x->dtype], o, c->in[k], o);
+            run_binary(c->pool, s->bin[x->dtype], c->in[0], c->in[1], o);
+            for (int k = 2; k < c->nin; k++)
+                run_binary(c->pool, s->bin[x->dtype], o, c->in[k], o);
         }
         if (d->par == P_MEAN) {
             if (o->dtype == LRSC_DT_FLOAT) {

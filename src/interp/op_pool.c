@@ -278,6 +278,161 @@ static void maxpool2d_planes(void *arg, int64_t p0, int64_t p1)
     }
 }
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(LRSC_NO_AVX512)
+#include <immintrin.h>
+#define HAVE_MAXPOOL_VEC 1
+#define VEC_MAX_KW 16
+#define VEC_MAX_RUNS 16   /* output rows up to 256 columns */
+
+/* Planes up to this many rows and columns take the stride-1 kernel below. */
+#define S1_MAX 64
+
+/* Stride-1 2-D max pooling on small planes (GoogLeNet's 3x3 branch pools on
+ * 28x28 down to 7x7): a row is a few 16-lane vectors, so the row-buffer loop
+ * above is mostly overhead.  First the max over kw along every input row
+ * (masked loads skip the padding), then the max over kh of those rows.
+ * Only where every window holds an input element (pads < kernel), so no
+ * output is the all-padding 0.  max(new, acc) keeps acc on NaN, as above. */
+__attribute__((target("avx512f"))) static void maxpool2d_s1_planes(void *arg, int64_t p0,
+                                                                  int64_t p1)
+{
+    const pool_job *j = arg;
+    const pool_state *s = j->s;
+    int64_t H = s->in[0], W = s->in[1], OH = s->out[0], OW = s->out[1];
+    int64_t kh = s->bound.kernel[0], kw = s->bound.kernel[1], ph = s->pb[0], pw = s->pb[1];
+    float hm[S1_MAX * S1_MAX];
+    for (int64_t p = p0; p < p1; p++) {
+        const float *xp = j->x + p * j->in_plane;
+        float *yp = j->y + p * j->out_plane;
+        for (int64_t h = 0; h < H; h++) {
+            const float *xr = xp + h * W;
+            for (int64_t o0 = 0; o0 < OW; o0 += 16) {
+                __m512 acc = _mm512_set1_ps(-INFINITY);
+                for (int64_t t = 0; t < kw; t++) {
+                    /* lanes l with 0 <= o0 + l - pw + t < W and o0 + l < OW */
+                    int64_t lo = pw - t - o0, hi = W + pw - t - o0;
+                    if (lo < 0) lo = 0;
+                    if (hi > OW - o0) hi = OW - o0;
+                    if (hi > 16) hi = 16;
+                    if (hi <= lo) continue;
+                    __mmask16 m = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+                    __m512 v = _mm512_mask_loadu_ps(acc, m, xr + o0 - pw + t);
+                    acc = _mm512_max_ps(v, acc);
+                }
+                _mm512_storeu_ps(hm + h * S1_MAX + o0, acc);
+            }
+        }
+        for (int64_t oh = 0; oh < OH; oh++) {
+            int64_t h0 = oh - ph, h1 = h0 + kh;
+            if (h0 < 0) h0 = 0;
+            if (h1 > H) h1 = H;
+            float *yr = yp + oh * OW;
+            for (int64_t o0 = 0; o0 < OW; o0 += 16) {
+                __mmask16 m = OW - o0 >= 16 ? (__mmask16)0xFFFF
+                                            : (__mmask16)((1u << (OW - o0)) - 1);
+                __m512 acc = _mm512_loadu_ps(hm + h0 * S1_MAX + o0);
+                for (int64_t h = h0 + 1; h < h1; h++)
+                    acc = _mm512_max_ps(_mm512_loadu_ps(hm + h * S1_MAX + o0), acc);
+                _mm512_mask_storeu_ps(yr + o0, m, acc);
+            }
+        }
+    }
+}
+
+static bool maxpool_s1_fits(const pool_state *s)
+{
+    const lrsc_geom *g = &s->bound;
+    if (s->nsp != 2 || g->stride[0] != 1 || g->stride[1] != 1) return false;
+    for (int a = 0; a < 2; a++)
+        if (s->in[a] > S1_MAX || s->out[a] > S1_MAX || s->pb[a] >= g->kernel[a] ||
+            s->out[a] - 1 - s->pb[a] > s->in[a] - 1)
+            return false;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+}
+
+/* Other 2-D max pooling at column stride 1 or 2 (the stride-2 pools after
+ * the first Convs, wider planes) with AVX-512: each 16-lane run of
+ * an output row is the max over the window's rows and columns of masked
+ * loads (lanes whose input column is padding are never read; at stride 2
+ * the even floats of 32 are picked with a permute).  The masks depend only
+ * on the run and the column tap, so they are found once per run.  Only
+ * where every window holds an input element (no all-padding output, which
+ * is 0 above).  max(new, acc) keeps acc on NaN, as above. */
+__attribute__((target("avx512f,bmi2"))) static void maxpool2d_vec_planes(void *arg, int64_t p0,
+                                                                        int64_t p1)
+{
+    const pool_job *j = arg;
+    const pool_state *s = j->s;
+    int64_t H = s->in[0], W = s->in[1], OH = s->out[0], OW = s->out[1];
+    int64_t kh = s->bound.kernel[0], kw = s->bound.kernel[1];
+    int64_t sh = s->bound.stride[0], sw = s->bound.stride[1], ph = s->pb[0], pw = s->pb[1];
+    const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i wlim = _mm512_set1_epi32((int)W);
+    const __m512i lanes = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)sw));
+    /* per 16-lane run c and column tap t: the lanes reading input, and (at
+     * stride 2) their source positions among 32 floats */
+    __mmask16 m[VEC_MAX_RUNS][VEC_MAX_KW], lo[VEC_MAX_RUNS][VEC_MAX_KW];
+    __mmask16 hi[VEC_MAX_RUNS][VEC_MAX_KW], out[VEC_MAX_RUNS];
+    int64_t runs = (OW + 15) / 16;
+    for (int64_t c = 0; c < runs; c++) {
+        int64_t o0 = c * 16;
+        out[c] = OW - o0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (OW - o0)) - 1);
+        for (int64_t t = 0; t < kw; t++) {
+            __m512i iw = _mm512_add_epi32(_mm512_set1_epi32((int)(o0 * sw - pw + t)), lanes);
+            m[c][t] = out[c] & _mm512_cmpge_epi32_mask(iw, _mm512_setzero_si512()) &
+                      _mm512_cmplt_epi32_mask(iw, wlim);
+            uint32_t m2 = _pdep_u32(m[c][t], 0x55555555u);
+            lo[c][t] = (__mmask16)(m2 & 0xFFFF);
+            hi[c][t] = (__mmask16)(m2 >> 16);
+        }
+    }
+    for (int64_t p = p0; p < p1; p++) {
+        const float *xp = j->x + p * j->in_plane;
+        float *yp = j->y + p * j->out_plane;
+        for (int64_t oh = 0; oh < OH; oh++) {
+            int64_t h0 = oh * sh - ph, h1 = h0 + kh;
+            if (h0 < 0) h0 = 0;
+            if (h1 > H) h1 = H;
+            for (int64_t c = 0; c < runs; c++) {
+                __m512 acc = _mm512_set1_ps(-INFINITY);
+                for (int64_t h = h0; h < h1; h++) {
+                    /* the run's first lane at column tap 0 */
+                    const float *xr = xp + h * W + c * 16 * sw - pw;
+                    for (int64_t t = 0; t < kw; t++) {
+                        __m512 v;
+                        if (sw == 1) {
+                            v = _mm512_mask_loadu_ps(acc, m[c][t], xr + t);
+                        } else {
+                            __m512 a = _mm512_maskz_loadu_ps(lo[c][t], xr + t);
+                            __m512 b = _mm512_maskz_loadu_ps(hi[c][t], xr + t + 16);
+                            v = _mm512_mask_mov_ps(acc, m[c][t],
+                                                   _mm512_permutex2var_ps(a, even, b));
+                        }
+                        acc = _mm512_max_ps(v, acc);
+                    }
+                }
+                _mm512_mask_storeu_ps(yp + oh * OW + c * 16, out[c], acc);
+            }
+        }
+    }
+}
+
+static bool maxpool_vec_fits(const pool_state *s)
+{
+    const lrsc_geom *g = &s->bound;
+    if (s->nsp != 2 || g->kernel[1] > VEC_MAX_KW || (g->stride[1] != 1 && g->stride[1] != 2) ||
+        s->in[1] > (1 << 20) || s->out[1] > VEC_MAX_RUNS * 16)
+        return false;
+    for (int a = 0; a < 2; a++)
+        if (s->pb[a] >= g->kernel[a] || (s->out[a] - 1) * g->stride[a] - s->pb[a] > s->in[a] - 1)
+            return false;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("bmi2");
+}
+#endif
+
 static lrsc_status pool_exec(lrsc_op_ctx *c, lrsc_error *err)
 {
     pool_state *s = c->state;
@@ -294,7 +449,12 @@ static lrsc_status pool_exec(lrsc_op_ctx *c, lrsc_error *err)
     int64_t min_planes = 4096 / (j.out_plane + 1) + 1;
     bool plain2d = s->is_max && !yi && s->nsp == 2 && s->bound.dil[0] == 1 &&
                    s->bound.dil[1] == 1;
-    lrsc_pool_for(c->pool, planes, min_planes, plain2d ? maxpool2d_planes : pool_planes, &j);
+    lrsc_par_fn fn = plain2d ? maxpool2d_planes : pool_planes;
+#ifdef HAVE_MAXPOOL_VEC
+    if (plain2d && maxpool_s1_fits(s)) fn = maxpool2d_s1_planes;
+    else if (plain2d && maxpool_vec_fits(s)) fn = maxpool2d_vec_planes;
+#endif
+    lrsc_pool_for(c->pool, planes, min_planes, fn, &j);
     (void)err;
     return LRSC_OK;
 }

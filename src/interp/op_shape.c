@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "interp/broadcast.h"
+#include "interp/kernels.h"
 #include "interp/op.h"
 #include "onnx/graph.h"
 #include "onnx/model.h"
@@ -433,6 +434,35 @@ static lrsc_status concat_reshape(lrsc_op_ctx *c, lrsc_error *err)
     return set_out(c, 0, x->dtype, x->ndim, d, err);
 }
 
+/* The output seen as outer rows of orow bytes, each the inputs' rows side
+ * by side; a job copies the output's bytes [x0, x1), piece by piece, so
+ * that the threads share even one image's concatenation. */
+#define CONCAT_BLOCK ((int64_t)1 << 16)
+
+typedef struct concat_job {
+    const lrsc_op_ctx *c;
+    int64_t total, orow;
+    const size_t *row;   /* per input: bytes per outer row */
+} concat_job;
+
+static void concat_blocks(void *arg, int64_t b0, int64_t b1)
+{
+    const concat_job *j = arg;
+    int64_t x = b0 * CONCAT_BLOCK, x1 = b1 * CONCAT_BLOCK;
+    if (x1 > j->total) x1 = j->total;
+    char *out = j->c->out[0]->data;
+    while (x < x1) {
+        int64_t r = x / j->orow, o = x % j->orow, pos = 0;
+        int k = 0;
+        while (o >= pos + (int64_t)j->row[k]) pos += (int64_t)j->row[k++];
+        int64_t n = pos + (int64_t)j->row[k] - o;
+        if (n > x1 - x) n = x1 - x;
+        const char *src = j->c->in[k]->data;
+        memcpy(out + x, src + r * (int64_t)j->row[k] + (o - pos), (size_t)n);
+        x += n;
+    }
+}
+
 static lrsc_status concat_exec(lrsc_op_ctx *c, lrsc_error *err)
 {
     sh_state *s = c->state;
@@ -444,15 +474,14 @@ static lrsc_status concat_exec(lrsc_op_ctx *c, lrsc_error *err)
     for (int i = 0; i < a; i++) outer *= o->dims[i];
     for (int i = a + 1; i < o->ndim; i++) inner *= o->dims[i];
     size_t orow = (size_t)(o->dims[a] * inner) * es;
-    size_t pos = 0;
-    for (int k = 0; k < c->nin; k++) {
-        size_t row = (size_t)(c->in[k]->dims[a] * inner) * es;
-        if (!row) continue;
-        const char *src = c->in[k]->data;
-        char *dst = (char *)o->data + pos;
-        for (int64_t r = 0; r < outer; r++) memcpy(dst + r * orow, src + r * row, row);
-        pos += row;
-    }
+    size_t *row = lrsc_malloc((size_t)c->nin * sizeof *row, err);
+    if (!row) return LRSC_ERR_NOMEM;
+    for (int k = 0; k < c->nin; k++) row[k] = (size_t)(c->in[k]->dims[a] * inner) * es;
+    /* the output's size was checked when it was allocated */
+    concat_job j = {c, (int64_t)(orow * (size_t)outer), (int64_t)orow, row};
+    int64_t blocks = (j.total + CONCAT_BLOCK - 1) / CONCAT_BLOCK;
+    lrsc_pool_for(c->pool, blocks, 4, concat_blocks, &j);
+    free(row);
     return LRSC_OK;
 }
 
