@@ -26,7 +26,6 @@
 #define N0 7
 #define NSMAX 12
 
-
 static void check(bool centred, int NS)
 {
     uint64_t s = (centred ? 11 : 12) + (uint64_t)NS;

@@ -22,7 +22,6 @@
 #define N0 7
 #define NS 6 /* samples: fewer than the 2 N0 stacked features */
 
-
 static void check(bool centred)
 {
     uint64_t s = centred ? 7 : 8;
