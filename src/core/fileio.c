@@ -110,6 +110,14 @@ lrsc_status lrsc_atomic_write(lrsc_atomic_file *f, const void *buf, size_t len, 
     return LRSC_OK;
 }
 
+lrsc_status lrsc_atomic_sync(lrsc_atomic_file *f, lrsc_error *err)
+{
+    if (fsync(f->fd) != 0)
+        return lrsc_error_set(err, LRSC_ERR_IO, "%s: fsync failed: %s", f->path, strerror(errno));
+    f->synced = 1;
+    return LRSC_OK;
+}
+
 lrsc_status lrsc_atomic_commit(lrsc_atomic_file *f, lrsc_error *err)
 {
     lrsc_status st = LRSC_OK;
@@ -118,10 +126,7 @@ lrsc_status lrsc_atomic_commit(lrsc_atomic_file *f, lrsc_error *err)
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGTERM);
     sigaddset(&block, SIGHUP);
-    if (fsync(f->fd) != 0) {
-        st = lrsc_error_set(err, LRSC_ERR_IO, "%s: fsync failed: %s", f->path, strerror(errno));
-        goto done;
-    }
+    if (!f->synced && (st = lrsc_atomic_sync(f, err)) != LRSC_OK) goto done;
     sigprocmask(SIG_BLOCK, &block, &old);
     sigset_t pending;
     sigpending(&pending);

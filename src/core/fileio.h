@@ -23,11 +23,16 @@ typedef struct lrsc_atomic_file {
     int fd;
     char *path;      /* destination */
     char *tmp_path;  /* named temporary (fallback when O_TMPFILE is unavailable) */
+    int synced;      /* lrsc_atomic_sync has flushed it */
 } lrsc_atomic_file;
 
 lrsc_status lrsc_atomic_open(lrsc_atomic_file *f, const char *path, lrsc_error *err);
 lrsc_status lrsc_atomic_write(lrsc_atomic_file *f, const void *buf, size_t len, lrsc_error *err);
-/* Flushes, fsyncs and renames into place; f is closed either way. */
+/* Fsyncs now, so that a later commit only links and renames: two files that
+ * must appear together (a model and its external data) are both synced
+ * first, and then committed back to back. */
+lrsc_status lrsc_atomic_sync(lrsc_atomic_file *f, lrsc_error *err);
+/* Fsyncs (unless synced already) and renames into place; f is closed either way. */
 lrsc_status lrsc_atomic_commit(lrsc_atomic_file *f, lrsc_error *err);
 /* Discards the file; the destination is untouched.  Safe after commit. */
 void lrsc_atomic_abort(lrsc_atomic_file *f);
