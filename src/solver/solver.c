@@ -905,6 +905,13 @@ lrsc_status lrsc_solver_eval(const float *W, int m, int n, const float *R, int k
         }                                                                                        \
     } while (0)
 
+/* Appends an objective value and the time since the fit began to the history. */
+static void push_history(lrsc_solver_result *res, double f, double t_start)
+{
+    res->history_time[res->n_history] = wall_now() - t_start;
+    res->history[res->n_history++] = f;
+}
+
 lrsc_status lrsc_solver_fit(const float *W, int m, int n, const float *R, int k, const float *mu,
                             const float *bias, const lrsc_solver_opts *opts,
                             lrsc_solver_result *res, lrsc_error *err)
@@ -972,8 +979,7 @@ lrsc_status lrsc_solver_fit(const float *W, int m, int n, const float *R, int k,
     mm(&w, false, false, m, k, n, 1.0f, W, n, R, k, 0.0f, w.WR, k);
     double fw = lrsc_linalg_sumsq(w.WR, mk);
     res->ref_energy = fw;
-    res->history_time[res->n_history] = wall_now() - t_start;
-    res->history[res->n_history++] = fw;
+    push_history(res, fw, t_start);
 
     bool full_sparse = c == mn, full_rank = rt == minmn && !full_sparse;
     if (full_sparse || full_rank || fw == 0.0 || (rt == 0 && c == 0)) {
@@ -1012,8 +1018,7 @@ lrsc_status lrsc_solver_fit(const float *W, int m, int n, const float *R, int k,
             f = fw;
         }
         res->objective = f;
-        res->history_time[res->n_history] = wall_now() - t_start;
-        res->history[res->n_history++] = f;
+        push_history(res, f, t_start);
         goto finish;
     }
 
@@ -1121,10 +1126,9 @@ lrsc_status lrsc_solver_fit(const float *W, int m, int n, const float *R, int k,
             if (full && !scored) {
                 if ((st = iht_step(&w, opts->structure, c)) != LRSC_OK) goto fail;
                 res->gradients++;
-                if ((st = cg_support(&w, cgi)) != LRSC_OK) goto fail;
-            } else if (!full) {
-                if ((st = cg_support(&w, cgi)) != LRSC_OK) goto fail;
             }
+            /* a kept score step has refitted its support already */
+            if (!scored && (st = cg_support(&w, cgi)) != LRSC_OK) goto fail;
             res->time_sparse += wall_now() - t_s;
             PROF_END(&w, P_SSTEP);
         }
@@ -1133,8 +1137,7 @@ lrsc_status lrsc_solver_fit(const float *W, int m, int n, const float *R, int k,
             goto fail;
         }
         res->iterations++;
-        res->history_time[res->n_history] = wall_now() - t_start;
-        res->history[res->n_history++] = w.f;
+        push_history(res, w.f, t_start);
         if (w.f == 0.0) break;
         if (w.p == rt) {
             if (!grew && f_prev - w.f <= opts->tol * f_prev) break;
@@ -1167,8 +1170,7 @@ lrsc_status lrsc_solver_fit(const float *W, int m, int n, const float *R, int k,
             res->time_lowrank += wall_now() - t_l;
         }
 
-        res->history_time[res->n_history] = wall_now() - t_start;
-        res->history[res->n_history++] = w.f;
+        push_history(res, w.f, t_start);
     }
 
     /* outputs: U, V = U^T (W - S), S in COO */
