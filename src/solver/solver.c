@@ -87,7 +87,7 @@ void lrsc_solver_opts_default(lrsc_solver_opts *o)
     o->seed = 1;
     o->rank_step = 0;
     o->power_iters = 2;
-    o->support_iters = 0;
+    o->support_iters = 2;
     o->refit_iters = 6;
     o->support_period = 1;
     o->score_steps = true;

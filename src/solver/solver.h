@@ -82,7 +82,10 @@ typedef struct lrsc_solver_opts {
     int rank_step;           /* rank added per growth step; 0: ceil(r / 2) */
     int power_iters;         /* power iterations per growth block and U-steps per outer iteration (2) */
     int support_iters;       /* conjugate-gradient iterations on the support after each sparse
-                                step (0: measured to converge better without; see bench) */
+                                step, and per score step's refit (default 2: at equal error
+                                faster than 0 or 3 in bench_solver, and more accurate models
+                                in bench_quality; 0: none after gradient steps and
+                                refit_iters per score step) */
     int support_period;      /* once the target rank is reached, only every support_period-th
                                 outer iteration updates the support (full gradient); the others
                                 refit S on it (support_iters, else refit_iters CG iterations)
