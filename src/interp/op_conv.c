@@ -732,6 +732,7 @@ static lrsc_status conv_batched(lrsc_op_ctx *c, conv_state *s, const layout *L, 
     int64_t Cg = C / G, Mg = M / G, K = Cg * L->kprod, P = L->out_plane;
     const float *X = x->data, *W = w->data, *B = bt ? bt->data : NULL;
     float *Y = y->data;
+    int64_t YS = c->out_img_stride ? c->out_img_stride : M * P; /* floats between images */
     int64_t ow_n = L->out[L->nsp - 1], outer = P / ow_n, cols = nbat * P;
     size_t ncol, nt;
     if (!lrsc_mul_size((size_t)K, (size_t)cols, &ncol) ||
@@ -756,7 +757,7 @@ static lrsc_status conv_batched(lrsc_op_ctx *c, conv_state *s, const layout *L, 
                 if (P >= 32) {
                     /* each image's plane written in place, no copy back */
                     if ((st = lrsc_sgemm_implicit_img(c->pool, pa, nb * P, implicit_pack, &ic,
-                                                      Y + (n0 * M + g * Mg) * P, P, P, M * P,
+                                                      Y + n0 * YS + g * Mg * P, P, P, YS,
                                                       B ? B + g * Mg : NULL,
                                                       res ? res + (n0 * M + g * Mg) * P : NULL,
                                                       relu, err)))
@@ -777,7 +778,7 @@ static lrsc_status conv_batched(lrsc_op_ctx *c, conv_state *s, const layout *L, 
                                                false, B ? B + g * Mg : NULL, relu, err)))
                     return st;
             }
-            scatter_job sj = {t, Y + (n0 * M + g * Mg) * P, Mg, P, nb, M * P};
+            scatter_job sj = {t, Y + n0 * YS + g * Mg * P, Mg, P, nb, YS};
             lrsc_pool_for(c->pool, nb * Mg, 64, scatter_rows, &sj);
         }
     }
@@ -809,6 +810,37 @@ static bool residual_fits(lrsc_op_ctx *c, conv_state *s, const layout *L, int64_
     return !pointwise && implicit_setup(s, L, Cg, &ic, c->pool, P);
 }
 
+static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err);
+
+/* An output slice of a Concat at batch > 1 on a path that addresses the
+ * output as one dense block: one image at a time, each image's slice being
+ * dense. */
+static lrsc_status conv_per_image(lrsc_op_ctx *c, lrsc_error *err)
+{
+    const lrsc_tensor *x = c->in[0];
+    lrsc_tensor x1 = *x, y1 = *c->out[0];
+    x1.owned = y1.owned = false;
+    x1.dims[0] = y1.dims[0] = 1;
+    int64_t xs = lrsc_tensor_numel(&x1), ys = c->out_img_stride;
+    const lrsc_tensor *ins[3] = {&x1, c->in[1], c->nin > 2 ? c->in[2] : NULL};
+    lrsc_tensor *outs[1] = {&y1};
+    lrsc_op_ctx c1 = *c;
+    c1.in = ins;
+    c1.nin = c->nin < 3 ? c->nin : 3;
+    c1.out = outs;
+    c1.nout = 1;
+    c1.out_img_stride = 0;
+    c1.fuse_add = NULL;
+    for (int64_t n = 0; n < x->dims[0]; n++) {
+        x1.data = (float *)x->data + n * xs;
+        y1.data = (float *)c->out[0]->data + n * ys;
+        lrsc_status st = conv_exec(&c1, err);
+        if (st) return st;
+    }
+    c->add_done = false;
+    return LRSC_OK;
+}
+
 static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
 {
     conv_state *s = c->state;
@@ -827,6 +859,10 @@ static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
     relu_job rj = {Y, P};
     int64_t nbat = N > 1 && P < 4096 ? COL_BUDGET_FLOATS / (K * P) : 1;
     if (nbat > N) nbat = N;
+    /* Only the batched products take an output slice with images apart. */
+    if (c->out_img_stride && c->out_img_stride != M * P && N > 1 &&
+        (nbat <= 1 || (Cg == 1 && G > 1)))
+        return conv_per_image(c, err);
     /* A fused residual Add (and Relu) goes into the products' epilogue,
      * where every product of this Conv is an implicit one. */
     const float *res = NULL;
