@@ -30,6 +30,11 @@ struct lrsc_interp {
     int *pass_in;                  /* per node: which input pass hands on (0 unless an Add) */
     int *pass_if;                  /* per node: -1, or a Conv that must have applied its
                                     * fused Add (ctx.add_done) for pass to hold this run */
+    int *cat_of;                   /* per node: -1; for a Concat whose inputs the Convs
+                                    * before it write in place, itself; for such a Conv,
+                                    * the Concat */
+    int64_t *cat_off;              /* per node: a member Conv's first channel in the
+                                    * Concat's output; for the Concat, its channels */
     const lrsc_tensor **in_ptrs;   /* storage behind every ctx.in */
     lrsc_tensor **out_ptrs;        /* storage behind every ctx.out */
     lrsc_tensor *vals;             /* per value */
@@ -143,6 +148,8 @@ void lrsc_interp_free(lrsc_interp *ip)
     free(ip->pass);
     free(ip->pass_in);
     free(ip->pass_if);
+    free(ip->cat_of);
+    free(ip->cat_off);
     free(ip->in_ptrs);
     free(ip->out_ptrs);
     free(ip->vals);
@@ -303,6 +310,71 @@ static void fuse_conv_add(lrsc_interp *ip)
     }
 }
 
+/* The Conv behind Concat input v: v's producer, or the Relu fused into
+ * it; the value must be read only by the Concat (node a).  -1 if none. */
+static int concat_member(const lrsc_interp *ip, int v, int a)
+{
+    const lrsc_graph *g = ip->g;
+    int p = v >= 0 ? g->values[v].producer : -1;
+    if (p < 0 || !ip->defs[p] || sole_consumer(ip, v, p) != a) return -1;
+    if (ip->pass[p] && ip->pass_if[p] < 0 && is_default_op(&g->nodes[p], "Relu")) {
+        int cv = g->nodes[p].inputs[0];
+        p = cv >= 0 ? g->values[cv].producer : -1;
+        if (p < 0 || !ip->ctx[p].fuse_relu) return -1;
+    }
+    const lrsc_node *n = &g->nodes[p];
+    if (!ip->defs[p] || !is_default_op(n, "Conv") || n->noutputs != 1 || n->ninputs < 2 ||
+        ip->ctx[p].fuse_add || ip->cat_of[p] >= 0)
+        return -1;
+    return p;
+}
+
+/* Concat(Conv, Conv, ...) along channels (GoogLeNet's inception blocks):
+ * each Conv writes its output straight into its channel slice of the
+ * Concat's output, which the first of them to run allocates, and the
+ * Concat itself does nothing.  Every input must be a Conv (or a Conv with
+ * its fused Relu) read by the Concat alone, with a constant weight, whose
+ * output channels then are known here. */
+static void fuse_conv_concat(lrsc_interp *ip)
+{
+    const lrsc_graph *g = ip->g;
+    if (ip->opts.hook) return;
+    for (int a = 0; a < g->nnodes; a++) {
+        const lrsc_node *n = &g->nodes[a];
+        if (!ip->defs[a] || !is_default_op(n, "Concat") || n->noutputs != 1 ||
+            n->outputs[0] < 0 || n->ninputs < 1 || n->opset < 4)
+            continue;
+        int64_t axis = lrsc_attr_int(n->proto, "axis", 1), total = 0;
+        int rank = -1;
+        bool ok = true;
+        for (int k = 0; k < n->ninputs && ok; k++) {
+            int v = n->inputs[k];
+            for (int j = 0; j < k; j++)
+                if (n->inputs[j] == v) ok = false;
+            int ci = ok ? concat_member(ip, v, a) : -1;
+            const lrsc_tensor *w = ci >= 0 ? &ip->vals[g->nodes[ci].inputs[1]] : NULL;
+            if (!w || g->values[g->nodes[ci].inputs[1]].kind != LRSC_VALUE_CONSTANT ||
+                w->dtype != LRSC_DT_FLOAT || w->ndim < 3 || (rank >= 0 && w->ndim != rank) ||
+                w->dims[0] < 0 || total > INT64_MAX / 2 - w->dims[0]) {
+                ok = false;
+                break;
+            }
+            rank = w->ndim;
+            total += w->dims[0];
+        }
+        if (!ok || (axis != 1 && axis + rank != 1)) continue;
+        int64_t off = 0;
+        for (int k = 0; k < n->ninputs; k++) {
+            int ci = concat_member(ip, n->inputs[k], a);
+            ip->cat_of[ci] = a;
+            ip->cat_off[ci] = off;
+            off += ip->vals[g->nodes[ci].inputs[1]].dims[0];
+        }
+        ip->cat_of[a] = a;
+        ip->cat_off[a] = total;
+    }
+}
+
 lrsc_status lrsc_interp_create(const lrsc_graph *g, const lrsc_interp_opts *opts,
                                lrsc_interp **out, lrsc_error *err)
 {
@@ -341,7 +413,9 @@ lrsc_status lrsc_interp_create(const lrsc_graph *g, const lrsc_interp_opts *opts
     ip->pass = ip->inited ? lrsc_calloc(nn, sizeof *ip->pass, err) : NULL;
     ip->pass_in = ip->pass ? lrsc_calloc(nn, sizeof *ip->pass_in, err) : NULL;
     ip->pass_if = ip->pass_in ? lrsc_calloc(nn, sizeof *ip->pass_if, err) : NULL;
-    ip->in_ptrs = ip->pass_if ? lrsc_calloc(nin_total, sizeof *ip->in_ptrs, err) : NULL;
+    ip->cat_of = ip->pass_if ? lrsc_calloc(nn, sizeof *ip->cat_of, err) : NULL;
+    ip->cat_off = ip->cat_of ? lrsc_calloc(nn, sizeof *ip->cat_off, err) : NULL;
+    ip->in_ptrs = ip->cat_off ? lrsc_calloc(nin_total, sizeof *ip->in_ptrs, err) : NULL;
     ip->out_ptrs = ip->in_ptrs ? lrsc_calloc(nout_total, sizeof *ip->out_ptrs, err) : NULL;
     ip->vals = ip->out_ptrs ? lrsc_calloc(nv, sizeof *ip->vals, err) : NULL;
     ip->left = ip->vals ? lrsc_calloc(nv, sizeof *ip->left, err) : NULL;
@@ -352,7 +426,7 @@ lrsc_status lrsc_interp_create(const lrsc_graph *g, const lrsc_interp_opts *opts
         return LRSC_ERR_NOMEM;
     }
     lrsc_status st;
-    for (size_t i = 0; i < nn; i++) ip->pass_if[i] = -1;
+    for (size_t i = 0; i < nn; i++) ip->pass_if[i] = ip->cat_of[i] = -1;
     for (int v = 0; v < g->nvalues; v++) {
         ip->keep[v] = g->values[v].is_output || (ip->opts.keep && ip->opts.keep[v]);
         if (g->values[v].kind != LRSC_VALUE_CONSTANT) continue;
@@ -400,6 +474,7 @@ lrsc_status lrsc_interp_create(const lrsc_graph *g, const lrsc_interp_opts *opts
     }
     fuse_conv_relu(ip);
     fuse_conv_add(ip);
+    fuse_conv_concat(ip);
     openblas_set_num_threads(ip->threads);
     *out = ip;
     return LRSC_OK;
@@ -540,6 +615,38 @@ static bool fills_outputs(const lrsc_node *n)
            is_default_op(n, "Concat");
 }
 
+/* Member Conv i of a fused Concat: its output becomes a view of its
+ * channel slice of the Concat's output, allocated by the first member. */
+static lrsc_status concat_slice(lrsc_interp *ip, int i, lrsc_error *err)
+{
+    const lrsc_graph *g = ip->g;
+    const lrsc_node *n = &g->nodes[i], *cn = &g->nodes[ip->cat_of[i]];
+    lrsc_tensor *y = &ip->vals[n->outputs[0]], *t = &ip->vals[cn->outputs[0]];
+    int64_t total = ip->cat_off[ip->cat_of[i]], off = ip->cat_off[i];
+    if (y->dtype != LRSC_DT_FLOAT || y->ndim < 3 || y->ndim > LRSC_MAX_DIMS ||
+        y->dims[1] > total - off)
+        return node_error(err, LRSC_ERR_INTERNAL, n, "output does not fit its Concat slice");
+    if (t->ndim < 0) {
+        lrsc_tensor_init(t, LRSC_DT_FLOAT, y->ndim, y->dims, NULL);
+        t->dims[1] = total;
+        lrsc_status st = alloc_output(ip, cn, 0, false, err);
+        if (st) return st;
+    } else {
+        bool same = t->ndim == y->ndim;
+        for (int d = 0; same && d < y->ndim; d++)
+            if (d != 1 && t->dims[d] != y->dims[d]) same = false;
+        if (!same)
+            return node_error(err, LRSC_ERR_INVALID, cn,
+                              "inputs differ in shape outside the concatenated axis");
+    }
+    int64_t plane = 1;
+    for (int d = 2; d < y->ndim; d++) plane *= y->dims[d];
+    y->data = t->data ? (float *)t->data + off * plane : NULL;
+    y->owned = false;
+    ip->ctx[i].out_img_stride = total * plane;
+    return LRSC_OK;
+}
+
 static lrsc_status run_node(lrsc_interp *ip, int i, lrsc_error *err)
 {
     const lrsc_graph *g = ip->g;
@@ -547,6 +654,12 @@ static lrsc_status run_node(lrsc_interp *ip, int i, lrsc_error *err)
     const lrsc_op_def *d = ip->defs[i];
     lrsc_op_ctx *c = &ip->ctx[i];
     lrsc_status st;
+    if (ip->cat_of[i] == i) {
+        /* the Convs before it wrote its output */
+        if (ip->vals[n->outputs[0]].ndim < 0)
+            return node_error(err, LRSC_ERR_INTERNAL, n, "output was not written");
+        goto done;
+    }
     for (int k = 0; k < n->noutputs; k++) {
         int v = n->outputs[k];
         if (v < 0) continue;
@@ -570,7 +683,11 @@ static lrsc_status run_node(lrsc_interp *ip, int i, lrsc_error *err)
         if (n->outputs[k] < 0) continue;
         if (ip->vals[n->outputs[k]].ndim < 0 || ip->vals[n->outputs[k]].ndim > LRSC_MAX_DIMS)
             return node_error(err, LRSC_ERR_INTERNAL, n, "operator produced an invalid rank");
-        if ((st = alloc_output(ip, n, k, !fills_outputs(n), err))) return st;
+        if (ip->cat_of[i] >= 0 && k == 0)
+            st = concat_slice(ip, i, err);
+        else
+            st = alloc_output(ip, n, k, !fills_outputs(n), err);
+        if (st) return st;
     }
     if ((st = d->exec(c, err))) goto fail;
     if (ip->opts.hook) {

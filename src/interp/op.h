@@ -37,6 +37,10 @@ typedef struct lrsc_op_ctx {
     bool fuse_add_relu;           /* with fuse_add: a Relu follows the Add; apply it after
                                    * the addition when add_done */
     bool add_done;                /* set by exec at every run: fuse_add was applied */
+    int64_t out_img_stride;       /* Conv only, set by the interpreter before exec: 0, or
+                                   * floats between images of out[0], whose data is then a
+                                   * channel slice of a Concat's output (each image's
+                                   * planes contiguous, the images further apart) */
 } lrsc_op_ctx;
 
 typedef struct lrsc_op_def {

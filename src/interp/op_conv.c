@@ -25,7 +25,7 @@
 
 #define COL_BUDGET_FLOATS ((int64_t)8 << 20) /* 32 MB of unfolded input per slice */
 
-#define KTAB_KEY 8
+#define KTAB_KEY 9
 
 typedef struct conv_state {
     lrsc_geom geom;
@@ -47,7 +47,7 @@ typedef struct conv_state {
     int64_t npk;
     const void *pk_src;
     /* per unfolded row k (2-D implicit product): channel offset, row and
-     * column offsets of the kernel tap */
+     * column offsets of the kernel tap, and the three as one offset */
     int64_t *ktab;
     int64_t ktab_cap;
     int64_t ktab_key[KTAB_KEY];   /* what ktab was built for; zeros: nothing yet */
@@ -538,8 +538,10 @@ typedef struct implicit_ctx {
     const float *x;         /* the group's first channel in image 0 */
     int64_t img;            /* floats between images */
     int64_t P, OW, H, W, sh, sw;
-    const int64_t *ktab;    /* [K][3]: channel offset, row offset, column offset */
+    const int64_t *ktab;    /* [K][4]: channel offset, row offset, column offset, and
+                             * channel offset + row offset * W + column offset */
     int64_t wmin, wmax;     /* least and greatest column offset over the taps */
+    int64_t hmin, hmax;     /* the same for the row offset */
 } implicit_ctx;
 
 #ifdef HAVE_IMPLICIT
@@ -550,6 +552,8 @@ typedef struct piece {
     const float *xn;      /* the image's first channel; NULL: zeros */
     int64_t oh, owl;      /* output row, and output column of lane 0 */
     __mmask16 lanes;
+    bool solo;            /* the half's only piece with data: stored whole, the
+                           * other lanes as zeros */
 } piece;
 
 #define IMPLICIT_PIECES (256 + 2 * (256 / 16) + 2)
@@ -578,10 +582,19 @@ __attribute__((target("avx512f,bmi2"))) static void implicit_pack(const void *ar
         }
         q += len;
     }
+    /* the pieces of one half are adjacent */
+    for (int i = 0; i < np; i++)
+        pc[i].solo = (i == 0 || pc[i - 1].off != pc[i].off) &&
+                     (i + 1 == np || pc[i + 1].off != pc[i].off);
+    int ndata = np;
     for (int h = nc / 16; h < 2 * nstrip; h++) {
         int a = nc > 16 * h ? nc - 16 * h : 0;
         if (a >= 16) continue;
+        int64_t off = (int64_t)(h / 2) * kc * 32 + (h % 2) * 16;
+        if (a > 0 && ndata > 0 && pc[ndata - 1].off == off && pc[ndata - 1].solo)
+            continue; /* that piece stores zeros beyond nc */
         piece *p = &pc[np++];
+        p->solo = false;
         p->off = (int64_t)(h / 2) * kc * 32 + (h % 2) * 16;
         p->xn = NULL;
         p->oh = p->owl = 0;
@@ -591,7 +604,7 @@ __attribute__((target("avx512f,bmi2"))) static void implicit_pack(const void *ar
     const __m512i lanes = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)j->sw));
     const __m512i wlim = _mm512_set1_epi32((int)j->W);
     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    const int64_t *kt0 = j->ktab + k0 * 3;
+    const int64_t *kt0 = j->ktab + k0 * 4;
     /* Piece by piece, every row k: the piece's fields stay in registers. */
     for (int i = 0; i < np; i++) {
         const piece *p = &pc[i];
@@ -606,23 +619,67 @@ __attribute__((target("avx512f,bmi2"))) static void implicit_pack(const void *ar
         int lo_lane = __builtin_ctz(pl), hi_lane = 31 - __builtin_clz(pl);
         int64_t first = wb + lo_lane * j->sw, lastc = wb + hi_lane * j->sw;
         bool inside_w = first + j->wmin >= 0 && lastc + j->wmax < j->W;
+        bool inside_h = hb + j->hmin >= 0 && hb + j->hmax < j->H;
+        const float *base = p->xn + hb * j->W + wb;
+        /* lanes outside pl load as zeros: a solo piece stores all 16 */
+        __mmask16 sm = p->solo ? (__mmask16)0xFFFF : pl;
+        if (inside_w && inside_h && j->sw == 1) {
+            /* every tap inside the plane: one load per row, at a kept offset */
+            if (p->solo)
+                for (int64_t k = 0; k < kc; k++)
+                    _mm512_storeu_ps(d + k * 32, _mm512_maskz_loadu_ps(pl, base + kt0[4 * k + 3]));
+            else
+                for (int64_t k = 0; k < kc; k++)
+                    _mm512_mask_storeu_ps(d + k * 32, sm,
+                                          _mm512_maskz_loadu_ps(pl, base + kt0[4 * k + 3]));
+            continue;
+        }
+        if (inside_w && inside_h && j->sw == 2) {
+            uint32_t m2 = _pdep_u32(pl, 0x55555555u);
+            __mmask16 ml = (__mmask16)(m2 & 0xFFFF), mh = (__mmask16)(m2 >> 16);
+            for (int64_t k = 0; k < kc; k++) {
+                const float *src = base + kt0[4 * k + 3];
+                __m512 lo = _mm512_maskz_loadu_ps(ml, src), hi = _mm512_maskz_loadu_ps(mh, src + 16);
+                _mm512_mask_storeu_ps(d + k * 32, sm, _mm512_permutex2var_ps(lo, even, hi));
+            }
+            continue;
+        }
+        if (j->sw == 1 && j->wmax - j->wmin < 32) {
+            /* at a row's ends: the lanes inside the row for each column offset */
+            __mmask16 cm[32];
+            for (int64_t o = j->wmin; o <= j->wmax; o++) {
+                int64_t lo = -(wb + o), hi = j->W - (wb + o); /* lanes lo <= l < hi */
+                uint32_t ge = lo <= 0 ? 0xFFFFu : lo >= 16 ? 0u : (0xFFFFu << lo) & 0xFFFFu;
+                uint32_t lt = hi >= 16 ? 0xFFFFu : hi <= 0 ? 0u : (1u << hi) - 1u;
+                cm[o - j->wmin] = (__mmask16)(pl & ge & lt);
+            }
+            for (int64_t k = 0; k < kc; k++) {
+                const int64_t *kt = kt0 + k * 4;
+                int64_t ih = hb + kt[1];
+                __m512 v = _mm512_setzero_ps();
+                if (inside_h || (ih >= 0 && ih < j->H))
+                    v = _mm512_maskz_loadu_ps(cm[kt[2] - j->wmin], base + kt[3]);
+                _mm512_mask_storeu_ps(d + k * 32, sm, v);
+            }
+            continue;
+        }
         if (inside_w && j->sw == 1) {
             /* every tap's columns lie inside the row: plain masked loads */
             for (int64_t k = 0; k < kc; k++) {
-                const int64_t *kt = kt0 + k * 3;
+                const int64_t *kt = kt0 + k * 4;
                 int64_t ih = hb + kt[1];
                 __m512 v = _mm512_setzero_ps();
                 if (ih >= 0 && ih < j->H)
                     v = _mm512_maskz_loadu_ps(pl, p->xn + kt[0] + ih * j->W + wb + kt[2]);
-                _mm512_mask_storeu_ps(d + k * 32, pl, v);
+                _mm512_mask_storeu_ps(d + k * 32, sm, v);
             }
             continue;
         }
         for (int64_t k = 0; k < kc; k++) {
-            const int64_t *kt = kt0 + k * 3;
+            const int64_t *kt = kt0 + k * 4;
             int64_t ih = hb + kt[1];
             if (ih < 0 || ih >= j->H) {
-                _mm512_mask_storeu_ps(d + k * 32, pl, _mm512_setzero_ps());
+                _mm512_mask_storeu_ps(d + k * 32, sm, _mm512_setzero_ps());
                 continue;
             }
             int64_t iw0 = wb + kt[2];
@@ -646,7 +703,7 @@ __attribute__((target("avx512f,bmi2"))) static void implicit_pack(const void *ar
             } else {
                 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), ok, iw, row, 4);
             }
-            _mm512_mask_storeu_ps(d + k * 32, pl, v);
+            _mm512_mask_storeu_ps(d + k * 32, sm, v);
         }
     }
 }
@@ -668,25 +725,28 @@ static bool implicit_setup(conv_state *s, const layout *L, int64_t Cg, implicit_
     /* The table depends only on these; it is rebuilt only when they change
      * (its divisions cost as much as a small Conv's product, on one thread). */
     int64_t key[KTAB_KEY] = {K, L->kprod, L->k[1], L->d[0], L->d[1], L->pb[0], L->pb[1],
-                             L->in_plane};
+                             L->in_plane, W};
     if (memcmp(key, s->ktab_key, sizeof key) != 0) {
         if (K > s->ktab_cap) {
-            int64_t *t = realloc(s->ktab, (size_t)K * 3 * sizeof *t);
+            int64_t *t = realloc(s->ktab, (size_t)K * 4 * sizeof *t);
             if (!t) return false;
             s->ktab = t;
             s->ktab_cap = K;
         }
         for (int64_t k = 0; k < K; k++) {
             int64_t ch = k / L->kprod, r = k % L->kprod, ki = r / L->k[1], kj = r % L->k[1];
-            s->ktab[3 * k] = ch * L->in_plane;
-            s->ktab[3 * k + 1] = ki * L->d[0] - L->pb[0];
-            s->ktab[3 * k + 2] = kj * L->d[1] - L->pb[1];
+            s->ktab[4 * k] = ch * L->in_plane;
+            s->ktab[4 * k + 1] = ki * L->d[0] - L->pb[0];
+            s->ktab[4 * k + 2] = kj * L->d[1] - L->pb[1];
+            s->ktab[4 * k + 3] = s->ktab[4 * k] + s->ktab[4 * k + 1] * W + s->ktab[4 * k + 2];
         }
         memcpy(s->ktab_key, key, sizeof key);
     }
     ic->ktab = s->ktab;
     ic->wmin = -L->pb[1];
     ic->wmax = (L->k[1] - 1) * L->d[1] - L->pb[1];
+    ic->hmin = -L->pb[0];
+    ic->hmax = (L->k[0] - 1) * L->d[0] - L->pb[0];
     ic->P = L->out_plane;
     ic->OW = L->out[1];
     ic->H = H;
@@ -732,6 +792,7 @@ static lrsc_status conv_batched(lrsc_op_ctx *c, conv_state *s, const layout *L, 
     int64_t Cg = C / G, Mg = M / G, K = Cg * L->kprod, P = L->out_plane;
     const float *X = x->data, *W = w->data, *B = bt ? bt->data : NULL;
     float *Y = y->data;
+    int64_t YS = c->out_img_stride ? c->out_img_stride : M * P; /* floats between images */
     int64_t ow_n = L->out[L->nsp - 1], outer = P / ow_n, cols = nbat * P;
     size_t ncol, nt;
     if (!lrsc_mul_size((size_t)K, (size_t)cols, &ncol) ||
@@ -756,7 +817,7 @@ static lrsc_status conv_batched(lrsc_op_ctx *c, conv_state *s, const layout *L, 
                 if (P >= 32) {
                     /* each image's plane written in place, no copy back */
                     if ((st = lrsc_sgemm_implicit_img(c->pool, pa, nb * P, implicit_pack, &ic,
-                                                      Y + (n0 * M + g * Mg) * P, P, P, M * P,
+                                                      Y + n0 * YS + g * Mg * P, P, P, YS,
                                                       B ? B + g * Mg : NULL,
                                                       res ? res + (n0 * M + g * Mg) * P : NULL,
                                                       relu, err)))
@@ -777,7 +838,7 @@ static lrsc_status conv_batched(lrsc_op_ctx *c, conv_state *s, const layout *L, 
                                                false, B ? B + g * Mg : NULL, relu, err)))
                     return st;
             }
-            scatter_job sj = {t, Y + (n0 * M + g * Mg) * P, Mg, P, nb, M * P};
+            scatter_job sj = {t, Y + n0 * YS + g * Mg * P, Mg, P, nb, YS};
             lrsc_pool_for(c->pool, nb * Mg, 64, scatter_rows, &sj);
         }
     }
@@ -809,6 +870,37 @@ static bool residual_fits(lrsc_op_ctx *c, conv_state *s, const layout *L, int64_
     return !pointwise && implicit_setup(s, L, Cg, &ic, c->pool, P);
 }
 
+static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err);
+
+/* An output slice of a Concat at batch > 1 on a path that addresses the
+ * output as one dense block: one image at a time, each image's slice being
+ * dense. */
+static lrsc_status conv_per_image(lrsc_op_ctx *c, lrsc_error *err)
+{
+    const lrsc_tensor *x = c->in[0];
+    lrsc_tensor x1 = *x, y1 = *c->out[0];
+    x1.owned = y1.owned = false;
+    x1.dims[0] = y1.dims[0] = 1;
+    int64_t xs = lrsc_tensor_numel(&x1), ys = c->out_img_stride;
+    const lrsc_tensor *ins[3] = {&x1, c->in[1], c->nin > 2 ? c->in[2] : NULL};
+    lrsc_tensor *outs[1] = {&y1};
+    lrsc_op_ctx c1 = *c;
+    c1.in = ins;
+    c1.nin = c->nin < 3 ? c->nin : 3;
+    c1.out = outs;
+    c1.nout = 1;
+    c1.out_img_stride = 0;
+    c1.fuse_add = NULL;
+    for (int64_t n = 0; n < x->dims[0]; n++) {
+        x1.data = (float *)x->data + n * xs;
+        y1.data = (float *)c->out[0]->data + n * ys;
+        lrsc_status st = conv_exec(&c1, err);
+        if (st) return st;
+    }
+    c->add_done = false;
+    return LRSC_OK;
+}
+
 static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
 {
     conv_state *s = c->state;
@@ -827,6 +919,10 @@ static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
     relu_job rj = {Y, P};
     int64_t nbat = N > 1 && P < 4096 ? COL_BUDGET_FLOATS / (K * P) : 1;
     if (nbat > N) nbat = N;
+    /* Only the batched products take an output slice with images apart. */
+    if (c->out_img_stride && c->out_img_stride != M * P && N > 1 &&
+        (nbat <= 1 || (Cg == 1 && G > 1)))
+        return conv_per_image(c, err);
     /* A fused residual Add (and Relu) goes into the products' epilogue,
      * where every product of this Conv is an implicit one. */
     const float *res = NULL;

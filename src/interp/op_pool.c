@@ -301,6 +301,17 @@ __attribute__((target("avx512f"))) static void maxpool2d_s1_planes(void *arg, in
     int64_t H = s->in[0], W = s->in[1], OH = s->out[0], OW = s->out[1];
     int64_t kh = s->bound.kernel[0], kw = s->bound.kernel[1], ph = s->pb[0], pw = s->pb[1];
     float hm[S1_MAX * S1_MAX];
+    /* per 16-lane run and column tap: lanes l with 0 <= o0 + l - pw + t < W
+     * and o0 + l < OW (found once, not per row) */
+    __mmask16 tm[S1_MAX / 16][VEC_MAX_KW];
+    for (int64_t o0 = 0; o0 < OW; o0 += 16)
+        for (int64_t t = 0; t < kw; t++) {
+            int64_t lo = pw - t - o0, hi = W + pw - t - o0;
+            if (lo < 0) lo = 0;
+            if (hi > OW - o0) hi = OW - o0;
+            if (hi > 16) hi = 16;
+            tm[o0 / 16][t] = hi <= lo ? 0 : (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+        }
     for (int64_t p = p0; p < p1; p++) {
         const float *xp = j->x + p * j->in_plane;
         float *yp = j->y + p * j->out_plane;
@@ -309,14 +320,7 @@ __attribute__((target("avx512f"))) static void maxpool2d_s1_planes(void *arg, in
             for (int64_t o0 = 0; o0 < OW; o0 += 16) {
                 __m512 acc = _mm512_set1_ps(-INFINITY);
                 for (int64_t t = 0; t < kw; t++) {
-                    /* lanes l with 0 <= o0 + l - pw + t < W and o0 + l < OW */
-                    int64_t lo = pw - t - o0, hi = W + pw - t - o0;
-                    if (lo < 0) lo = 0;
-                    if (hi > OW - o0) hi = OW - o0;
-                    if (hi > 16) hi = 16;
-                    if (hi <= lo) continue;
-                    __mmask16 m = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
-                    __m512 v = _mm512_mask_loadu_ps(acc, m, xr + o0 - pw + t);
+                    __m512 v = _mm512_mask_loadu_ps(acc, tm[o0 / 16][t], xr + o0 - pw + t);
                     acc = _mm512_max_ps(v, acc);
                 }
                 _mm512_storeu_ps(hm + h * S1_MAX + o0, acc);
@@ -342,7 +346,8 @@ __attribute__((target("avx512f"))) static void maxpool2d_s1_planes(void *arg, in
 static bool maxpool_s1_fits(const pool_state *s)
 {
     const lrsc_geom *g = &s->bound;
-    if (s->nsp != 2 || g->stride[0] != 1 || g->stride[1] != 1) return false;
+    if (s->nsp != 2 || g->stride[0] != 1 || g->stride[1] != 1 || g->kernel[1] > VEC_MAX_KW)
+        return false;
     for (int a = 0; a < 2; a++)
         if (s->in[a] > S1_MAX || s->out[a] > S1_MAX || s->pb[a] >= g->kernel[a] ||
             s->out[a] - 1 - s->pb[a] > s->in[a] - 1)
@@ -419,6 +424,78 @@ __attribute__((target("avx512f,bmi2"))) static void maxpool2d_vec_planes(void *a
     }
 }
 
+/* 3x3 windows at stride 2 with pads of at most 1 (the stride-2 pools of
+ * GoogLeNet and ResNet), separably: the max over the three column taps of
+ * an input row (even, odd and next even floats of 32, picked with
+ * permutes), then over three such rows; the last row of a window is the
+ * first of the next, so it is kept rather than found twice.  Padding
+ * columns load as -inf.  Same conditions and NaN handling as below. */
+__attribute__((target("avx512f"))) static void maxpool2d_s2k3_planes(void *arg, int64_t p0,
+                                                                    int64_t p1)
+{
+    const pool_job *j = arg;
+    const pool_state *s = j->s;
+    int64_t H = s->in[0], W = s->in[1], OH = s->out[0], OW = s->out[1];
+    int64_t ph = s->pb[0], pw = s->pb[1];
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    /* per 16-lane run c: the lanes of the loads at xr + 0, 16, 2, 18 that
+     * lie inside the row (xr: the run's first input column at tap 0) */
+    __mmask16 lm[VEC_MAX_RUNS][4], out[VEC_MAX_RUNS];
+    static const int shift[4] = {0, 16, 2, 18};
+    int64_t runs = (OW + 15) / 16;
+    for (int64_t c = 0; c < runs; c++) {
+        out[c] = OW - c * 16 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (OW - c * 16)) - 1);
+        for (int q = 0; q < 4; q++) {
+            int64_t col = c * 32 - pw + shift[q], lo = -col, hi = W - col; /* lanes lo <= i < hi */
+            if (lo < 0) lo = 0;
+            if (hi > 16) hi = 16;
+            lm[c][q] = hi <= lo ? 0 : (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+        }
+    }
+    float keep[VEC_MAX_RUNS * 16];
+    for (int64_t p = p0; p < p1; p++) {
+        const float *xp = j->x + p * j->in_plane;
+        float *yp = j->y + p * j->out_plane;
+        int64_t kept = -1; /* the input row held in keep */
+        for (int64_t oh = 0; oh < OH; oh++) {
+            int64_t h0 = oh * 2 - ph, h1 = h0 + 3;
+            if (h0 < 0) h0 = 0;
+            if (h1 > H) h1 = H;
+            for (int64_t c = 0; c < runs; c++) {
+                __m512 acc = ninf;
+                for (int64_t h = h0; h < h1; h++) {
+                    __m512 r;
+                    if (h == kept) {
+                        r = _mm512_loadu_ps(keep + c * 16);
+                    } else {
+                        const float *xr = xp + h * W + c * 32 - pw;
+                        __m512 a = _mm512_mask_loadu_ps(ninf, lm[c][0], xr);
+                        __m512 b = _mm512_mask_loadu_ps(ninf, lm[c][1], xr + 16);
+                        __m512 a2 = _mm512_mask_loadu_ps(ninf, lm[c][2], xr + 2);
+                        __m512 b2 = _mm512_mask_loadu_ps(ninf, lm[c][3], xr + 18);
+                        r = _mm512_max_ps(_mm512_permutex2var_ps(a, even, b), ninf);
+                        r = _mm512_max_ps(_mm512_permutex2var_ps(a, odd, b), r);
+                        r = _mm512_max_ps(_mm512_permutex2var_ps(a2, even, b2), r);
+                        if (h == h1 - 1) _mm512_storeu_ps(keep + c * 16, r);
+                    }
+                    acc = _mm512_max_ps(r, acc);
+                }
+                _mm512_mask_storeu_ps(yp + oh * OW + c * 16, out[c], acc);
+            }
+            kept = h1 - 1;
+        }
+    }
+}
+
+static bool maxpool_s2k3_fits(const pool_state *s)
+{
+    const lrsc_geom *g = &s->bound;
+    return s->nsp == 2 && g->kernel[0] == 3 && g->kernel[1] == 3 && g->stride[0] == 2 &&
+           g->stride[1] == 2 && s->pb[0] <= 1 && s->pb[1] <= 1 && s->out[1] <= VEC_MAX_RUNS * 16;
+}
+
 static bool maxpool_vec_fits(const pool_state *s)
 {
     const lrsc_geom *g = &s->bound;
@@ -452,7 +529,8 @@ static lrsc_status pool_exec(lrsc_op_ctx *c, lrsc_error *err)
     lrsc_par_fn fn = plain2d ? maxpool2d_planes : pool_planes;
 #ifdef HAVE_MAXPOOL_VEC
     if (plain2d && maxpool_s1_fits(s)) fn = maxpool2d_s1_planes;
-    else if (plain2d && maxpool_vec_fits(s)) fn = maxpool2d_vec_planes;
+    else if (plain2d && maxpool_vec_fits(s))
+        fn = maxpool_s2k3_fits(s) ? maxpool2d_s2k3_planes : maxpool2d_vec_planes;
 #endif
     lrsc_pool_for(c->pool, planes, min_planes, fn, &j);
     (void)err;
