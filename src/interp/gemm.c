@@ -11,11 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cpu.h"
 #include "interp/kernels.h"
 
-/* LRSC_NO_AVX512 (a compile definition) builds only the portable paths, to
- * test them on a machine that has AVX-512. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(LRSC_NO_AVX512)
+#ifdef LRSC_CPU_X86_AVX512
 #define HAVE_AVX512_PATH 1
 #include <immintrin.h>
 #endif
@@ -38,8 +37,6 @@ static lrsc_status blas_path(int64_t M, int64_t N, int64_t K, const float *A, in
 }
 
 #ifdef HAVE_AVX512_PATH
-
-static bool cpu_has_avx512(void);
 
 /* Runs of tiles for a product (see gemm_thread): one per thread, or four
  * per thread when there are enough column strips that the extra strips
@@ -414,7 +411,7 @@ bool lrsc_sgemm_bt_small(lrsc_pool *p, int64_t M, int64_t N, int64_t K, float al
                          const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                          float *C, int64_t ldc)
 {
-    if (!p || M < 1 || M > 16 || N < 1 || K < 16 || !cpu_has_avx512()) return false;
+    if (!p || M < 1 || M > 16 || N < 1 || K < 16 || !lrsc_cpu_avx512()) return false;
     /* A's rows are often a multiple of 4 KB apart (K = 9216, 4096, ...), so
      * that reading them side by side would map them to one cache set:
      * interleave them in 16-float pieces instead (A is small). */
@@ -434,12 +431,6 @@ bool lrsc_sgemm_bt_small(lrsc_pool *p, int64_t M, int64_t N, int64_t K, float al
     bt_job j = {M, N, K, lda, ldb, ldc, ap, B, C, alpha, beta};
     lrsc_pool_for(p, N, 64, bt_rows, &j);
     return true;
-}
-
-static bool cpu_has_avx512(void)
-{
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
 }
 #endif
 
@@ -542,7 +533,7 @@ lrsc_status lrsc_sgemm_packed_ex(lrsc_pool *p, lrsc_packed_a *a, int64_t N, cons
     }
 #ifdef HAVE_AVX512_PATH
     /* Narrow products waste most of the last column strip: BLAS does better. */
-    if (p && panel_ok(N) && cpu_has_avx512())
+    if (p && panel_ok(N) && lrsc_cpu_avx512())
         return run_panels(p, a, N, B, ldb, NULL, NULL, C, ldc, 0, 0, accumulate, bias, NULL, relu,
                           err);
 #endif
@@ -555,7 +546,7 @@ lrsc_status lrsc_sgemm_packed_ex(lrsc_pool *p, lrsc_packed_a *a, int64_t N, cons
 bool lrsc_sgemm_packs_b(const lrsc_pool *p, int64_t N)
 {
 #ifdef HAVE_AVX512_PATH
-    return p && panel_ok(N) && cpu_has_avx512();
+    return p && panel_ok(N) && lrsc_cpu_avx512();
 #else
     (void)p, (void)N;
     return false;
@@ -608,7 +599,7 @@ bool lrsc_sgemm_prefers_transposed(const lrsc_pool *p, int64_t M, int64_t N)
 {
 #ifdef HAVE_AVX512_PATH
     int64_t sm = (M + NR - 1) / NR;
-    return p && N >= 24 && !panel_ok(N) && M * 8 >= sm * NR * 7 && cpu_has_avx512();
+    return p && N >= 24 && !panel_ok(N) && M * 8 >= sm * NR * 7 && lrsc_cpu_avx512();
 #else
     (void)p, (void)M, (void)N;
     return false;

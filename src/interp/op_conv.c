@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(LRSC_NO_AVX512)
+#include "core/cpu.h"
+
+#ifdef LRSC_CPU_X86_AVX512
 #define HAVE_IMPLICIT 1
 #include <immintrin.h>
 #endif
@@ -715,7 +717,7 @@ static bool implicit_setup(conv_state *s, const layout *L, int64_t Cg, implicit_
                            lrsc_pool *pool, int64_t ncols)
 {
 #ifdef HAVE_IMPLICIT
-    if (L->nsp != 2 || !lrsc_sgemm_packs_b(pool, ncols) || !__builtin_cpu_supports("bmi2"))
+    if (L->nsp != 2 || !lrsc_sgemm_packs_b(pool, ncols) || !lrsc_cpu_avx512_bmi2())
         return false;
     int64_t H = L->in[0], W = L->in[1];
     if (W > (1 << 24) || L->s[1] > (1 << 12) || (L->out[1] + 32) * L->s[1] > (1 << 28) ||

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cpu.h"
 #include "interp/kernels.h"
 #include "interp/op.h"
 #include "onnx/attr.h"
@@ -278,7 +279,7 @@ static void maxpool2d_planes(void *arg, int64_t p0, int64_t p1)
     }
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(LRSC_NO_AVX512)
+#ifdef LRSC_CPU_X86_AVX512
 #include <immintrin.h>
 #define HAVE_MAXPOOL_VEC 1
 #define VEC_MAX_KW 16
@@ -352,8 +353,7 @@ static bool maxpool_s1_fits(const pool_state *s)
         if (s->in[a] > S1_MAX || s->out[a] > S1_MAX || s->pb[a] >= g->kernel[a] ||
             s->out[a] - 1 - s->pb[a] > s->in[a] - 1)
             return false;
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
+    return lrsc_cpu_avx512();
 }
 
 /* Other 2-D max pooling at column stride 1 or 2 (the stride-2 pools after
@@ -505,8 +505,7 @@ static bool maxpool_vec_fits(const pool_state *s)
     for (int a = 0; a < 2; a++)
         if (s->pb[a] >= g->kernel[a] || (s->out[a] - 1) * g->stride[a] - s->pb[a] > s->in[a] - 1)
             return false;
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("bmi2");
+    return lrsc_cpu_avx512_bmi2();
 }
 #endif
 

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cpu.h"
 #include "core/tensor.h"
 #include "solver/linalg.h"
 #include "solver/spkernels.h"
@@ -955,7 +956,7 @@ lrsc_status lrsc_solver_fit(const float *W, int m, int n, const float *R, int k,
     w.R = R;
     w.err = err;
     w.rng = opts->seed ^ 0x5DEECE66Dull;
-    w.avx512 = lrsc_spk_avx512();
+    w.avx512 = lrsc_cpu_avx512();
     w.nt = opts->threads > 0 ? opts->threads : openblas_get_num_threads();
     if (w.nt < 1) w.nt = 1;
     if (w.nt > MAX_THREADS) w.nt = MAX_THREADS;

@@ -3,7 +3,9 @@
 
 #include <string.h>
 
-#if defined(__GNUC__) && defined(__x86_64__)
+#include "core/cpu.h"
+
+#ifdef LRSC_CPU_X86_AVX512
 #include <immintrin.h>
 #define SPK_X86 1
 #endif
@@ -178,18 +180,6 @@ __attribute__((target("avx512f"))) HOT static void dots_avx512(int k, const floa
         }
         out[t] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
     }
-}
-
-bool lrsc_spk_avx512(void)
-{
-    return __builtin_cpu_supports("avx512f");
-}
-
-#else
-
-bool lrsc_spk_avx512(void)
-{
-    return false;
 }
 
 #endif

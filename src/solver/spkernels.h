@@ -17,9 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Whether this CPU runs the AVX-512 kernels (checked once per fit). */
-bool lrsc_spk_avx512(void);
-
+/* avx512: whether to take the AVX-512 kernels (lrsc_cpu_avx512, core/cpu.h,
+ * checked once per fit); ignored where they are not compiled. */
 void lrsc_spk_axpy(bool avx512, int k, float *o, const float *val, const int64_t *supp,
                    int64_t base, size_t cnt, const float *R);
 
