@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "core/cpu.h"
 #include "interp/interp.h"
 #include "onnx/graph.h"
 #include "onnx/model.h"
@@ -892,10 +893,7 @@ static void test_conv_thread_counts(void **state)
 {
     (void)state;
     bool same_bytes = false;
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(LRSC_NO_AVX512)
-    __builtin_cpu_init();
-    same_bytes = __builtin_cpu_supports("avx512f");
-#endif
+    same_bytes = lrsc_cpu_avx512();
     const conv_case cases[] = {
         {1, 16, 14, 14, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true}, /* 7 strips x 5 row strips */
         {1, 8, 30, 33, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},  /* 31 strips x 2 */

@@ -7,39 +7,14 @@
 // usage: node tools/bench_interp/ort_cpu.js MODEL BATCH RUNS THREADS
 // prints: median_ms M cpu_ms C min_ms N  (medians and the least wall time over RUNS
 // runs after one warm-up)
-const path = require('path');
-let ort;
-try {
-  ort = require(path.join(__dirname, '..', 'node_modules', 'onnxruntime-node'));
-} catch (e) {
-  ort = require('onnxruntime-node');
-}
+const { loadOrt, createSession, makeFeeds } = require('./ort_session');
+
 async function main() {
   const [model, batch, runs, threads] = process.argv.slice(2);
   const n = Number(runs || 5);
-  const s = await ort.InferenceSession.create(model, {
-    intraOpNumThreads: Number(threads || 2), interOpNumThreads: 1,
-    graphOptimizationLevel: 'all', executionMode: 'sequential',
-  });
-  const feeds = {};
-  let seed = 12345;
-  for (const name of s.inputNames) {
-    const meta = s.inputMetadata ? s.inputMetadata.find((m) => m.name === name) : null;
-    let first = true;
-    const dims = (meta && meta.shape ? meta.shape : [Number(batch), 3, 224, 224]).map((d) => {
-      if (typeof d === 'number' && d >= 0) return d;
-      const v = first ? Number(batch) : 1;
-      first = false;
-      return v;
-    });
-    const size = dims.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(size);
-    for (let i = 0; i < size; i++) {
-      seed = (seed * 1103515245 + 12345) % 2147483648;
-      data[i] = seed / 1073741824 - 1;
-    }
-    feeds[name] = new ort.Tensor('float32', data, dims);
-  }
+  const ort = loadOrt();
+  const s = await createSession(ort, model, threads);
+  const feeds = makeFeeds(ort, s, batch);
   const wall = [], cpu = [];
   for (let r = -1; r < n; r++) {
     const c0 = process.cpuUsage(), t0 = process.hrtime.bigint();

@@ -8,36 +8,16 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-let ort;
-try {
-  ort = require(path.join(__dirname, '..', 'node_modules', 'onnxruntime-node'));
-} catch (e) {
-  ort = require('onnxruntime-node');
-}
+const { loadOrt, createSession, makeFeeds } = require('./ort_session');
+
 async function main() {
   const [model, batch, runs, threads, top] = process.argv.slice(2);
   const n = Number(runs || 10);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ortprof-'));
-  const mk = (prof) => ort.InferenceSession.create(model, {
-    intraOpNumThreads: Number(threads || 2), interOpNumThreads: 1,
-    graphOptimizationLevel: 'all', executionMode: 'sequential',
-    enableProfiling: prof, profileFilePrefix: path.join(dir, 'p'),
-  });
-  const s = await mk(true);
-  const feeds = {};
-  for (const name of s.inputNames) {
-    const meta = s.inputMetadata ? s.inputMetadata.find((m) => m.name === name) : null;
-    let first = true;
-    const dims = (meta && meta.shape ? meta.shape : [Number(batch), 3, 224, 224]).map((d) => {
-      if (typeof d === 'number' && d >= 0) return d;
-      const v = first ? Number(batch) : 1;
-      first = false;
-      return v;
-    });
-    const data = new Float32Array(dims.reduce((a, b) => a * b, 1));
-    for (let i = 0; i < data.length; i++) data[i] = Math.random();
-    feeds[name] = new ort.Tensor('float32', data, dims);
-  }
+  const ort = loadOrt();
+  const s = await createSession(ort, model, threads,
+                                { enableProfiling: true, profileFilePrefix: path.join(dir, 'p') });
+  const feeds = makeFeeds(ort, s, batch);
   for (let r = 0; r <= n; r++) await s.run(feeds);
   await s.endProfiling();
   await s.release();
