@@ -537,6 +537,8 @@ static void test_gemm_fc_shapes(void **state)
     check_fc(3, 45, 1100);
     check_fc(12, 21, 2053);
     check_fc(2, 9, 1040);
+    /* weight rows in groups of 32 with a partial last group, several K blocks */
+    check_fc(8, 200, 1100);
 }
 
 /* ---- BatchNormalization spatial=0 (opset 7) ---- */

@@ -315,6 +315,13 @@ typedef struct bt_job {
     float alpha, beta;
 } bt_job;
 
+/* How far ahead (floats) a tile prefetches each row of B.  Two or four rows
+ * streaming at a time are too few for the hardware prefetchers to keep the
+ * loads fed: on a 4096 x 9216 weight with 2 threads, 8 rows of A took 7.6 ms
+ * without it and 4.9 ms with it, one row 2.8 and 2.4 ms.  A prefetch past
+ * the end of a row touches the next one (prefetches never fault). */
+#define BT_PREFETCH 512
+
 /* One tile: MRT rows of A against NBT rows of B (nb, mr of them real; the
  * rest repeat a real row and are not stored).  Each B row streams past all
  * MRT rows of A, and the NBT independent sums per A row keep the FMA unit
@@ -335,8 +342,10 @@ typedef struct bt_job {
         _Pragma("GCC unroll 8") for (int q = 0; q < NBT; q++) acc[r][q] = _mm512_setzero_ps(); \
         for (int64_t k = kb; k < kv; k += 16) {                                              \
             __m512 bv[NBT];                                                                  \
-            _Pragma("GCC unroll 8") for (int q = 0; q < NBT; q++)                            \
+            _Pragma("GCC unroll 8") for (int q = 0; q < NBT; q++) {                          \
+                _mm_prefetch((const char *)(b[q] + k + BT_PREFETCH), _MM_HINT_T0);           \
                 bv[q] = _mm512_loadu_ps(b[q] + k);                                           \
+            }                                                                                \
             _Pragma("GCC unroll 8") for (int r = 0; r < MRT; r++) {                          \
                 __m512 av = _mm512_loadu_ps(j->A + (k >> 4) * m16 + a[r]);                   \
                 _Pragma("GCC unroll 8") for (int q = 0; q < NBT; q++)                        \
@@ -371,36 +380,45 @@ BT_TILE(2, 4)
 BT_TILE(4, 4)
 BT_TILE(8, 2)
 
-/* With several rows of A the tiles are compute-bound: K is taken in blocks
- * so that the rows of A being used stay in L1.  A single row (batch 1) is
- * bound by reading B and streams each of its rows whole. */
+/* With several rows of A, K is taken in blocks so that the rows of A being
+ * used stay in L1.  The rows of B are taken in groups of BT_ROW_GROUP, each
+ * group through every K block before the next, so that B (the weight, read
+ * from memory at every call) streams as a few sequential rows at a time
+ * rather than every row of the thread's share being visited once per K
+ * block in pieces a page apart: with BT_PREFETCH, 8 rows of A on the
+ * 4096 x 9216 weight took 4.7 ms in groups against 6.0 ms without.  A single
+ * row (batch 1) is bound by reading B and streams each of its rows whole. */
 #define BT_KBLOCK 512
+#define BT_ROW_GROUP 32
 
 static void bt_rows(void *arg, int64_t n0, int64_t n1)
 {
     const bt_job *j = arg;
     int64_t kblock = j->M > 2 ? BT_KBLOCK : j->K;
-    for (int64_t kb = 0; kb < j->K; kb += kblock) {
-        int64_t ke = j->K - kb < kblock ? j->K : kb + kblock;
-        bool first = kb == 0;
-        for (int64_t n = n0; n < n1; n += 4) {
-            int nb4 = n1 - n < 4 ? (int)(n1 - n) : 4;
-            for (int64_t m0 = 0; m0 < j->M;) {
-                int64_t left = j->M - m0;
-                if (left >= 8) {
-                    /* two column pairs so the 8-row tile covers the same 4 rows of B */
-                    bt_tile_8x2(j, n, m0, nb4 < 2 ? nb4 : 2, 8, kb, ke, first);
-                    if (nb4 > 2) bt_tile_8x2(j, n + 2, m0, nb4 - 2, 8, kb, ke, first);
-                    m0 += 8;
-                } else if (left >= 4) {
-                    bt_tile_4x4(j, n, m0, nb4, 4, kb, ke, first);
-                    m0 += 4;
-                } else if (left >= 2) {
-                    bt_tile_2x4(j, n, m0, nb4, 2, kb, ke, first);
-                    m0 += 2;
-                } else {
-                    bt_tile_1x4(j, n, m0, nb4, 1, kb, ke, first);
-                    m0 += 1;
+    for (int64_t g0 = n0; g0 < n1; g0 += BT_ROW_GROUP) {
+        int64_t g1 = n1 - g0 < BT_ROW_GROUP ? n1 : g0 + BT_ROW_GROUP;
+        for (int64_t kb = 0; kb < j->K; kb += kblock) {
+            int64_t ke = j->K - kb < kblock ? j->K : kb + kblock;
+            bool first = kb == 0;
+            for (int64_t n = g0; n < g1; n += 4) {
+                int nb4 = g1 - n < 4 ? (int)(g1 - n) : 4;
+                for (int64_t m0 = 0; m0 < j->M;) {
+                    int64_t left = j->M - m0;
+                    if (left >= 8) {
+                        /* two column pairs so the 8-row tile covers the same 4 rows of B */
+                        bt_tile_8x2(j, n, m0, nb4 < 2 ? nb4 : 2, 8, kb, ke, first);
+                        if (nb4 > 2) bt_tile_8x2(j, n + 2, m0, nb4 - 2, 8, kb, ke, first);
+                        m0 += 8;
+                    } else if (left >= 4) {
+                        bt_tile_4x4(j, n, m0, nb4, 4, kb, ke, first);
+                        m0 += 4;
+                    } else if (left >= 2) {
+                        bt_tile_2x4(j, n, m0, nb4, 2, kb, ke, first);
+                        m0 += 2;
+                    } else {
+                        bt_tile_1x4(j, n, m0, nb4, 1, kb, ke, first);
+                        m0 += 1;
+                    }
                 }
             }
         }
