@@ -369,6 +369,9 @@ static void test_conv_variants(void **state)
         {1, 8, 30, 33, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
         {1, 5, 41, 37, 12, 3, 3, 2, 2, 2, 2, 1, 2, 0, 1, 1, true},   /* strided, dilated */
         {1, 2, 30, 40, 3, 5, 5, 1, 1, 1, 1, 4, 4, 4, 4, 1, true},    /* wide padding */
+        {1, 3, 227, 227, 16, 11, 11, 4, 4, 1, 1, 2, 2, 2, 2, 1, true}, /* stride 4 (AlexNet's first) */
+        {2, 3, 61, 70, 8, 5, 3, 3, 4, 1, 1, 1, 3, 0, 2, 1, false},    /* strides 3 x 4, uneven pads */
+        {1, 4, 50, 53, 8, 3, 3, 3, 3, 1, 2, 1, 1, 1, 1, 1, true},     /* stride 3: gathered */
         /* small planes at batch > 1: the images side by side in one product */
         {3, 16, 12, 12, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
         {2, 8, 20, 24, 8, 3, 5, 1, 2, 1, 1, 1, 2, 1, 2, 2, false},   /* grouped */

@@ -562,6 +562,21 @@ typedef struct piece {
 
 /* Packs a block of B (see lrsc_pack_b_fn) row by row: the pieces are found
  * once, then each row k reads its input rows in one forward sweep. */
+/* 16 floats at stride 4 from src (AlexNet's first Conv): four masked loads
+ * of 16 (m4: lane l's bit at 4l), the every-fourth floats of each pair
+ * picked into 8 lanes, the two halves joined.  Unmasked floats are never
+ * read. */
+__attribute__((target("avx512f"))) static inline __m512 load_stride4(const float *src, uint64_t m4,
+                                                                      __m512i fourth)
+{
+    __m512 a0 = _mm512_maskz_loadu_ps((__mmask16)(m4 & 0xFFFF), src);
+    __m512 a1 = _mm512_maskz_loadu_ps((__mmask16)((m4 >> 16) & 0xFFFF), src + 16);
+    __m512 a2 = _mm512_maskz_loadu_ps((__mmask16)((m4 >> 32) & 0xFFFF), src + 32);
+    __m512 a3 = _mm512_maskz_loadu_ps((__mmask16)(m4 >> 48), src + 48);
+    __m512 t0 = _mm512_permutex2var_ps(a0, fourth, a1), t1 = _mm512_permutex2var_ps(a2, fourth, a3);
+    return _mm512_shuffle_f32x4(t0, t1, 0x44);
+}
+
 __attribute__((target("avx512f,bmi2"))) static void implicit_pack(const void *arg, int64_t k0,
                                                              int64_t kc, int64_t col, int nc,
                                                              float *dst)
@@ -606,6 +621,7 @@ __attribute__((target("avx512f,bmi2"))) static void implicit_pack(const void *ar
     const __m512i lanes = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)j->sw));
     const __m512i wlim = _mm512_set1_epi32((int)j->W);
     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i fourth = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 28, 24, 20, 16, 12, 8, 4, 0);
     const int64_t *kt0 = j->ktab + k0 * 4;
     /* Piece by piece, every row k: the piece's fields stay in registers. */
     for (int i = 0; i < np; i++) {
@@ -644,6 +660,12 @@ __attribute__((target("avx512f,bmi2"))) static void implicit_pack(const void *ar
                 __m512 lo = _mm512_maskz_loadu_ps(ml, src), hi = _mm512_maskz_loadu_ps(mh, src + 16);
                 _mm512_mask_storeu_ps(d + k * 32, sm, _mm512_permutex2var_ps(lo, even, hi));
             }
+            continue;
+        }
+        if (inside_w && inside_h && j->sw == 4) {
+            uint64_t m4 = _pdep_u64(pl, 0x1111111111111111ull);
+            for (int64_t k = 0; k < kc; k++)
+                _mm512_mask_storeu_ps(d + k * 32, sm, load_stride4(base + kt0[4 * k + 3], m4, fourth));
             continue;
         }
         if (j->sw == 1 && j->wmax - j->wmin < 32) {
@@ -702,6 +724,8 @@ __attribute__((target("avx512f,bmi2"))) static void implicit_pack(const void *ar
                 __m512 lo = _mm512_maskz_loadu_ps((__mmask16)(m2 & 0xFFFF), row + iw0);
                 __m512 hi = _mm512_maskz_loadu_ps((__mmask16)(m2 >> 16), row + iw0 + 16);
                 v = _mm512_permutex2var_ps(lo, even, hi);
+            } else if (j->sw == 4) {
+                v = load_stride4(row + iw0, _pdep_u64(ok, 0x1111111111111111ull), fourth);
             } else {
                 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), ok, iw, row, 4);
             }
