@@ -341,6 +341,18 @@ static inline void lrsc_bc_cursor_next(const lrsc_bc_plan *p, lrsc_bc_cursor *cu
     }
 }
 
+/* The cursor at outer row `row` (what `row` calls of _next from _init
+ * reach), so that a range of rows can start anywhere. */
+static inline void lrsc_bc_cursor_seek(const lrsc_bc_plan *p, lrsc_bc_cursor *cu, int64_t row)
+{
+    lrsc_bc_cursor_init(cu);
+    for (int i = p->ndim - 2; i >= 0; i--) {
+        cu->idx[i] = row % p->dims[i];
+        row /= p->dims[i];
+        for (int k = 0; k < p->nin; k++) cu->off[k] += cu->idx[i] * p->strides[k][i];
+    }
+}
+
 /* Inner-run mode of a binary kernel: 0 both vary, 1 a repeats, 2 b repeats, 3 both. */
 static inline int lrsc_bc_mode(const lrsc_bc_plan *p, int a, int b)
 {

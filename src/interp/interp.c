@@ -213,6 +213,18 @@ static bool is_default_op(const lrsc_node *n, const char *op)
                                                strcmp(n->domain, "ai.onnx") == 0);
 }
 
+/* The one node that reads value v (a computed value, not kept, with a
+ * single use, by a node after node `after`): -1 if there is none. */
+static int sole_consumer(const lrsc_interp *ip, int v, int after)
+{
+    const lrsc_graph *g = ip->g;
+    if (v < 0 || ip->keep[v] || g->values[v].kind != LRSC_VALUE_COMPUTED ||
+        g->values[v].nconsumers != 1)
+        return -1;
+    int user = g->values[v].consumers[0];
+    return user > after ? user : -1;
+}
+
 /* A Conv whose output feeds only a Relu applies the Relu itself (in its
  * product's epilogue), saving a pass over the tensor and a buffer.  Not done
  * when a hook watches the nodes: it must see the Conv's own output. */
@@ -223,16 +235,8 @@ static void fuse_conv_relu(lrsc_interp *ip)
     for (int i = 0; i < g->nnodes; i++) {
         const lrsc_node *n = &g->nodes[i];
         if (!ip->defs[i] || !is_default_op(n, "Conv") || n->noutputs != 1) continue;
-        int v = n->outputs[0];
-        if (v < 0 || ip->keep[v] || g->values[v].kind != LRSC_VALUE_COMPUTED) continue;
-        int user = -1, uses = 0;
-        for (int j = i + 1; j < g->nnodes; j++)
-            for (int k = 0; k < g->nodes[j].ninputs; k++)
-                if (g->nodes[j].inputs[k] == v) {
-                    user = j;
-                    uses++;
-                }
-        if (uses != 1 || g->values[v].nconsumers != 1) continue;
+        int user = sole_consumer(ip, n->outputs[0], i);
+        if (user < 0) continue;
         const lrsc_node *r = &g->nodes[user];
         if (!ip->defs[user] || !is_default_op(r, "Relu") || r->ninputs != 1 ||
             r->noutputs != 1 || r->outputs[0] < 0)
@@ -240,24 +244,6 @@ static void fuse_conv_relu(lrsc_interp *ip)
         ip->ctx[i].fuse_relu = true;
         ip->pass[user] = true;
     }
-}
-
-/* The one node that reads value v, and v is read once and not kept: -1 if
- * there is no such node. */
-static int sole_consumer(const lrsc_interp *ip, int v, int after)
-{
-    const lrsc_graph *g = ip->g;
-    if (v < 0 || ip->keep[v] || g->values[v].kind != LRSC_VALUE_COMPUTED ||
-        g->values[v].nconsumers != 1)
-        return -1;
-    int user = -1, uses = 0;
-    for (int j = after + 1; j < g->nnodes; j++)
-        for (int k = 0; k < g->nodes[j].ninputs; k++)
-            if (g->nodes[j].inputs[k] == v) {
-                user = j;
-                uses++;
-            }
-    return uses == 1 ? user : -1;
 }
 
 /* Conv -> Add(conv output, r) [-> Relu], a residual block's end: the Conv

@@ -750,19 +750,13 @@ static void bin_flat(void *arg, int64_t i0, int64_t i1)
           j->mode);
 }
 
-/* Outer rows [r0, r1): the cursor starts at row r0's offsets. */
+/* Outer rows [r0, r1). */
 static void bin_rows(void *arg, int64_t r0, int64_t r1)
 {
     const bin_job *j = arg;
     const lrsc_bc_plan *p = j->p;
     lrsc_bc_cursor cu;
-    lrsc_bc_cursor_init(&cu);
-    int64_t rem = r0;
-    for (int i = p->ndim - 2; i >= 0; i--) {
-        cu.idx[i] = rem % p->dims[i];
-        rem /= p->dims[i];
-        for (int k = 0; k < p->nin; k++) cu.off[k] += cu.idx[i] * p->strides[k][i];
-    }
+    lrsc_bc_cursor_seek(p, &cu, r0);
     for (int64_t r = r0; r < r1; r++) {
         j->fn(j->pa + cu.off[0] * j->ea, j->pb + cu.off[1] * j->eb, j->po + r * p->inner * j->eo,
               p->inner, j->mode);
