@@ -562,6 +562,17 @@ typedef struct piece {
 
 /* Packs a block of B (see lrsc_pack_b_fn) row by row: the pieces are found
  * once, then each row k reads its input rows in one forward sweep. */
+/* 16 floats at stride 2 from src (ResNet's first and downsampling Convs):
+ * two masked loads of 16 (m2: lane l's bit at 2l) and a permute picking the
+ * even floats, instead of a gather.  Unmasked floats are never read. */
+__attribute__((target("avx512f"))) static inline __m512 load_stride2(const float *src, uint32_t m2,
+                                                                      __m512i even)
+{
+    __m512 lo = _mm512_maskz_loadu_ps((__mmask16)(m2 & 0xFFFF), src);
+    __m512 hi = _mm512_maskz_loadu_ps((__mmask16)(m2 >> 16), src + 16);
+    return _mm512_permutex2var_ps(lo, even, hi);
+}
+
 /* 16 floats at stride 4 from src (AlexNet's first Conv): four masked loads
  * of 16 (m4: lane l's bit at 4l), the every-fourth floats of each pair
  * picked into 8 lanes, the two halves joined.  Unmasked floats are never
@@ -612,7 +623,7 @@ __attribute__((target("avx512f,bmi2"))) static void implicit_pack(const void *ar
             continue; /* that piece stores zeros beyond nc */
         piece *p = &pc[np++];
         p->solo = false;
-        p->off = (int64_t)(h / 2) * kc * 32 + (h % 2) * 16;
+        p->off = off;
         p->xn = NULL;
         p->oh = p->owl = 0;
         p->lanes = (__mmask16)(0xFFFFu & ~((1u << a) - 1));
@@ -654,12 +665,8 @@ __attribute__((target("avx512f,bmi2"))) static void implicit_pack(const void *ar
         }
         if (inside_w && inside_h && j->sw == 2) {
             uint32_t m2 = _pdep_u32(pl, 0x55555555u);
-            __mmask16 ml = (__mmask16)(m2 & 0xFFFF), mh = (__mmask16)(m2 >> 16);
-            for (int64_t k = 0; k < kc; k++) {
-                const float *src = base + kt0[4 * k + 3];
-                __m512 lo = _mm512_maskz_loadu_ps(ml, src), hi = _mm512_maskz_loadu_ps(mh, src + 16);
-                _mm512_mask_storeu_ps(d + k * 32, sm, _mm512_permutex2var_ps(lo, even, hi));
-            }
+            for (int64_t k = 0; k < kc; k++)
+                _mm512_mask_storeu_ps(d + k * 32, sm, load_stride2(base + kt0[4 * k + 3], m2, even));
             continue;
         }
         if (inside_w && inside_h && j->sw == 4) {
@@ -717,13 +724,7 @@ __attribute__((target("avx512f,bmi2"))) static void implicit_pack(const void *ar
             if (j->sw == 1) {
                 v = _mm512_maskz_loadu_ps(ok, row + iw0);
             } else if (j->sw == 2) {
-                /* stride 2 (ResNet's first and downsampling Convs): the even
-                 * floats of 32 in a row, two masked loads and a permute
-                 * instead of a gather; lane l's mask bit goes to bit 2l */
-                uint32_t m2 = _pdep_u32(ok, 0x55555555u);
-                __m512 lo = _mm512_maskz_loadu_ps((__mmask16)(m2 & 0xFFFF), row + iw0);
-                __m512 hi = _mm512_maskz_loadu_ps((__mmask16)(m2 >> 16), row + iw0 + 16);
-                v = _mm512_permutex2var_ps(lo, even, hi);
+                v = load_stride2(row + iw0, _pdep_u32(ok, 0x55555555u), even);
             } else if (j->sw == 4) {
                 v = load_stride4(row + iw0, _pdep_u64(ok, 0x1111111111111111ull), fourth);
             } else {
@@ -871,6 +872,14 @@ static lrsc_status conv_batched(lrsc_op_ctx *c, conv_state *s, const layout *L, 
     return LRSC_OK;
 }
 
+/* A 1x1, stride-1, unpadded Conv: its input already is the unfolded matrix. */
+static bool is_pointwise(const conv_state *s, const layout *L)
+{
+    for (int i = 0; i < L->nsp; i++)
+        if (L->k[i] != 1 || L->s[i] != 1 || s->pb[i] || s->pe[i]) return false;
+    return true;
+}
+
 /* Whether conv_exec will compute every output through an implicit product
  * (whose epilogue can add a residual): the same choices as below. */
 static bool residual_fits(lrsc_op_ctx *c, conv_state *s, const layout *L, int64_t nbat)
@@ -890,10 +899,7 @@ static bool residual_fits(lrsc_op_ctx *c, conv_state *s, const layout *L, int64_
         return N % nbat == 0 || implicit_setup(s, L, Cg, &ic, c->pool, (N % nbat) * P);
     }
     if (lrsc_sgemm_prefers_transposed(c->pool, Mg, P)) return false;
-    bool pointwise = true;
-    for (int i = 0; i < L->nsp; i++)
-        if (L->k[i] != 1 || L->s[i] != 1 || s->pb[i] || s->pe[i]) pointwise = false;
-    return !pointwise && implicit_setup(s, L, Cg, &ic, c->pool, P);
+    return !is_pointwise(s, L) && implicit_setup(s, L, Cg, &ic, c->pool, P);
 }
 
 static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err);
@@ -969,9 +975,7 @@ static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
      * so that one product with N*P columns replaces N narrow ones (each of
      * which would stream the whole weight). */
     if (nbat > 1) return conv_batched(c, s, &L, nbat, relu, res, err);
-    bool pointwise = true;
-    for (int i = 0; i < nsp; i++)
-        if (L.k[i] != 1 || L.s[i] != 1 || s->pb[i] || s->pe[i]) pointwise = false;
+    bool pointwise = is_pointwise(s, &L);
     lrsc_status st;
     lrsc_packed_a tmp, *pa;
     const float *wt = NULL;
