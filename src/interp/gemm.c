@@ -15,7 +15,6 @@
 #include "interp/kernels.h"
 
 #ifdef LRSC_CPU_X86_AVX512
-#define HAVE_AVX512_PATH 1
 #include <immintrin.h>
 #endif
 
@@ -36,7 +35,7 @@ static lrsc_status blas_path(int64_t M, int64_t N, int64_t K, const float *A, in
     return LRSC_OK;
 }
 
-#ifdef HAVE_AVX512_PATH
+#ifdef LRSC_CPU_X86_AVX512
 
 /* Runs of tiles for a product (see gemm_thread): one per thread, or four
  * per thread when there are enough column strips that the extra strips
@@ -465,7 +464,7 @@ lrsc_status lrsc_sgemm_pack(lrsc_pool *p, int64_t M, int64_t K, const float *A, 
     return LRSC_OK;
 }
 
-#ifdef HAVE_AVX512_PATH
+#ifdef LRSC_CPU_X86_AVX512
 /* Packs A on first use by the AVX-512 path: into scratch, or into memory the
  * packed form keeps (persist) so that a constant weight is packed only once. */
 static lrsc_status ensure_packed(lrsc_pool *p, lrsc_packed_a *a, lrsc_error *err)
@@ -512,7 +511,7 @@ static void epilogue_rows(int64_t M, int64_t N, float *C, int64_t ldc, const flo
     }
 }
 
-#ifdef HAVE_AVX512_PATH
+#ifdef LRSC_CPU_X86_AVX512
 /* The packed-panel product on the pool: B either in memory (B, ldb) or
  * gathered strip by strip by packb. */
 static lrsc_status run_panels(lrsc_pool *p, lrsc_packed_a *a, int64_t N, const float *B, int64_t ldb,
@@ -549,7 +548,7 @@ lrsc_status lrsc_sgemm_packed_ex(lrsc_pool *p, lrsc_packed_a *a, int64_t N, cons
         epilogue_rows(M, N, C, ldc, bias, relu);
         return LRSC_OK;
     }
-#ifdef HAVE_AVX512_PATH
+#ifdef LRSC_CPU_X86_AVX512
     /* Narrow products waste most of the last column strip: BLAS does better. */
     if (p && panel_ok(N) && lrsc_cpu_avx512())
         return run_panels(p, a, N, B, ldb, NULL, NULL, C, ldc, 0, 0, accumulate, bias, NULL, relu,
@@ -563,7 +562,7 @@ lrsc_status lrsc_sgemm_packed_ex(lrsc_pool *p, lrsc_packed_a *a, int64_t N, cons
 
 bool lrsc_sgemm_packs_b(const lrsc_pool *p, int64_t N)
 {
-#ifdef HAVE_AVX512_PATH
+#ifdef LRSC_CPU_X86_AVX512
     return p && panel_ok(N) && lrsc_cpu_avx512();
 #else
     (void)p, (void)N;
@@ -583,7 +582,7 @@ lrsc_status lrsc_sgemm_implicit_img(lrsc_pool *p, lrsc_packed_a *a, int64_t N,
                                     int64_t img_cols, int64_t img_stride, const float *bias,
                                     const float *res, bool relu, lrsc_error *err)
 {
-#ifdef HAVE_AVX512_PATH
+#ifdef LRSC_CPU_X86_AVX512
     int64_t M = a->M, K = a->K;
     if (M <= 0 || N <= 0) return LRSC_OK;
     if (!lrsc_sgemm_packs_b(p, N) || K <= 0 || (img_cols && img_cols < NR))
@@ -604,7 +603,7 @@ lrsc_status lrsc_sgemm_packed(lrsc_pool *p, lrsc_packed_a *a, int64_t N, const f
     return lrsc_sgemm_packed_ex(p, a, N, B, ldb, C, ldc, accumulate, NULL, false, err);
 }
 
-#ifndef HAVE_AVX512_PATH
+#ifndef LRSC_CPU_X86_AVX512
 bool lrsc_sgemm_bt_small(lrsc_pool *p, int64_t M, int64_t N, int64_t K, float alpha,
                          const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                          float *C, int64_t ldc)
@@ -615,7 +614,7 @@ bool lrsc_sgemm_bt_small(lrsc_pool *p, int64_t M, int64_t N, int64_t K, float al
 
 bool lrsc_sgemm_prefers_transposed(const lrsc_pool *p, int64_t M, int64_t N)
 {
-#ifdef HAVE_AVX512_PATH
+#ifdef LRSC_CPU_X86_AVX512
     int64_t sm = (M + NR - 1) / NR;
     return p && N >= 24 && !panel_ok(N) && M * 8 >= sm * NR * 7 && lrsc_cpu_avx512();
 #else

@@ -7,7 +7,6 @@
 
 #ifdef LRSC_CPU_X86_AVX512
 #include <immintrin.h>
-#define SPK_X86 1
 #endif
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -110,7 +109,7 @@ static void dots_portable(int k, const float *q, const int64_t *supp, int64_t ba
 }
 
 /* ---- AVX-512 ------------------------------------------------------------- */
-#ifdef SPK_X86
+#ifdef LRSC_CPU_X86_AVX512
 
 static inline __mmask16 lanes(int rem)
 {
@@ -187,7 +186,7 @@ __attribute__((target("avx512f"))) HOT static void dots_avx512(int k, const floa
 void lrsc_spk_axpy(bool avx512, int k, float *o, const float *val, const int64_t *supp,
                    int64_t base, size_t cnt, const float *R)
 {
-#ifdef SPK_X86
+#ifdef LRSC_CPU_X86_AVX512
     if (avx512) {
         axpy_avx512(k, o, val, supp, base, cnt, R);
         return;
@@ -200,7 +199,7 @@ void lrsc_spk_axpy(bool avx512, int k, float *o, const float *val, const int64_t
 void lrsc_spk_dots(bool avx512, int k, const float *q, const int64_t *supp, int64_t base,
                    size_t cnt, const float *R, float *out)
 {
-#ifdef SPK_X86
+#ifdef LRSC_CPU_X86_AVX512
     if (avx512) {
         dots_avx512(k, q, supp, base, cnt, R, out);
         return;
