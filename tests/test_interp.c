@@ -299,7 +299,10 @@ static void conv_ref(const conv_case *k, const float *x, const float *w, const f
 }
 
 /* relu: the graph is Conv -> Relu (which the interpreter fuses). */
-static void check_conv(const conv_case *k, bool relu)
+/* The Conv (with a Relu after it when relu) against conv_ref, run with
+ * threads t0..t1; same_bytes: every thread count must give the bytes of
+ * the first. */
+static void check_conv_threads(const conv_case *k, bool relu, int t0, int t1, bool same_bytes)
 {
     builder b = {0};
     int64_t xd[4] = {-1, k->C, k->H, k->W}, wd[4] = {k->M, k->C / k->group, k->kh, k->kw};
@@ -327,16 +330,27 @@ static void check_conv(const conv_case *k, bool relu)
     conv_ref(k, xv, w, k->bias ? bias : NULL, want, OH, OW);
     for (size_t i = 0; relu && i < yn; i++) want[i] = want[i] > 0.0f ? want[i] : 0.0f;
     int64_t xs[4] = {k->N, k->C, k->H, k->W};
-    lrsc_tensor x, y = {0};
+    lrsc_tensor x, first = {0};
     lrsc_tensor_init(&x, LRSC_DT_FLOAT, 4, xs, xv);
-    lrsc_error err = {0};
-    lrsc_interp_opts o = {.threads = 2};
-    if (run1(g, &o, &x, &y, &err)) fail_msg("%s", err.msg);
-    assert_int_equal(y.ndim, 4);
-    assert_int_equal(y.dims[2], OH);
-    assert_int_equal(y.dims[3], OW);
-    expect_close(y.data, want, yn, 1e-4);
-    lrsc_tensor_free(&y);
+    for (int t = t0; t <= t1; t++) {
+        lrsc_tensor y = {0};
+        lrsc_error err = {0};
+        lrsc_interp_opts o = {.threads = t};
+        if (run1(g, &o, &x, &y, &err)) fail_msg("%s", err.msg);
+        assert_int_equal(y.ndim, 4);
+        assert_int_equal(y.dims[0], k->N);
+        assert_int_equal(y.dims[1], k->M);
+        assert_int_equal(y.dims[2], OH);
+        assert_int_equal(y.dims[3], OW);
+        expect_close(y.data, want, yn, 1e-4);
+        if (t == t0)
+            first = y;
+        else {
+            if (same_bytes) assert_memory_equal(y.data, first.data, yn * sizeof(float));
+            lrsc_tensor_free(&y);
+        }
+    }
+    lrsc_tensor_free(&first);
     free(xv);
     free(want);
     free(w);
@@ -344,6 +358,11 @@ static void check_conv(const conv_case *k, bool relu)
     lrsc_graph_free(g);
     lrsc_model_free(m);
     builder_free(&b);
+}
+
+static void check_conv(const conv_case *k, bool relu)
+{
+    check_conv_threads(k, relu, 2, 2, false);
 }
 
 static void test_conv_variants(void **state)
@@ -897,8 +916,6 @@ static void test_determinism(void **state)
 static void test_conv_thread_counts(void **state)
 {
     (void)state;
-    bool same_bytes = false;
-    same_bytes = lrsc_cpu_avx512();
     const conv_case cases[] = {
         {1, 16, 14, 14, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true}, /* 7 strips x 5 row strips */
         {1, 8, 30, 33, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},  /* 31 strips x 2 */
@@ -906,45 +923,8 @@ static void test_conv_thread_counts(void **state)
         {1, 24, 7, 7, 200, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, false}, /* 2 strips x 25 */
         {1, 4, 48, 48, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},  /* 72 strips: 4 runs a thread */
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const conv_case *k = &cases[i];
-        builder b = {0};
-        int64_t xd[4] = {k->N, k->C, k->H, k->W}, wd[4] = {k->M, k->C, k->kh, k->kw};
-        int64_t bd[1] = {k->M};
-        float *w = rand_buf((size_t)(k->M * k->C * k->kh * k->kw)), *bias = rand_buf((size_t)k->M);
-        size_t xn = (size_t)(k->N * k->C * k->H * k->W);
-        float *xv = rand_buf(xn);
-        bvalue(&b, true, "x", LRSC_DT_FLOAT, 4, xd);
-        bvalue(&b, false, "y", LRSC_DT_FLOAT, -1, NULL);
-        binit(&b, "w", 4, wd, w);
-        if (k->bias) binit(&b, "b", 1, bd, bias);
-        Onnx__NodeProto *n = bnode(&b, "Conv", "conv", k->bias ? "x,w,b" : "x,w", "c");
-        bnode(&b, "Relu", "relu", "c", "y");
-        attr_ints(&b, n, "pads", 4, k->pt, k->pl, k->pb, k->pr);
-        lrsc_model *m;
-        lrsc_graph *g;
-        bbuild(&b, &m, &g);
-        int64_t OH = k->H + k->pt + k->pb - k->kh + 1, OW = k->W + k->pl + k->pr - k->kw + 1;
-        size_t yn = (size_t)(k->N * k->M * OH * OW);
-        float *want = malloc(yn * sizeof *want);
-        conv_ref(k, xv, w, k->bias ? bias : NULL, want, OH, OW);
-        for (size_t q = 0; q < yn; q++) want[q] = want[q] > 0.0f ? want[q] : 0.0f;
-        lrsc_tensor x, y[3] = {{0}};
-        lrsc_tensor_init(&x, LRSC_DT_FLOAT, 4, xd, xv);
-        for (int t = 0; t < 3; t++) {
-            lrsc_error err = {0};
-            lrsc_interp_opts o = {.threads = t + 1};
-            if (run1(g, &o, &x, &y[t], &err)) fail_msg("%s", err.msg);
-            assert_int_equal(lrsc_tensor_numel(&y[t]), (int64_t)yn);
-            expect_close(y[t].data, want, yn, 1e-4);
-            if (t && same_bytes) assert_memory_equal(y[t].data, y[0].data, yn * sizeof(float));
-        }
-        for (int t = 0; t < 3; t++) lrsc_tensor_free(&y[t]);
-        free(w), free(bias), free(xv), free(want);
-        lrsc_graph_free(g);
-        lrsc_model_free(m);
-        builder_free(&b);
-    }
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_conv_threads(&cases[i], true, 1, 3, lrsc_cpu_avx512());
 }
 
 /* Add with a per-channel operand (rows), Relu, a same-shape Add (one flat
