@@ -764,8 +764,8 @@ lrsc_status lrsc_model_save(const lrsc_model *m, const char *path, const lrsc_sa
                  * each other directly (a SIGKILL can only land between two syscalls).
                  * Interrupts wait until both are in place, and a data file whose model
                  * could not follow it is removed again. */
-                if (!st && sc.data_open) st = lrsc_atomic_sync(&sc.data_file, err);
-                if (!st && sc.data_open) st = lrsc_atomic_sync(&f, err);
+                if (!st && sc.data_open && !(st = lrsc_atomic_sync(&sc.data_file, err)))
+                    st = lrsc_atomic_sync(&f, err);
                 sigset_t block, old;
                 bool two = sc.data_open;
                 if (two) {

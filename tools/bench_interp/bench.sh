@@ -8,14 +8,13 @@
 #   BATCHES="1 8"  RUNS=5  THREADS=2
 #   STAT=median            wall time per engine: median (default) or min over the runs
 #                          (min is the steadier figure when other work shares the machine)
-#   BASE=/path/to/bench_interp  also time this other build of the driver (an earlier
-#                          version) in the same rows: adds base_ms and ours/base
 #   onnxruntime-node 1.30 under tools/node_modules (tools/setup.sh) or on NODE_PATH
 # Prints, per model and batch, each engine's median wall time over RUNS runs
 # after one warm-up and their ratio (interpreter / ORT), the same for median
 # process CPU time (steadier than wall time when other work shares the
-# machine), and both engines' peak RSS.  The engines run one after the other
-# for each row so that load from other processes hits both alike.
+# machine), and both engines' peak RSS.  The engines run one after the
+# other for each row so that load from other processes hits both alike.
+# Two builds of the interpreter are compared by tools/bench_interp/ab.sh.
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
@@ -24,7 +23,6 @@ BATCHES=${BATCHES:-"1 8"}
 RUNS=${RUNS:-5}
 THREADS=${THREADS:-2}
 STAT=${STAT:-median}
-BASE=${BASE:-}
 case "$STAT" in median|min) ;; *) echo "bench.sh: STAT must be median or min" >&2; exit 2 ;; esac
 ORT_CPU=$ROOT/tools/bench_interp/ort_cpu.js
 DRIVER=$BUILD/tools/bench_interp/bench_interp
@@ -39,10 +37,8 @@ done
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-printf '%-10s %5s %10s %10s %6s %10s %10s %6s %10s %10s' model batch interp_ms ort_ms ratio \
+printf '%-10s %5s %10s %10s %6s %10s %10s %6s %10s %10s\n' model batch interp_ms ort_ms ratio \
     interp_cpu ort_cpu ratio interp_rss ort_rss
-[ -z "$BASE" ] || printf ' %10s %6s' base_ms ratio
-printf '\n'
 
 for m in "$@"; do
     for b in $BATCHES; do
@@ -52,11 +48,6 @@ for m in "$@"; do
             "$DRIVER" "$f" --batch "$b" --runs "$RUNS" --threads "$THREADS" >"$TMP/ours.out"
         /usr/bin/time -f '%M' -o "$TMP/ort.rss" \
             node "$ORT_CPU" "$f" "$b" "$RUNS" "$THREADS" >"$TMP/ort.out"
-        base=
-        if [ -n "$BASE" ]; then
-            "$BASE" "$f" --batch "$b" --runs "$RUNS" --threads "$THREADS" >"$TMP/base.out"
-            base=$(sed -n "s/.*${STAT}_ms=\([0-9.]*\).*/\1/p" "$TMP/base.out")
-        fi
         ours=$(sed -n "s/.*${STAT}_ms=\([0-9.]*\).*/\1/p" "$TMP/ours.out")
         cpu=$(sed -n 's/.*cpu_ms=\([0-9.]*\).*/\1/p' "$TMP/ours.out")
         ort=$(sed -n "s/.*${STAT}_ms \([0-9.]*\).*/\1/p" "$TMP/ort.out" | tail -1)
@@ -64,11 +55,9 @@ for m in "$@"; do
         orss=$(tail -1 "$TMP/ort.rss")
         irss=$(tail -1 "$TMP/ours.rss")
         awk -v m="$m" -v b="$b" -v o="$ours" -v r="$ort" -v c="$cpu" -v oc="$ocpu" \
-            -v ir="$irss" -v or="$orss" -v bs="$base" \
-            'BEGIN { printf "%-10s %5d %10.1f %10.1f %6.2f %10.1f %10.1f %6.2f %9.0fM %9.0fM",
+            -v ir="$irss" -v or="$orss" \
+            'BEGIN { printf "%-10s %5d %10.1f %10.1f %6.2f %10.1f %10.1f %6.2f %9.0fM %9.0fM\n",
                      m, b, o, r, (r > 0 ? o / r : 0), c, oc, (oc > 0 ? c / oc : 0),
-                     ir / 1024, or / 1024
-                     if (bs != "") printf " %10.1f %6.2f", bs, (bs > 0 ? o / bs : 0)
-                     printf "\n" }'
+                     ir / 1024, or / 1024 }'
     done
 done
