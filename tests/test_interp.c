@@ -920,8 +920,11 @@ static void test_conv_thread_counts(void **state)
         {1, 16, 14, 14, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true}, /* 7 strips x 5 row strips */
         {1, 8, 30, 33, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},  /* 31 strips x 2 */
         {3, 16, 12, 12, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true}, /* batched images */
-        {1, 24, 7, 7, 200, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, false}, /* 2 strips x 25 */
+        {1, 24, 7, 7, 200, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, false}, /* 2 strips x 25, by rows */
         {1, 4, 48, 48, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},  /* 72 strips: 4 runs a thread */
+        /* by rows: 11 K blocks, 33 row strips (the last of 4 rows) */
+        {1, 300, 14, 14, 260, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
+        {2, 64, 7, 7, 96, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, false},  /* by rows, two images */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_conv_threads(&cases[i], true, 1, 3, lrsc_cpu_avx512());
