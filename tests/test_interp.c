@@ -397,6 +397,13 @@ static void test_conv_variants(void **state)
         {3, 16, 12, 12, 32, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, true},  /* pointwise */
         /* an odd number of column strips: the threads split the output channels */
         {1, 16, 14, 14, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
+        /* stride 1 with K >= 256: the direct kernel (positions against
+         * channel lanes), 9 columns in one tile, a block of 8 channels */
+        {1, 64, 9, 9, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
+        {2, 32, 7, 5, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},  /* pairs of rows, odd rows */
+        {1, 40, 6, 31, 16, 3, 3, 1, 1, 1, 1, 0, 2, 1, 0, 1, false}, /* tiles of 11 + 11 + 9 */
+        {3, 30, 10, 10, 64, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 1, true},  /* 5x5, images in one call */
+        {1, 32, 16, 16, 32, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 1, true},  /* unpadded: no copy */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         check_conv(&cases[i], false);
@@ -1109,16 +1116,17 @@ static void test_conv_residual(void **state)
     check_residual(3, 16, 7, 7, true, true, false);     /* images side by side */
     check_residual(3, 16, 7, 7, false, true, true);     /* broadcast: the Add runs */
     check_residual(2, 8, 4, 4, true, true, false);      /* planes too small to fold */
+    check_residual(1, 32, 14, 14, true, true, false);   /* the direct kernel */
+    check_residual(3, 32, 7, 7, false, false, false);   /* direct, pairs of rows, images */
 }
 
 /* Concat(Conv -> Relu, Conv, MaxPool -> Conv -> Relu, depthwise Conv) along
  * channels, an inception block: the interpreter has each Conv write its
  * channel slice of the Concat's output in place.  axis: 1 or -3; extra: x
  * itself is a fifth input, so the Concat copies as usual. */
-static void check_concat(int64_t N, int64_t H, int64_t W, int64_t axis, bool extra)
+static void check_concat(int64_t N, int64_t C, int64_t H, int64_t W, int64_t axis, bool extra)
 {
-    enum { C = 6 };
-    static const int64_t Ms[4] = {4, 5, 3, C};
+    const int64_t Ms[4] = {4, 5, 3, C};
     builder b = {0};
     int64_t xd[4] = {N, C, H, W};
     size_t xn = (size_t)(N * C * H * W), plane = (size_t)(H * W);
@@ -1216,11 +1224,12 @@ static void check_concat(int64_t N, int64_t H, int64_t W, int64_t axis, bool ext
 static void test_conv_concat(void **state)
 {
     (void)state;
-    check_concat(1, 14, 14, 1, false);   /* one image */
-    check_concat(3, 7, 7, 1, false);     /* images side by side, planes written in place */
-    check_concat(2, 5, 5, -3, false);    /* planes under 32 columns: copied back per image */
-    check_concat(2, 66, 66, 1, false);   /* large planes: one image at a time */
-    check_concat(2, 7, 7, 1, true);      /* an input that is no Conv: the Concat copies */
+    check_concat(1, 6, 14, 14, 1, false);   /* one image */
+    check_concat(3, 6, 7, 7, 1, false);     /* images side by side, planes written in place */
+    check_concat(2, 6, 5, 5, -3, false);    /* planes under 32 columns: copied back per image */
+    check_concat(2, 6, 66, 66, 1, false);   /* large planes: one image at a time */
+    check_concat(2, 6, 7, 7, 1, true);      /* an input that is no Conv: the Concat copies */
+    check_concat(3, 32, 7, 7, 1, false);    /* the 3x3 Conv by the direct kernel, in place */
 }
 
 int main(void)

@@ -105,6 +105,30 @@ lrsc_status lrsc_sgemm_implicit_img(lrsc_pool *p, lrsc_packed_a *a, int64_t N,
                                     int64_t img_cols, int64_t img_stride, const float *bias,
                                     const float *res, bool relu, lrsc_error *err);
 
+/* ---- direct 2-D convolution (direct.c) ----
+ * Stride 1, no dilation, one group, on AVX-512: the input values are
+ * broadcast from the (padded) image against a weight packed with output
+ * channels as lanes, so the input is never unfolded. */
+typedef struct lrsc_direct_geom {
+    int64_t C, H, W;         /* input channels and plane */
+    int64_t M, KH, KW;       /* output channels and kernel */
+    int64_t pt, pl, pb, pr;  /* pads: top, left, bottom, right */
+    int64_t OH, OW;          /* output plane */
+} lrsc_direct_geom;
+
+/* Whether lrsc_direct_conv runs (and pays off) for this geometry here. */
+bool lrsc_direct_applies(const lrsc_pool *p, const lrsc_direct_geom *g);
+/* The packed weight: lrsc_direct_packed_floats floats, filled from W
+ * ([M][C][KH][KW]) by lrsc_direct_pack. */
+size_t lrsc_direct_packed_floats(const lrsc_direct_geom *g);
+void lrsc_direct_pack(const lrsc_direct_geom *g, const float *W, float *dst);
+/* N images: x [N][C][H][W] to y (images ys floats apart, each [M][OH][OW])
+ * (+ bias[m], + res [N][M][OH][OW], then max(0, .) when relu; bias and res
+ * may be NULL).  Uses scratch slot 0.  Only where lrsc_direct_applies. */
+lrsc_status lrsc_direct_conv(lrsc_pool *p, const lrsc_direct_geom *g, const float *wpk,
+                             int64_t N, const float *x, float *y, int64_t ys, const float *bias,
+                             const float *res, bool relu, lrsc_error *err);
+
 /* ---- spatial geometry of Conv / ConvTranspose / *Pool ---- */
 
 #define LRSC_MAX_SPATIAL (LRSC_MAX_DIMS - 2)

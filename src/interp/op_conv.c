@@ -53,6 +53,11 @@ typedef struct conv_state {
     int64_t *ktab;
     int64_t ktab_cap;
     int64_t ktab_key[KTAB_KEY];   /* what ktab was built for; zeros: nothing yet */
+    /* constant weight packed for the direct kernel, and what it was packed
+     * from (the weight's data, M, C, KH, KW) */
+    float *dpk;
+    const void *dpk_src;
+    int64_t dpk_key[4];
 } conv_state;
 
 static lrsc_status conv_init(lrsc_op_ctx *c, lrsc_error *err)
@@ -105,6 +110,7 @@ static void conv_fini(lrsc_op_ctx *c)
     if (s) {
         free(s->wt);
         free(s->ktab);
+        free(s->dpk);
         for (int64_t g = 0; g < s->npk; g++) lrsc_packed_a_release(&s->pk[g]);
         free(s->pk);
     }
@@ -880,8 +886,48 @@ static bool is_pointwise(const conv_state *s, const layout *L)
     return true;
 }
 
+/* The direct kernel's geometry when the Conv is 2-D, one group, stride 1
+ * and undilated with nonnegative pads, and the kernel applies here. */
+static bool direct_geom(lrsc_op_ctx *c, const conv_state *s, const layout *L,
+                        lrsc_direct_geom *dg)
+{
+    const lrsc_tensor *x = c->in[0], *y = c->out[0];
+    int wv = c->node->inputs[1];
+    /* a weight computed at run time would be repacked at every call */
+    if (L->nsp != 2 || s->group != 1 || c->graph->values[wv].kind != LRSC_VALUE_CONSTANT)
+        return false;
+    for (int i = 0; i < 2; i++)
+        if (L->s[i] != 1 || L->d[i] != 1 || s->pb[i] < 0 || s->pe[i] < 0) return false;
+    *dg = (lrsc_direct_geom){x->dims[1], L->in[0], L->in[1], y->dims[1], L->k[0], L->k[1],
+                             s->pb[0], s->pb[1], s->pe[0], s->pe[1], L->out[0], L->out[1]};
+    return lrsc_direct_applies(c->pool, dg);
+}
+
+/* The (constant) weight packed for the direct kernel, kept in the state. */
+static const float *direct_weight(conv_state *s, const lrsc_direct_geom *dg, const float *W,
+                                  lrsc_error *err)
+{
+    int64_t key[4] = {dg->M, dg->C, dg->KH, dg->KW};
+    size_t n;
+    if (!lrsc_mul_size(lrsc_direct_packed_floats(dg), sizeof(float), &n)) {
+        lrsc_error_set(err, LRSC_ERR_LIMIT, "Conv: weight too large");
+        return NULL;
+    }
+    if (s->dpk_src != W || memcmp(s->dpk_key, key, sizeof key) != 0) {
+        free(s->dpk);
+        s->dpk_src = NULL;
+        s->dpk = lrsc_malloc(n, err);
+        if (!s->dpk) return NULL;
+        lrsc_direct_pack(dg, W, s->dpk);
+        s->dpk_src = W;
+        memcpy(s->dpk_key, key, sizeof key);
+    }
+    return s->dpk;
+}
+
 /* Whether conv_exec will compute every output through an implicit product
- * (whose epilogue can add a residual): the same choices as below. */
+ * or the direct kernel (whose epilogues can add a residual): the same
+ * choices as below. */
 static bool residual_fits(lrsc_op_ctx *c, conv_state *s, const layout *L, int64_t nbat)
 {
     const lrsc_tensor *r = c->fuse_add, *x = c->in[0], *y = c->out[0];
@@ -891,6 +937,8 @@ static bool residual_fits(lrsc_op_ctx *c, conv_state *s, const layout *L, int64_
     int64_t N = x->dims[0], G = s->group, Cg = x->dims[1] / G, Mg = y->dims[1] / G;
     int64_t P = L->out_plane;
     if (Cg == 1 && G > 1) return false;
+    lrsc_direct_geom dg;
+    if (direct_geom(c, s, L, &dg)) return true;
     implicit_ctx ic;
     if (nbat > 1) {
         if (P < 32) return false;
@@ -951,8 +999,11 @@ static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
     relu_job rj = {Y, P};
     int64_t nbat = N > 1 && P < 4096 ? COL_BUDGET_FLOATS / (K * P) : 1;
     if (nbat > N) nbat = N;
-    /* Only the batched products take an output slice with images apart. */
-    if (c->out_img_stride && c->out_img_stride != M * P && N > 1 &&
+    lrsc_direct_geom dg;
+    bool direct = direct_geom(c, s, &L, &dg);
+    /* Only the batched products and the direct kernel take an output slice
+     * with images apart. */
+    if (c->out_img_stride && c->out_img_stride != M * P && N > 1 && !direct &&
         (nbat <= 1 || (Cg == 1 && G > 1)))
         return conv_per_image(c, err);
     /* A fused residual Add (and Relu) goes into the products' epilogue,
@@ -965,6 +1016,12 @@ static lrsc_status conv_exec(lrsc_op_ctx *c, lrsc_error *err)
         c->add_done = true;
     }
 
+    if (direct) {
+        const float *wpk = direct_weight(s, &dg, W, err);
+        if (!wpk) return err && err->code ? err->code : LRSC_ERR_NOMEM;
+        int64_t YS = c->out_img_stride ? c->out_img_stride : M * P;
+        return lrsc_direct_conv(c->pool, &dg, wpk, N, X, Y, YS, B, res, relu, err);
+    }
     if (Cg == 1 && G > 1) {
         dw_job j = {&L, X, W, B, Y, C, M, Mg};
         lrsc_pool_for(c->pool, N * M, 1, dw_planes, &j);
