@@ -404,6 +404,11 @@ static void test_conv_variants(void **state)
         {1, 40, 6, 31, 16, 3, 3, 1, 1, 1, 1, 0, 2, 1, 0, 1, false}, /* tiles of 11 + 11 + 9 */
         {3, 30, 10, 10, 64, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 1, true},  /* 5x5, images in one call */
         {1, 32, 16, 16, 32, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 1, true},  /* unpadded: no copy */
+        /* the direct kernel at stride 2: a 7x7 stem, pairs of 7-wide rows,
+         * uneven pads */
+        {1, 3, 35, 35, 64, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, 1, true},
+        {2, 32, 14, 13, 40, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, true},
+        {1, 16, 12, 12, 32, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 1, false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         check_conv(&cases[i], false);

@@ -1,4 +1,4 @@
-/* Direct 2-D convolution (stride 1, no dilation, one group) on AVX-512.
+/* Direct 2-D convolution (stride 1 or 2, no dilation, one group) on AVX-512.
  *
  * The product is taken transposed: output positions are the rows, the
  * output channels the vector lanes.  The weight, packed once as
@@ -27,8 +27,8 @@
 /* The tile's sums: R positions (acc[r], acc[DC_RMAX + r] for the two
  * vectors) over taps [0, K).  wp: the block's [K][32]; xb: position 0's
  * input, tap k at xb + koff[k], position r at xb + koff[k] + r. */
-#define DC_TILE(R)                                                                           \
-    __attribute__((target("avx512f"))) static void dc_tile_##R(                             \
+#define DC_TILE(R, S)                                                                        \
+    __attribute__((target("avx512f"))) static void dc_tile_##R##_s##S(                      \
         int64_t K, const float *wp, const int32_t *koff, const float *xb, __m512 *out)      \
     {                                                                                        \
         __m512 a0[R], a1[R];                                                                 \
@@ -39,7 +39,7 @@
             __m512 w1 = _mm512_loadu_ps(wp + k * DC_NB + 16);                                \
             const float *xk = xb + koff[k];                                                  \
             _Pragma("GCC unroll 14") for (int r = 0; r < R; r++) {                           \
-                __m512 b = _mm512_set1_ps(xk[r]);                                            \
+                __m512 b = _mm512_set1_ps(xk[S * r]);                                        \
                 a0[r] = _mm512_fmadd_ps(b, w0, a0[r]);                                       \
                 a1[r] = _mm512_fmadd_ps(b, w1, a1[r]);                                       \
             }                                                                                \
@@ -50,15 +50,19 @@
         }                                                                                    \
     }
 
-DC_TILE(1) DC_TILE(2) DC_TILE(3) DC_TILE(4) DC_TILE(5) DC_TILE(6) DC_TILE(7)
-DC_TILE(8) DC_TILE(9) DC_TILE(10) DC_TILE(11) DC_TILE(12) DC_TILE(13) DC_TILE(14)
+#define DC_TILES(S)                                                                          \
+    DC_TILE(1, S) DC_TILE(2, S) DC_TILE(3, S) DC_TILE(4, S) DC_TILE(5, S) DC_TILE(6, S)      \
+    DC_TILE(7, S) DC_TILE(8, S) DC_TILE(9, S) DC_TILE(10, S) DC_TILE(11, S) DC_TILE(12, S)   \
+    DC_TILE(13, S) DC_TILE(14, S)
+DC_TILES(1)
+DC_TILES(2)
 
 /* The same for two output rows of R1 positions each (planes of 7 columns or
  * fewer, which one row would leave with too few sums to hide the FMA
- * latency): position r of the second row at xb + koff[k] + Wp + r. */
-#define DC_TILE2(R1)                                                                         \
-    __attribute__((target("avx512f"))) static void dc_tile2_##R1(                           \
-        int64_t K, const float *wp, const int32_t *koff, const float *xb, int64_t Wp,       \
+ * latency): position r of the second row at xb + koff[k] + row + S * r. */
+#define DC_TILE2(R1, S)                                                                      \
+    __attribute__((target("avx512f"))) static void dc_tile2_##R1##_s##S(                    \
+        int64_t K, const float *wp, const int32_t *koff, const float *xb, int64_t row,      \
         __m512 *out)                                                                         \
     {                                                                                        \
         __m512 a0[2 * R1], a1[2 * R1];                                                       \
@@ -67,9 +71,9 @@ DC_TILE(8) DC_TILE(9) DC_TILE(10) DC_TILE(11) DC_TILE(12) DC_TILE(13) DC_TILE(14
         for (int64_t k = 0; k < K; k++) {                                                    \
             __m512 w0 = _mm512_loadu_ps(wp + k * DC_NB);                                     \
             __m512 w1 = _mm512_loadu_ps(wp + k * DC_NB + 16);                                \
-            const float *xk = xb + koff[k], *xk2 = xk + Wp;                                  \
+            const float *xk = xb + koff[k], *xk2 = xk + row;                                 \
             _Pragma("GCC unroll 14") for (int r = 0; r < 2 * R1; r++) {                      \
-                __m512 b = _mm512_set1_ps(r < R1 ? xk[r] : xk2[r - R1]);                     \
+                __m512 b = _mm512_set1_ps(r < R1 ? xk[S * r] : xk2[S * (r - R1)]);           \
                 a0[r] = _mm512_fmadd_ps(b, w0, a0[r]);                                       \
                 a1[r] = _mm512_fmadd_ps(b, w1, a1[r]);                                       \
             }                                                                                \
@@ -79,18 +83,28 @@ DC_TILE(8) DC_TILE(9) DC_TILE(10) DC_TILE(11) DC_TILE(12) DC_TILE(13) DC_TILE(14
             out[DC_RMAX + r] = a1[r];                                                        \
         }                                                                                    \
     }
-
-DC_TILE2(1) DC_TILE2(2) DC_TILE2(3) DC_TILE2(4) DC_TILE2(5) DC_TILE2(6) DC_TILE2(7)
+#define DC_TILES2(S)                                                                         \
+    DC_TILE2(1, S) DC_TILE2(2, S) DC_TILE2(3, S) DC_TILE2(4, S) DC_TILE2(5, S)               \
+    DC_TILE2(6, S) DC_TILE2(7, S)
+DC_TILES2(1)
+DC_TILES2(2)
 
 typedef void (*dc_tile2_fn)(int64_t, const float *, const int32_t *, const float *, int64_t,
                             __m512 *);
-static const dc_tile2_fn dc_tiles2[DC_RMAX / 2 + 1] = {
-    NULL, dc_tile2_1, dc_tile2_2, dc_tile2_3, dc_tile2_4, dc_tile2_5, dc_tile2_6, dc_tile2_7};
-
 typedef void (*dc_tile_fn)(int64_t, const float *, const int32_t *, const float *, __m512 *);
-static const dc_tile_fn dc_tiles[DC_RMAX + 1] = {
-    NULL, dc_tile_1, dc_tile_2, dc_tile_3, dc_tile_4, dc_tile_5, dc_tile_6, dc_tile_7,
-    dc_tile_8, dc_tile_9, dc_tile_10, dc_tile_11, dc_tile_12, dc_tile_13, dc_tile_14};
+/* [stride - 1][positions] */
+static const dc_tile2_fn dc_tiles2[2][DC_RMAX / 2 + 1] = {
+    {NULL, dc_tile2_1_s1, dc_tile2_2_s1, dc_tile2_3_s1, dc_tile2_4_s1, dc_tile2_5_s1,
+     dc_tile2_6_s1, dc_tile2_7_s1},
+    {NULL, dc_tile2_1_s2, dc_tile2_2_s2, dc_tile2_3_s2, dc_tile2_4_s2, dc_tile2_5_s2,
+     dc_tile2_6_s2, dc_tile2_7_s2}};
+static const dc_tile_fn dc_tiles[2][DC_RMAX + 1] = {
+    {NULL, dc_tile_1_s1, dc_tile_2_s1, dc_tile_3_s1, dc_tile_4_s1, dc_tile_5_s1, dc_tile_6_s1,
+     dc_tile_7_s1, dc_tile_8_s1, dc_tile_9_s1, dc_tile_10_s1, dc_tile_11_s1, dc_tile_12_s1,
+     dc_tile_13_s1, dc_tile_14_s1},
+    {NULL, dc_tile_1_s2, dc_tile_2_s2, dc_tile_3_s2, dc_tile_4_s2, dc_tile_5_s2, dc_tile_6_s2,
+     dc_tile_7_s2, dc_tile_8_s2, dc_tile_9_s2, dc_tile_10_s2, dc_tile_11_s2, dc_tile_12_s2,
+     dc_tile_13_s2, dc_tile_14_s2}};
 
 /* r[0..15] (rows) transposed in place: afterwards r[c] holds column c. */
 __attribute__((target("avx512f"))) static inline void transpose16(__m512 *r)
@@ -148,17 +162,16 @@ __attribute__((target("avx512f"))) static void dc_units(void *arg, int64_t u0, i
         int64_t oh = rem / j->chunks, ow0 = rem % j->chunks * j->tile_w;
         int R = (int)(g->OW - ow0 < j->tile_w ? g->OW - ow0 : j->tile_w);
         const float *wp = j->wpk + mb * j->K * DC_NB;
-        const float *xb = j->xp + n * j->xs + oh * j->Wp + ow0;
-        if (j->pairs) {
-            oh = 2 * rem;
-            xb = j->xp + n * j->xs + oh * j->Wp;
-        }
+        if (j->pairs) oh = 2 * rem;
+        int64_t row = g->sh * j->Wp; /* floats between output rows' inputs */
+        const float *xb = j->xp + n * j->xs + oh * row + ow0 * g->sw;
+        int si = (int)g->sw - 1;
         if (j->pairs && oh + 1 < g->OH) {
             /* two whole rows: 2 * OW consecutive output positions */
-            dc_tiles2[g->OW](j->K, wp, j->koff, xb, j->Wp, acc);
+            dc_tiles2[si][g->OW](j->K, wp, j->koff, xb, row, acc);
             R = 2 * (int)g->OW;
         } else {
-            dc_tiles[R](j->K, wp, j->koff, xb, acc);
+            dc_tiles[si][R](j->K, wp, j->koff, xb, acc);
         }
         /* bias per channel (lane); then each 16-channel half is transposed
          * in registers, so that row l holds channel l's R positions */
@@ -223,10 +236,12 @@ bool lrsc_direct_applies(const lrsc_pool *p, const lrsc_direct_geom *g)
     if (g->C <= 0 || g->M <= 0 || g->OH <= 0 || g->OW <= 0 || Hp <= 0 || Wp <= 0 ||
         g->C * Hp * Wp > ((int64_t)1 << 30))
         return false;
-    /* The transposed store costs about 32 gathers a tile: worth it against
-     * the panel product's gathering from K of a few hundred up. */
+    /* The transposed store costs a few hundred cycles a tile: worth it
+     * against the panel product's gathering from K of about 128 up. */
     int64_t K = g->C * g->KH * g->KW;
-    return g->KH * g->KW > 1 && K >= 256 && g->OH == Hp - g->KH + 1 && g->OW == Wp - g->KW + 1;
+    bool strides = (g->sh == 1 && g->sw == 1) || (g->sh == 2 && g->sw == 2);
+    return strides && g->KH * g->KW > 1 && K >= 128 && Hp >= g->KH && Wp >= g->KW &&
+           g->OH == (Hp - g->KH) / g->sh + 1 && g->OW == (Wp - g->KW) / g->sw + 1;
 #else
     (void)p, (void)g;
     return false;

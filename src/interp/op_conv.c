@@ -886,8 +886,8 @@ static bool is_pointwise(const conv_state *s, const layout *L)
     return true;
 }
 
-/* The direct kernel's geometry when the Conv is 2-D, one group, stride 1
- * and undilated with nonnegative pads, and the kernel applies here. */
+/* The direct kernel's geometry when the Conv is 2-D, one group, undilated
+ * with nonnegative pads, and the kernel applies here (strides 1 or 2). */
 static bool direct_geom(lrsc_op_ctx *c, const conv_state *s, const layout *L,
                         lrsc_direct_geom *dg)
 {
@@ -897,9 +897,10 @@ static bool direct_geom(lrsc_op_ctx *c, const conv_state *s, const layout *L,
     if (L->nsp != 2 || s->group != 1 || c->graph->values[wv].kind != LRSC_VALUE_CONSTANT)
         return false;
     for (int i = 0; i < 2; i++)
-        if (L->s[i] != 1 || L->d[i] != 1 || s->pb[i] < 0 || s->pe[i] < 0) return false;
+        if (L->d[i] != 1 || s->pb[i] < 0 || s->pe[i] < 0) return false;
     *dg = (lrsc_direct_geom){x->dims[1], L->in[0], L->in[1], y->dims[1], L->k[0], L->k[1],
-                             s->pb[0], s->pb[1], s->pe[0], s->pe[1], L->out[0], L->out[1]};
+                             L->s[0], L->s[1], s->pb[0], s->pb[1], s->pe[0], s->pe[1],
+                             L->out[0], L->out[1]};
     return lrsc_direct_applies(c->pool, dg);
 }
 
