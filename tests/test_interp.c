@@ -409,6 +409,9 @@ static void test_conv_variants(void **state)
         {1, 3, 35, 35, 64, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, 1, true},
         {2, 32, 14, 13, 40, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, true},
         {1, 16, 12, 12, 32, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 1, false},
+        /* direct: groups of two weight blocks and one; bands of 2 rows and 1 */
+        {2, 128, 9, 9, 80, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
+        {1, 64, 11, 203, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         check_conv(&cases[i], false);

@@ -145,24 +145,35 @@ typedef struct dc_job {
     bool relu;
     int64_t K, chunks, tile_w;  /* row chunks per output row, positions per chunk */
     bool pairs;            /* tiles of two whole rows (OW <= 7): chunks is 1 */
+    int64_t nb, bg;        /* channel blocks, and blocks per group */
+    int64_t ru, br;        /* row units (rows, or pairs of rows) per image and per band */
 } dc_job;
 
-/* Units are (channel block, image, output row, row chunk), block-major, so
- * that consecutive units share the block's weight (read from L2 by every
- * image rather than from memory by each). */
+/* Units are tiles in the order (group of channel blocks, image, band of
+ * rows, block, row, chunk).  A group's weight blocks (a few hundred KB)
+ * and a band's input rows stay in L2 while every tile that needs them
+ * runs; a large weight makes groups of one block, read from memory once
+ * for all images.  Each thread takes contiguous runs of units. */
 __attribute__((target("avx512f"))) static void dc_units(void *arg, int64_t u0, int64_t u1)
 {
     const dc_job *j = arg;
     const lrsc_direct_geom *g = j->g;
-    int64_t per_img = j->pairs ? (g->OH + 1) / 2 : g->OH * j->chunks;
-    int64_t per_block = j->nimg * per_img, P = g->OH * g->OW;
+    int64_t P = g->OH * g->OW, ch = j->chunks;
     __m512 acc[2 * DC_RMAX];
     for (int64_t u = u0; u < u1; u++) {
-        int64_t mb = u / per_block, n = u % per_block / per_img, rem = u % per_img;
-        int64_t oh = rem / j->chunks, ow0 = rem % j->chunks * j->tile_w;
+        int64_t full = j->nimg * j->ru * j->bg * ch, gi = u / full, r = u % full;
+        int64_t gb = j->nb - gi * j->bg < j->bg ? j->nb - gi * j->bg : j->bg;
+        int64_t n = r / (j->ru * gb * ch);
+        r %= j->ru * gb * ch;
+        int64_t bi = r / (j->br * gb * ch);
+        r %= j->br * gb * ch;
+        int64_t nbr = j->ru - bi * j->br < j->br ? j->ru - bi * j->br : j->br;
+        int64_t mb = gi * j->bg + r / (nbr * ch);
+        r %= nbr * ch;
+        int64_t oh = bi * j->br + r / ch, ow0 = r % ch * j->tile_w;
         int R = (int)(g->OW - ow0 < j->tile_w ? g->OW - ow0 : j->tile_w);
         const float *wp = j->wpk + mb * j->K * DC_NB;
-        if (j->pairs) oh = 2 * rem;
+        if (j->pairs) oh *= 2;
         int64_t row = g->sh * j->Wp; /* floats between output rows' inputs */
         const float *xb = j->xp + n * j->xs + oh * row + ow0 * g->sw;
         int si = (int)g->sw - 1;
@@ -320,10 +331,20 @@ lrsc_status lrsc_direct_conv(lrsc_pool *p, const lrsc_direct_geom *g, const floa
             xs = g->C * Hp * Wp;
         }
         bool pairs = g->OW <= DC_RMAX / 2 && g->OH > 1;
+        int64_t ru = pairs ? (g->OH + 1) / 2 : g->OH;
+        /* weight blocks of a group in about 384 KB; a band's input rows
+         * (rows + kernel - 1 of them, all channels) in about 256 KB */
+        int64_t bg = (384 << 10) / (K * DC_NB * (int64_t)sizeof(float));
+        if (bg < 1) bg = 1;
+        if (bg > nb) bg = nb;
+        int64_t in_row = g->C * Wp * (int64_t)sizeof(float), rows_per_ru = pairs ? 2 : 1;
+        int64_t br = ((256 << 10) / in_row - (g->KH - 1)) / (g->sh * rows_per_ru);
+        if (br < 1) br = 1;
+        if (br > ru) br = ru;
         dc_job j = {g, wpk, koff, xp, Wp, xs, ni, y + n0 * ys, ys, bias,
-                    res ? res + n0 * g->M * P : NULL, relu, K, chunks, tile_w, pairs};
-        int64_t per_img = pairs ? (g->OH + 1) / 2 : g->OH * chunks;
-        lrsc_pool_for(p, nb * ni * per_img, 4, dc_units, &j);
+                    res ? res + n0 * g->M * P : NULL, relu, K, chunks, tile_w, pairs,
+                    nb, bg, ru, br};
+        lrsc_pool_for(p, nb * ni * ru * chunks, 4, dc_units, &j);
     }
     return LRSC_OK;
 #else
