@@ -411,6 +411,8 @@ static void test_conv_variants(void **state)
         {1, 16, 12, 12, 32, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 1, false},
         /* direct: groups of two weight blocks and one; bands of 2 rows and 1 */
         {2, 128, 9, 9, 80, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
+        {1, 160, 7, 7, 48, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, true},   /* direct 1x1 */
+        {2, 128, 14, 14, 72, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1, false}, /* direct 1x1, stride 2 */
         {1, 64, 11, 203, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -7,7 +7,7 @@
  * image, zero-padded once per call, at a fixed offset per tap.  So the
  * input is never unfolded or gathered into panels (which cost 10-15% of
  * ResNet-18's time on the implicit path), and a plane of 7 or 14 columns
- * wastes no lanes.  A tile is up to 14 consecutive positions of one output
+ * wastes no lanes.  1x1 kernels take the same path (no padding, no copy).  A tile is up to 14 consecutive positions of one output
  * row times 32 channels, summed over all of K in registers; it is then
  * transposed into the NCHW output through a small buffer, with the bias,
  * a residual and the Relu applied on the way.  Every output element is
@@ -264,10 +264,11 @@ bool lrsc_direct_applies(const lrsc_pool *p, const lrsc_direct_geom *g)
         g->C * Hp * Wp > ((int64_t)1 << 30))
         return false;
     /* The transposed store costs a few hundred cycles a tile: worth it
-     * against the panel product's gathering from K of about 128 up. */
+     * against the panel product's gathering (or, for 1x1 kernels, packing)
+     * from K of about 128 up. */
     int64_t K = g->C * g->KH * g->KW;
     bool strides = (g->sh == 1 && g->sw == 1) || (g->sh == 2 && g->sw == 2);
-    return strides && g->KH * g->KW > 1 && K >= 128 && Hp >= g->KH && Wp >= g->KW &&
+    return strides && K >= 128 && Hp >= g->KH && Wp >= g->KW &&
            g->OH == (Hp - g->KH) / g->sh + 1 && g->OW == (Wp - g->KW) / g->sw + 1;
 #else
     (void)p, (void)g;
