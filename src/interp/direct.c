@@ -241,6 +241,9 @@ __attribute__((target("avx512f"))) static void pad_channels(void *arg, int64_t c
             }
             /* padded column i + l holds input column i + l - pl when in range */
             const float *sr = s + ih * g->W - g->pl;
+            /* two rows on (as in the pools, the hardware prefetcher lags) */
+            for (int64_t i = 0; i < g->W; i += 16)
+                _mm_prefetch((const char *)(s + (ih + 2) * g->W + i), _MM_HINT_T0);
             for (int64_t i = 0; i < Wp; i += 16) {
                 int64_t n = Wp - i < 16 ? Wp - i : 16;
                 int64_t lo = g->pl - i, hi = g->pl + g->W - i; /* data lanes [lo, hi) */

@@ -324,6 +324,8 @@ __attribute__((target("avx512f"))) static void maxpool2d_s1_planes(void *arg, in
         for (int64_t h = 0; h < H; h++) {
             const float *xr = xp + h * W;
             for (int64_t o0 = 0; o0 < OW; o0 += 16) {
+                /* two rows on (or the next plane's first): see the stride-2 pool */
+                _mm_prefetch((const char *)(xr + 2 * W + o0), _MM_HINT_T0);
                 __m512 acc = _mm512_set1_ps(-INFINITY);
                 for (int64_t t = 0; t < kw; t++) {
                     __m512 v = _mm512_mask_loadu_ps(acc, tm[o0 / 16][t], xr + o0 - pw + t);
@@ -409,6 +411,9 @@ __attribute__((target("avx512f,bmi2"))) static void maxpool2d_vec_planes(void *a
                 for (int64_t h = h0; h < h1; h++) {
                     /* the run's first lane at column tap 0 */
                     const float *xr = xp + h * W + c * 16 * sw - pw;
+                    /* two output rows on: see the stride-2 pool */
+                    _mm_prefetch((const char *)(xr + 2 * sh * W), _MM_HINT_T0);
+                    if (sw == 2) _mm_prefetch((const char *)(xr + 2 * sh * W + 16), _MM_HINT_T0);
                     for (int64_t t = 0; t < kw; t++) {
                         __m512 v;
                         if (sw == 1) {
@@ -474,6 +479,12 @@ __attribute__((target("avx512f"))) static void maxpool2d_s2k3_planes(void *arg, 
                         r = _mm512_loadu_ps(keep + c * 16);
                     } else {
                         const float *xr = xp + h * W + c * 32 - pw;
+                        /* The rows two output rows on.  The hardware
+                         * prefetcher does not run ahead of these masked
+                         * loads: on GoogLeNet's first pool at batch 8
+                         * (26 MB in) this took 2.8 ms down to 0.9 ms. */
+                        _mm_prefetch((const char *)(xr + 4 * W), _MM_HINT_T0);
+                        _mm_prefetch((const char *)(xr + 4 * W + 16), _MM_HINT_T0);
                         __m512 a = _mm512_mask_loadu_ps(ninf, lm[c][0], xr);
                         __m512 b = _mm512_mask_loadu_ps(ninf, lm[c][1], xr + 16);
                         __m512 a2 = _mm512_mask_loadu_ps(ninf, lm[c][2], xr + 2);
