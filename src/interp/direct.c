@@ -154,7 +154,7 @@ typedef struct dc_job {
  * and a band's input rows stay in L2 while every tile that needs them
  * runs; a large weight makes groups of one block, read from memory once
  * for all images.  Each thread takes contiguous runs of units. */
-__attribute__((target("avx512f"))) static void dc_units(void *arg, int64_t u0, int64_t u1)
+__attribute__((target("avx512f,prfchw"))) static void dc_units(void *arg, int64_t u0, int64_t u1)
 {
     const dc_job *j = arg;
     const lrsc_direct_geom *g = j->g;
@@ -177,6 +177,17 @@ __attribute__((target("avx512f"))) static void dc_units(void *arg, int64_t u0, i
         int64_t row = g->sh * j->Wp; /* floats between output rows' inputs */
         const float *xb = j->xp + n * j->xs + oh * row + ow0 * g->sw;
         int si = (int)g->sw - 1;
+        /* the tile's channels and first output position */
+        int64_t m0 = mb * DC_NB, mc = g->M - m0 < DC_NB ? g->M - m0 : DC_NB;
+        int64_t p0 = oh * g->OW + ow0;
+        float *yn = j->y + n * j->ys;
+        const float *rn = j->res ? j->res + n * g->M * P : NULL;
+        /* Its output rows (and residual) are fetched for writing while it
+         * sums: the stores otherwise stall on 32 missed lines. */
+        for (int64_t l = 0; l < mc; l++) {
+            _m_prefetchw(yn + (m0 + l) * P + p0);
+            if (rn) _mm_prefetch((const char *)(rn + (m0 + l) * P + p0), _MM_HINT_T0);
+        }
         if (j->pairs && oh + 1 < g->OH) {
             /* two whole rows: 2 * OW consecutive output positions */
             dc_tiles2[si][g->OW](j->K, wp, j->koff, xb, row, acc);
@@ -186,10 +197,6 @@ __attribute__((target("avx512f"))) static void dc_units(void *arg, int64_t u0, i
         }
         /* bias per channel (lane); then each 16-channel half is transposed
          * in registers, so that row l holds channel l's R positions */
-        int64_t m0 = mb * DC_NB, mc = g->M - m0 < DC_NB ? g->M - m0 : DC_NB;
-        int64_t p0 = oh * g->OW + ow0;
-        float *yn = j->y + n * j->ys;
-        const float *rn = j->res ? j->res + n * g->M * P : NULL;
         __mmask16 rm = (__mmask16)((1u << R) - 1);
         for (int h = 0; h * 16 < mc; h++) {
             int hc = mc - h * 16 < 16 ? (int)(mc - h * 16) : 16;
