@@ -228,7 +228,8 @@ typedef struct pad_job {
 /* Row by row with masked vector moves (rows are short: 56 floats in
  * ResNet's first stage, where a memcpy and two memsets a row cost twice as
  * much).  A masked load never touches the lanes it leaves out. */
-__attribute__((target("avx512f"))) static void pad_channels(void *arg, int64_t c0, int64_t c1)
+__attribute__((target("avx512f,prfchw"))) static void pad_channels(void *arg, int64_t c0,
+                                                                      int64_t c1)
 {
     const pad_job *j = arg;
     const lrsc_direct_geom *g = j->g;
@@ -248,9 +249,11 @@ __attribute__((target("avx512f"))) static void pad_channels(void *arg, int64_t c
             }
             /* padded column i + l holds input column i + l - pl when in range */
             const float *sr = s + ih * g->W - g->pl;
-            /* two rows on (as in the pools, the hardware prefetcher lags) */
+            /* two rows on, to read and to write (as in the pools, the
+             * hardware prefetcher lags) */
             for (int64_t i = 0; i < g->W; i += 16)
                 _mm_prefetch((const char *)(s + (ih + 2) * g->W + i), _MM_HINT_T0);
+            for (int64_t i = 0; i < Wp; i += 16) _m_prefetchw(dr + 2 * Wp + i);
             for (int64_t i = 0; i < Wp; i += 16) {
                 int64_t n = Wp - i < 16 ? Wp - i : 16;
                 int64_t lo = g->pl - i, hi = g->pl + g->W - i; /* data lanes [lo, hi) */
