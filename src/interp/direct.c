@@ -1,4 +1,4 @@
-/* Direct 2-D convolution (stride 1 or 2, no dilation, one group) on AVX-512.
+/* Direct 2-D convolution (strides 1, 2 or 4, no dilation, one group) on AVX-512.
  *
  * The product is taken transposed: output positions are the rows, the
  * output channels the vector lanes.  The weight, packed once as
@@ -56,6 +56,7 @@
     DC_TILE(13, S) DC_TILE(14, S)
 DC_TILES(1)
 DC_TILES(2)
+DC_TILES(4)
 
 /* The same for two output rows of R1 positions each (planes of 7 columns or
  * fewer, which one row would leave with too few sums to hide the FMA
@@ -88,23 +89,29 @@ DC_TILES(2)
     DC_TILE2(6, S) DC_TILE2(7, S)
 DC_TILES2(1)
 DC_TILES2(2)
+DC_TILES2(4)
 
 typedef void (*dc_tile2_fn)(int64_t, const float *, const int32_t *, const float *, int64_t,
                             __m512 *);
 typedef void (*dc_tile_fn)(int64_t, const float *, const int32_t *, const float *, __m512 *);
-/* [stride - 1][positions] */
-static const dc_tile2_fn dc_tiles2[2][DC_RMAX / 2 + 1] = {
-    {NULL, dc_tile2_1_s1, dc_tile2_2_s1, dc_tile2_3_s1, dc_tile2_4_s1, dc_tile2_5_s1,
-     dc_tile2_6_s1, dc_tile2_7_s1},
-    {NULL, dc_tile2_1_s2, dc_tile2_2_s2, dc_tile2_3_s2, dc_tile2_4_s2, dc_tile2_5_s2,
-     dc_tile2_6_s2, dc_tile2_7_s2}};
-static const dc_tile_fn dc_tiles[2][DC_RMAX + 1] = {
+/* [stride 1, 2, 4][positions] */
+static const dc_tile2_fn dc_tiles2[3][DC_RMAX / 2 + 1] = {
+    {NULL, dc_tile2_1_s1, dc_tile2_2_s1, dc_tile2_3_s1, dc_tile2_4_s1, dc_tile2_5_s1, dc_tile2_6_s1,
+     dc_tile2_7_s1},
+    {NULL, dc_tile2_1_s2, dc_tile2_2_s2, dc_tile2_3_s2, dc_tile2_4_s2, dc_tile2_5_s2, dc_tile2_6_s2,
+     dc_tile2_7_s2},
+    {NULL, dc_tile2_1_s4, dc_tile2_2_s4, dc_tile2_3_s4, dc_tile2_4_s4, dc_tile2_5_s4, dc_tile2_6_s4,
+     dc_tile2_7_s4}};
+static const dc_tile_fn dc_tiles[3][DC_RMAX + 1] = {
     {NULL, dc_tile_1_s1, dc_tile_2_s1, dc_tile_3_s1, dc_tile_4_s1, dc_tile_5_s1, dc_tile_6_s1,
      dc_tile_7_s1, dc_tile_8_s1, dc_tile_9_s1, dc_tile_10_s1, dc_tile_11_s1, dc_tile_12_s1,
      dc_tile_13_s1, dc_tile_14_s1},
     {NULL, dc_tile_1_s2, dc_tile_2_s2, dc_tile_3_s2, dc_tile_4_s2, dc_tile_5_s2, dc_tile_6_s2,
      dc_tile_7_s2, dc_tile_8_s2, dc_tile_9_s2, dc_tile_10_s2, dc_tile_11_s2, dc_tile_12_s2,
-     dc_tile_13_s2, dc_tile_14_s2}};
+     dc_tile_13_s2, dc_tile_14_s2},
+    {NULL, dc_tile_1_s4, dc_tile_2_s4, dc_tile_3_s4, dc_tile_4_s4, dc_tile_5_s4, dc_tile_6_s4,
+     dc_tile_7_s4, dc_tile_8_s4, dc_tile_9_s4, dc_tile_10_s4, dc_tile_11_s4, dc_tile_12_s4,
+     dc_tile_13_s4, dc_tile_14_s4}};
 
 /* r[0..15] (rows) transposed in place: afterwards r[c] holds column c. */
 __attribute__((target("avx512f"))) static inline void transpose16(__m512 *r)
@@ -176,7 +183,7 @@ __attribute__((target("avx512f,prfchw"))) static void dc_units(void *arg, int64_
         if (j->pairs) oh *= 2;
         int64_t row = g->sh * j->Wp; /* floats between output rows' inputs */
         const float *xb = j->xp + n * j->xs + oh * row + ow0 * g->sw;
-        int si = (int)g->sw - 1;
+        int si = g->sw == 4 ? 2 : (int)g->sw - 1;
         /* the tile's channels and first output position */
         int64_t m0 = mb * DC_NB, mc = g->M - m0 < DC_NB ? g->M - m0 : DC_NB;
         int64_t p0 = oh * g->OW + ow0;
@@ -280,7 +287,7 @@ bool lrsc_direct_applies(const lrsc_pool *p, const lrsc_direct_geom *g)
      * against the panel product's gathering (or, for 1x1 kernels, packing)
      * from K of about 128 up. */
     int64_t K = g->C * g->KH * g->KW;
-    bool strides = (g->sh == 1 && g->sw == 1) || (g->sh == 2 && g->sw == 2);
+    bool strides = g->sh == g->sw && (g->sw == 1 || g->sw == 2 || g->sw == 4);
     return strides && K >= 128 && Hp >= g->KH && Wp >= g->KW &&
            g->OH == (Hp - g->KH) / g->sh + 1 && g->OW == (Wp - g->KW) / g->sw + 1;
 #else

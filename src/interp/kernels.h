@@ -106,13 +106,13 @@ lrsc_status lrsc_sgemm_implicit_img(lrsc_pool *p, lrsc_packed_a *a, int64_t N,
                                     const float *res, bool relu, lrsc_error *err);
 
 /* ---- direct 2-D convolution (direct.c) ----
- * Stride 1 or 2, no dilation, one group, on AVX-512: the input values are
+ * Strides 1, 2 or 4, no dilation, one group, on AVX-512: the input values are
  * broadcast from the (padded) image against a weight packed with output
  * channels as lanes, so the input is never unfolded. */
 typedef struct lrsc_direct_geom {
     int64_t C, H, W;         /* input channels and plane */
     int64_t M, KH, KW;       /* output channels and kernel */
-    int64_t sh, sw;          /* strides: both 1 or both 2 */
+    int64_t sh, sw;          /* strides: both 1, 2 or 4 */
     int64_t pt, pl, pb, pr;  /* pads: top, left, bottom, right */
     int64_t OH, OW;          /* output plane */
 } lrsc_direct_geom;
