@@ -7,14 +7,13 @@
  * image, zero-padded once per call, at a fixed offset per tap.  So the
  * input is never unfolded or gathered into panels (which cost 10-15% of
  * ResNet-18's time on the implicit path), and a plane of 7 or 14 columns
- * wastes no lanes.  1x1 kernels take the same path (no padding, no copy).  A tile is up to 14 consecutive positions of one output
- * row times 32 channels, summed over all of K in registers; it is then
- * transposed into the NCHW output through a small buffer, with the bias,
- * a residual and the Relu applied on the way.  Every output element is
+ * wastes no lanes; 1x1 kernels need neither padding nor copy.  A tile is
+ * up to 14 consecutive positions of one output row (or two rows of a
+ * plane 7 wide) times 32 channels, summed over all of K in registers; it
+ * is then transposed in registers into the NCHW output, with the bias, a
+ * residual and the Relu applied on the way.  Every output element is
  * summed by one tile in tap order, so results do not depend on the thread
  * count. */
-#include <string.h>
-
 #include "core/cpu.h"
 #include "interp/kernels.h"
 
