@@ -42,9 +42,10 @@ static lrsc_status blas_path(int64_t M, int64_t N, int64_t K, const float *A, in
  * columns of B; by rows, each run reads its own rows of A and gathers all
  * of B.  A is the weight and B the (often implicitly gathered) input, so
  * rows win when M is large against N: the 7x7 and 14x14 planes of late
- * layers at batch 1, whose weights are the largest.  There, with 2 threads,
- * splitting rows took 20% off ResNet-18's layer3 and layer4 Convs; on a
- * 28x28 plane with 128 channels it cost 15% (every run gathering all of B). */
+ * layers at batch 1, whose weights are the largest.  With 2 threads,
+ * splitting rows took 20% off ResNet-18's layer3 and layer4 Convs when they
+ * ran on this kernel; on a 28x28 plane with 128 channels it cost 15% (every
+ * run gathering all of B). */
 typedef struct run_plan {
     int runs;
     bool by_rows;
@@ -274,10 +275,12 @@ static void gemm_thread(void *arg, int64_t t0, int64_t t1)
                     const float *bias = last && j->bias ? j->bias + i : NULL;
                     /* A (a weight, at batch 1 read once per run from memory)
                      * is fetched a strip ahead, during the strip's first
-                     * tile: the next row strip, or the first one of the next
-                     * K block.  This hides most of the weight's load time. */
+                     * tile: the next row strip, or the run's first one in
+                     * the next K block.  This hides most of the weight's
+                     * load time. */
                     const float *pf = ii < iz ? ap + j->K * MR
-                                    : pc + kc < j->K ? j->ap + (pc + kc) * MR : NULL;
+                                    : pc + kc < j->K ? j->ap + ia * j->K * MR + (pc + kc) * MR
+                                                     : NULL;
                     for (int64_t q = 0; q < nstrip; q++) {
                         int64_t col = js + q * NR;
                         int64_t u = j->by_rows ? ii * strips + col / NR : col / NR * mstrips + ii;

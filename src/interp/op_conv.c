@@ -887,7 +887,7 @@ static bool is_pointwise(const conv_state *s, const layout *L)
 }
 
 /* The direct kernel's geometry when the Conv is 2-D, one group, undilated
- * with nonnegative pads, and the kernel applies here (strides 1 or 2). */
+ * with nonnegative pads, and the kernel applies here (lrsc_direct_applies). */
 static bool direct_geom(lrsc_op_ctx *c, const conv_state *s, const layout *L,
                         lrsc_direct_geom *dg)
 {
