@@ -191,7 +191,7 @@ __attribute__((target("avx512f,prfchw"))) static void dc_units(void *arg, int64_
         /* Its output rows (and residual) are fetched for writing while it
          * sums: the stores otherwise stall on 32 missed lines. */
         for (int64_t l = 0; l < mc; l++) {
-            _m_prefetchw(yn + (m0 + l) * P + p0);
+            __builtin_prefetch(yn + (m0 + l) * P + p0, 1, 3);
             if (rn) _mm_prefetch((const char *)(rn + (m0 + l) * P + p0), _MM_HINT_T0);
         }
         if (j->pairs && oh + 1 < g->OH) {
@@ -259,7 +259,7 @@ __attribute__((target("avx512f,prfchw"))) static void pad_channels(void *arg, in
              * hardware prefetcher lags) */
             for (int64_t i = 0; i < g->W; i += 16)
                 _mm_prefetch((const char *)(s + (ih + 2) * g->W + i), _MM_HINT_T0);
-            for (int64_t i = 0; i < Wp; i += 16) _m_prefetchw(dr + 2 * Wp + i);
+            for (int64_t i = 0; i < Wp; i += 16) __builtin_prefetch(dr + 2 * Wp + i, 1, 3);
             for (int64_t i = 0; i < Wp; i += 16) {
                 int64_t n = Wp - i < 16 ? Wp - i : 16;
                 int64_t lo = g->pl - i, hi = g->pl + g->W - i; /* data lanes [lo, hi) */
