@@ -415,6 +415,8 @@ static void test_conv_variants(void **state)
         {1, 160, 7, 7, 48, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, true},   /* direct 1x1 */
         {2, 128, 14, 14, 72, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1, false}, /* direct 1x1, stride 2 */
         {1, 64, 11, 203, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
+        /* direct: each image's padded copy over the 32 MB budget, one at a time */
+        {2, 128, 250, 260, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         check_conv(&cases[i], false);
