@@ -24,11 +24,16 @@
 #define DC_RMAX 14 /* positions per tile: 28 sums + 2 weight vectors in registers */
 
 /* The tile's sums: R positions (acc[r], acc[DC_RMAX + r] for the two
- * vectors) over taps [0, K).  wp: the block's [K][32]; xb: position 0's
- * input, tap k at xb + koff[k], position r at xb + koff[k] + r. */
-#define DC_TILE(R, S)                                                                        \
-    __attribute__((target("avx512f"))) static void dc_tile_##R##_s##S(                      \
-        int64_t K, const float *wp, const int32_t *koff, const float *xb, __m512 *out)      \
+ * vectors) over taps [0, K), the first R1 of them on one output row and the
+ * rest on the next (R1 = R: one row).  wp: the block's [K][32]; xb: position
+ * 0's input, tap k at xb + koff[k], position r < R1 at xb + koff[k] + S * r,
+ * position R1 + r at xb + koff[k] + row + S * r.  Two rows serve planes of
+ * 7 columns or fewer, which one row would leave with too few sums to hide
+ * the FMA latency. */
+#define DC_TILE(NAME, R, R1, S)                                                              \
+    __attribute__((target("avx512f"))) static void NAME(int64_t K, const float *wp,         \
+                                                        const int32_t *koff, const float *xb, \
+                                                        int64_t row, __m512 *out)            \
     {                                                                                        \
         __m512 a0[R], a1[R];                                                                 \
         _Pragma("GCC unroll 14") for (int r = 0; r < R; r++) a0[r] = a1[r] =                 \
@@ -36,9 +41,9 @@
         for (int64_t k = 0; k < K; k++) {                                                    \
             __m512 w0 = _mm512_loadu_ps(wp + k * DC_NB);                                     \
             __m512 w1 = _mm512_loadu_ps(wp + k * DC_NB + 16);                                \
-            const float *xk = xb + koff[k];                                                  \
+            const float *xk = xb + koff[k], *xk2 = xk + row;                                 \
             _Pragma("GCC unroll 14") for (int r = 0; r < R; r++) {                           \
-                __m512 b = _mm512_set1_ps(xk[S * r]);                                        \
+                __m512 b = _mm512_set1_ps(r < R1 ? xk[S * r] : xk2[S * (r - R1)]);           \
                 a0[r] = _mm512_fmadd_ps(b, w0, a0[r]);                                       \
                 a1[r] = _mm512_fmadd_ps(b, w1, a1[r]);                                       \
             }                                                                                \
@@ -48,53 +53,21 @@
             out[DC_RMAX + r] = a1[r];                                                        \
         }                                                                                    \
     }
-
+#define DC_ROW(R, S) DC_TILE(dc_tile_##R##_s##S, R, R, S)
+#define DC_ROWS(R1, S) DC_TILE(dc_tile2_##R1##_s##S, 2 * R1, R1, S)
 #define DC_TILES(S)                                                                          \
-    DC_TILE(1, S) DC_TILE(2, S) DC_TILE(3, S) DC_TILE(4, S) DC_TILE(5, S) DC_TILE(6, S)      \
-    DC_TILE(7, S) DC_TILE(8, S) DC_TILE(9, S) DC_TILE(10, S) DC_TILE(11, S) DC_TILE(12, S)   \
-    DC_TILE(13, S) DC_TILE(14, S)
+    DC_ROW(1, S) DC_ROW(2, S) DC_ROW(3, S) DC_ROW(4, S) DC_ROW(5, S) DC_ROW(6, S)            \
+    DC_ROW(7, S) DC_ROW(8, S) DC_ROW(9, S) DC_ROW(10, S) DC_ROW(11, S) DC_ROW(12, S)         \
+    DC_ROW(13, S) DC_ROW(14, S) DC_ROWS(1, S) DC_ROWS(2, S) DC_ROWS(3, S) DC_ROWS(4, S)      \
+    DC_ROWS(5, S) DC_ROWS(6, S) DC_ROWS(7, S)
 DC_TILES(1)
 DC_TILES(2)
 DC_TILES(4)
 
-/* The same for two output rows of R1 positions each (planes of 7 columns or
- * fewer, which one row would leave with too few sums to hide the FMA
- * latency): position r of the second row at xb + koff[k] + row + S * r. */
-#define DC_TILE2(R1, S)                                                                      \
-    __attribute__((target("avx512f"))) static void dc_tile2_##R1##_s##S(                    \
-        int64_t K, const float *wp, const int32_t *koff, const float *xb, int64_t row,      \
-        __m512 *out)                                                                         \
-    {                                                                                        \
-        __m512 a0[2 * R1], a1[2 * R1];                                                       \
-        _Pragma("GCC unroll 14") for (int r = 0; r < 2 * R1; r++) a0[r] = a1[r] =            \
-            _mm512_setzero_ps();                                                             \
-        for (int64_t k = 0; k < K; k++) {                                                    \
-            __m512 w0 = _mm512_loadu_ps(wp + k * DC_NB);                                     \
-            __m512 w1 = _mm512_loadu_ps(wp + k * DC_NB + 16);                                \
-            const float *xk = xb + koff[k], *xk2 = xk + row;                                 \
-            _Pragma("GCC unroll 14") for (int r = 0; r < 2 * R1; r++) {                      \
-                __m512 b = _mm512_set1_ps(r < R1 ? xk[S * r] : xk2[S * (r - R1)]);           \
-                a0[r] = _mm512_fmadd_ps(b, w0, a0[r]);                                       \
-                a1[r] = _mm512_fmadd_ps(b, w1, a1[r]);                                       \
-            }                                                                                \
-        }                                                                                    \
-        _Pragma("GCC unroll 14") for (int r = 0; r < 2 * R1; r++) {                          \
-            out[r] = a0[r];                                                                  \
-            out[DC_RMAX + r] = a1[r];                                                        \
-        }                                                                                    \
-    }
-#define DC_TILES2(S)                                                                         \
-    DC_TILE2(1, S) DC_TILE2(2, S) DC_TILE2(3, S) DC_TILE2(4, S) DC_TILE2(5, S)               \
-    DC_TILE2(6, S) DC_TILE2(7, S)
-DC_TILES2(1)
-DC_TILES2(2)
-DC_TILES2(4)
-
-typedef void (*dc_tile2_fn)(int64_t, const float *, const int32_t *, const float *, int64_t,
-                            __m512 *);
-typedef void (*dc_tile_fn)(int64_t, const float *, const int32_t *, const float *, __m512 *);
-/* [stride 1, 2, 4][positions] */
-static const dc_tile2_fn dc_tiles2[3][DC_RMAX / 2 + 1] = {
+typedef void (*dc_tile_fn)(int64_t, const float *, const int32_t *, const float *, int64_t,
+                           __m512 *);
+/* [stride 1, 2, 4][positions per row]: two rows, and (below) one */
+static const dc_tile_fn dc_tiles2[3][DC_RMAX / 2 + 1] = {
     {NULL, dc_tile2_1_s1, dc_tile2_2_s1, dc_tile2_3_s1, dc_tile2_4_s1, dc_tile2_5_s1, dc_tile2_6_s1,
      dc_tile2_7_s1},
     {NULL, dc_tile2_1_s2, dc_tile2_2_s2, dc_tile2_3_s2, dc_tile2_4_s2, dc_tile2_5_s2, dc_tile2_6_s2,
@@ -199,15 +172,14 @@ __attribute__((target("avx512f,prfchw"))) static void dc_units(void *arg, int64_
             dc_tiles2[si][g->OW](j->K, wp, j->koff, xb, row, acc);
             R = 2 * (int)g->OW;
         } else {
-            dc_tiles[si][R](j->K, wp, j->koff, xb, acc);
+            dc_tiles[si][R](j->K, wp, j->koff, xb, row, acc);
         }
         /* bias per channel (lane); then each 16-channel half is transposed
          * in registers, so that row l holds channel l's R positions */
-        __mmask16 rm = (__mmask16)((1u << R) - 1);
+        __mmask16 rm = lrsc_lane_range(0, R);
         for (int h = 0; h * 16 < mc; h++) {
             int hc = mc - h * 16 < 16 ? (int)(mc - h * 16) : 16;
-            __m512 b = j->bias ? _mm512_maskz_loadu_ps((__mmask16)((1u << hc) - 1),
-                                                       j->bias + m0 + h * 16)
+            __m512 b = j->bias ? _mm512_maskz_loadu_ps(lrsc_lane_range(0, hc), j->bias + m0 + h * 16)
                                : _mm512_setzero_ps();
             __m512 t[16];
             for (int r = 0; r < 16; r++)
@@ -231,9 +203,8 @@ typedef struct pad_job {
     int64_t Hp, Wp;
 } pad_job;
 
-/* Row by row with masked vector moves (rows are short: 56 floats in
- * ResNet's first stage, where a memcpy and two memsets a row cost twice as
- * much).  A masked load never touches the lanes it leaves out. */
+/* Row by row with masked vector moves; a masked load never touches the
+ * lanes it leaves out. */
 __attribute__((target("avx512f,prfchw"))) static void pad_channels(void *arg, int64_t c0,
                                                                       int64_t c1)
 {
@@ -247,10 +218,8 @@ __attribute__((target("avx512f,prfchw"))) static void pad_channels(void *arg, in
             float *dr = d + h * Wp;
             int64_t ih = h - g->pt;
             if (ih < 0 || ih >= g->H) {
-                for (int64_t i = 0; i < Wp; i += 16) {
-                    int64_t n = Wp - i < 16 ? Wp - i : 16;
-                    _mm512_mask_storeu_ps(dr + i, (__mmask16)((1u << n) - 1), _mm512_setzero_ps());
-                }
+                for (int64_t i = 0; i < Wp; i += 16)
+                    _mm512_mask_storeu_ps(dr + i, lrsc_lane_range(0, Wp - i), _mm512_setzero_ps());
                 continue;
             }
             /* padded column i + l holds input column i + l - pl when in range */
@@ -261,12 +230,10 @@ __attribute__((target("avx512f,prfchw"))) static void pad_channels(void *arg, in
                 _mm_prefetch((const char *)(s + (ih + 2) * g->W + i), _MM_HINT_T0);
             for (int64_t i = 0; i < Wp; i += 16) __builtin_prefetch(dr + 2 * Wp + i, 1, 3);
             for (int64_t i = 0; i < Wp; i += 16) {
-                int64_t n = Wp - i < 16 ? Wp - i : 16;
-                int64_t lo = g->pl - i, hi = g->pl + g->W - i; /* data lanes [lo, hi) */
-                uint32_t ge = lo <= 0 ? 0xFFFFu : lo >= 16 ? 0u : (0xFFFFu << lo) & 0xFFFFu;
-                uint32_t lt = hi >= 16 ? 0xFFFFu : hi <= 0 ? 0u : (1u << hi) - 1u;
-                __m512 v = _mm512_maskz_loadu_ps((__mmask16)(ge & lt), sr + i);
-                _mm512_mask_storeu_ps(dr + i, (__mmask16)((1u << n) - 1), v);
+                /* the lanes holding data: [pl - i, pl + W - i) */
+                __m512 v = _mm512_maskz_loadu_ps(lrsc_lane_range(g->pl - i, g->pl + g->W - i),
+                                                 sr + i);
+                _mm512_mask_storeu_ps(dr + i, lrsc_lane_range(0, Wp - i), v);
             }
         }
     }
@@ -339,6 +306,17 @@ lrsc_status lrsc_direct_conv(lrsc_pool *p, const lrsc_direct_geom *g, const floa
     int64_t chunks = (g->OW + DC_RMAX - 1) / DC_RMAX;
     int64_t tile_w = (g->OW + chunks - 1) / chunks; /* even chunks: 28 -> 14 + 14 */
     int64_t nb = (g->M + DC_NB - 1) / DC_NB, P = g->OH * g->OW;
+    bool pairs = g->OW <= DC_RMAX / 2 && g->OH > 1;
+    int64_t ru = pairs ? (g->OH + 1) / 2 : g->OH;
+    /* weight blocks of a group in about 384 KB; a band's input rows
+     * (rows + kernel - 1 of them, all channels) in about 256 KB */
+    int64_t bg = (384 << 10) / (K * DC_NB * (int64_t)sizeof(float));
+    if (bg < 1) bg = 1;
+    if (bg > nb) bg = nb;
+    int64_t in_row = g->C * Wp * (int64_t)sizeof(float), rows_per_ru = pairs ? 2 : 1;
+    int64_t br = ((256 << 10) / in_row - (g->KH - 1)) / (g->sh * rows_per_ru);
+    if (br < 1) br = 1;
+    if (br > ru) br = ru;
     for (int64_t n0 = 0; n0 < N; n0 += nbat) {
         int64_t ni = N - n0 < nbat ? N - n0 : nbat;
         const float *xn = x + n0 * g->C * g->H * g->W, *xp = xn;
@@ -350,17 +328,6 @@ lrsc_status lrsc_direct_conv(lrsc_pool *p, const lrsc_direct_geom *g, const floa
             xp = dst;
             xs = g->C * Hp * Wp;
         }
-        bool pairs = g->OW <= DC_RMAX / 2 && g->OH > 1;
-        int64_t ru = pairs ? (g->OH + 1) / 2 : g->OH;
-        /* weight blocks of a group in about 384 KB; a band's input rows
-         * (rows + kernel - 1 of them, all channels) in about 256 KB */
-        int64_t bg = (384 << 10) / (K * DC_NB * (int64_t)sizeof(float));
-        if (bg < 1) bg = 1;
-        if (bg > nb) bg = nb;
-        int64_t in_row = g->C * Wp * (int64_t)sizeof(float), rows_per_ru = pairs ? 2 : 1;
-        int64_t br = ((256 << 10) / in_row - (g->KH - 1)) / (g->sh * rows_per_ru);
-        if (br < 1) br = 1;
-        if (br > ru) br = ru;
         dc_job j = {g, wpk, koff, xp, Wp, xs, ni, y + n0 * ys, ys, bias,
                     res ? res + n0 * g->M * P : NULL, relu, K, chunks, tile_w, pairs,
                     nb, bg, ru, br};

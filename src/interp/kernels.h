@@ -105,6 +105,16 @@ lrsc_status lrsc_sgemm_implicit_img(lrsc_pool *p, lrsc_packed_a *a, int64_t N,
                                     int64_t img_cols, int64_t img_stride, const float *bias,
                                     const float *res, bool relu, lrsc_error *err);
 
+/* The 16-lane mask of lanes l with lo <= l < hi (bounds clamped to
+ * 0..16): which lanes of a vector starting at some column fall inside a
+ * row, for the AVX-512 kernels' masked loads. */
+static inline uint16_t lrsc_lane_range(int64_t lo, int64_t hi)
+{
+    if (lo < 0) lo = 0;
+    if (hi > 16) hi = 16;
+    return hi <= lo ? 0 : (uint16_t)(((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+
 /* ---- direct 2-D convolution (direct.c) ----
  * Strides 1, 2 or 4, no dilation, one group, on AVX-512: the input values are
  * broadcast from the (padded) image against a weight packed with output

@@ -685,10 +685,8 @@ __attribute__((target("avx512f,bmi2"))) static void implicit_pack(const void *ar
             /* at a row's ends: the lanes inside the row for each column offset */
             __mmask16 cm[32];
             for (int64_t o = j->wmin; o <= j->wmax; o++) {
-                int64_t lo = -(wb + o), hi = j->W - (wb + o); /* lanes lo <= l < hi */
-                uint32_t ge = lo <= 0 ? 0xFFFFu : lo >= 16 ? 0u : (0xFFFFu << lo) & 0xFFFFu;
-                uint32_t lt = hi >= 16 ? 0xFFFFu : hi <= 0 ? 0u : (1u << hi) - 1u;
-                cm[o - j->wmin] = (__mmask16)(pl & ge & lt);
+                /* lanes lo <= l < hi */
+                cm[o - j->wmin] = pl & lrsc_lane_range(-(wb + o), j->W - (wb + o));
             }
             for (int64_t k = 0; k < kc; k++) {
                 const int64_t *kt = kt0 + k * 4;

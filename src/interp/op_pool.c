@@ -288,14 +288,6 @@ static void maxpool2d_planes(void *arg, int64_t p0, int64_t p1)
 /* Planes up to this many rows and columns take the stride-1 kernel below. */
 #define S1_MAX 64
 
-/* Lanes lo <= l < hi of 16 (clamped to 0..16; none when hi <= lo). */
-static inline __mmask16 lane_range(int64_t lo, int64_t hi)
-{
-    if (lo < 0) lo = 0;
-    if (hi > 16) hi = 16;
-    return hi <= lo ? 0 : (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
-}
-
 /* Stride-1 2-D max pooling on small planes (GoogLeNet's 3x3 branch pools on
  * 28x28 down to 7x7): a row is a few 16-lane vectors, so the row-buffer loop
  * above is mostly overhead.  First the max over kw along every input row
@@ -316,7 +308,7 @@ __attribute__((target("avx512f"))) static void maxpool2d_s1_planes(void *arg, in
     for (int64_t o0 = 0; o0 < OW; o0 += 16)
         for (int64_t t = 0; t < kw; t++) {
             int64_t hi = W + pw - t - o0;
-            tm[o0 / 16][t] = lane_range(pw - t - o0, hi < OW - o0 ? hi : OW - o0);
+            tm[o0 / 16][t] = lrsc_lane_range(pw - t - o0, hi < OW - o0 ? hi : OW - o0);
         }
     for (int64_t p = p0; p < p1; p++) {
         const float *xp = j->x + p * j->in_plane;
@@ -340,7 +332,7 @@ __attribute__((target("avx512f"))) static void maxpool2d_s1_planes(void *arg, in
             if (h1 > H) h1 = H;
             float *yr = yp + oh * OW;
             for (int64_t o0 = 0; o0 < OW; o0 += 16) {
-                __mmask16 m = lane_range(0, OW - o0);
+                __mmask16 m = lrsc_lane_range(0, OW - o0);
                 __m512 acc = _mm512_loadu_ps(hm + h0 * S1_MAX + o0);
                 for (int64_t h = h0 + 1; h < h1; h++)
                     acc = _mm512_max_ps(_mm512_loadu_ps(hm + h * S1_MAX + o0), acc);
@@ -389,7 +381,7 @@ __attribute__((target("avx512f,bmi2"))) static void maxpool2d_vec_planes(void *a
     int64_t runs = (OW + 15) / 16;
     for (int64_t c = 0; c < runs; c++) {
         int64_t o0 = c * 16;
-        out[c] = lane_range(0, OW - o0);
+        out[c] = lrsc_lane_range(0, OW - o0);
         for (int64_t t = 0; t < kw; t++) {
             __m512i iw = _mm512_add_epi32(_mm512_set1_epi32((int)(o0 * sw - pw + t)), lanes);
             m[c][t] = out[c] & _mm512_cmpge_epi32_mask(iw, _mm512_setzero_si512()) &
@@ -456,10 +448,10 @@ __attribute__((target("avx512f"))) static void maxpool2d_s2k3_planes(void *arg, 
     static const int shift[4] = {0, 16, 2, 18};
     int64_t runs = (OW + 15) / 16;
     for (int64_t c = 0; c < runs; c++) {
-        out[c] = lane_range(0, OW - c * 16);
+        out[c] = lrsc_lane_range(0, OW - c * 16);
         for (int q = 0; q < 4; q++) {
             int64_t col = c * 32 - pw + shift[q];
-            lm[c][q] = lane_range(-col, W - col);
+            lm[c][q] = lrsc_lane_range(-col, W - col);
         }
     }
     float keep[VEC_MAX_RUNS * 16];
