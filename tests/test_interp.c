@@ -2,17 +2,20 @@
  * direct (definition-level) loop references, error reporting, input checks,
  * the memory cap, the node hook, and run-to-run determinism. */
 #include <math.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
 #include "core/cpu.h"
 #include "interp/interp.h"
+#include "interp/kernels.h"
 #include "onnx/graph.h"
 #include "onnx/model.h"
 
@@ -954,6 +957,79 @@ static void test_conv_thread_counts(void **state)
         check_conv_threads(&cases[i], true, 1, 3, lrsc_cpu_avx512());
 }
 
+/* ---- the thread pool ---- */
+
+typedef struct pool_probe {
+    int hits[4096];          /* per index: how many chunks covered it */
+    pthread_t who[4096];     /* the thread that ran it */
+    pthread_mutex_t mu;
+    int64_t slow_at;         /* the chunk starting here sleeps; -1: none */
+} pool_probe;
+
+static void probe_chunk(void *arg, int64_t b, int64_t e)
+{
+    pool_probe *pp = arg;
+    if (b == pp->slow_at) {
+        struct timespec ts = {0, 200 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    pthread_mutex_lock(&pp->mu);
+    for (int64_t i = b; i < e; i++) {
+        pp->hits[i]++;
+        pp->who[i] = pthread_self();
+    }
+    pthread_mutex_unlock(&pp->mu);
+}
+
+/* Every index is run exactly once, for any size, grain and thread count and
+ * over many jobs in quick succession (a worker still leaving one job must
+ * not claim chunks of the next); and a thread stuck in a chunk of its own
+ * run does not hold the rest of its run: the caller takes those over. */
+static void test_pool_for(void **state)
+{
+    (void)state;
+    pool_probe *pp = calloc(1, sizeof *pp);
+    assert_non_null(pp);
+    pthread_mutex_init(&pp->mu, NULL);
+    static const int64_t sizes[] = {1, 2, 3, 7, 8, 9, 31, 64, 100, 1000, 4096};
+    static const int64_t grains[] = {1, 3, 16, 5000};
+    for (int t = 1; t <= 5; t++) {
+        lrsc_pool *p;
+        lrsc_error err = {0};
+        assert_int_equal(lrsc_pool_create(t, &p, &err), LRSC_OK);
+        for (int rep = 0; rep < 40; rep++)
+            for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+                for (size_t gi = 0; gi < sizeof grains / sizeof grains[0]; gi++) {
+                    int64_t n = sizes[si];
+                    memset(pp->hits, 0, sizeof pp->hits);
+                    pp->slow_at = -1;
+                    lrsc_pool_for(p, n, grains[gi], probe_chunk, pp);
+                    for (int64_t i = 0; i < n; i++)
+                        if (pp->hits[i] != 1)
+                            fail_msg("%d threads, n %lld, grain %lld: index %lld ran %d times", t,
+                                     (long long)n, (long long)grains[gi], (long long)i,
+                                     pp->hits[i]);
+                }
+        lrsc_pool_free(p);
+    }
+    /* Two threads, eight chunks of one index: the worker's run is 4..7.
+     * Chunk 4, its first, sleeps; 5..7 must then be taken by the caller
+     * (from the back of the worker's run) long before the sleep ends. */
+    lrsc_pool *p;
+    lrsc_error err = {0};
+    assert_int_equal(lrsc_pool_create(2, &p, &err), LRSC_OK);
+    memset(pp->hits, 0, sizeof pp->hits);
+    pp->slow_at = 4;
+    lrsc_pool_for(p, 8, 1, probe_chunk, pp);
+    for (int i = 0; i < 8; i++) assert_int_equal(pp->hits[i], 1);
+    for (int i = 5; i < 8; i++)
+        if (!pthread_equal(pp->who[i], pthread_self()))
+            fail_msg("chunk %d of a stuck worker's run was not taken over", i);
+    lrsc_pool_free(p);
+    pthread_mutex_destroy(&pp->mu);
+    free(pp);
+}
+
 /* Add with a per-channel operand (rows), Relu, a same-shape Add (one flat
  * run) and a Concat, each large enough to be split between threads. */
 static void test_parallel_elementwise(void **state)
@@ -1268,6 +1344,7 @@ int main(void)
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_conv_thread_counts),
         cmocka_unit_test(test_parallel_elementwise),
+        cmocka_unit_test(test_pool_for),
         cmocka_unit_test(test_maxpool_2d),
         cmocka_unit_test(test_conv_residual),
         cmocka_unit_test(test_conv_concat),

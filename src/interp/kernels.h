@@ -23,7 +23,8 @@ int lrsc_pool_threads(const lrsc_pool *p);
 
 /* Splits [0, n) into contiguous chunks of about min_chunk or more, at most
  * four per thread (the split depends only on n, min_chunk and the thread
- * count), and runs fn on each, on whichever thread claims it first; returns
+ * count), and runs fn on each; thread t (the caller is 0) runs the t-th
+ * run of chunks unless it is late, when the others take them over.  Returns
  * when all are done.  fn must give the same results whichever thread runs a
  * chunk, and chunks may run at the same time.  pool may be NULL. */
 void lrsc_pool_for(lrsc_pool *p, int64_t n, int64_t min_chunk, lrsc_par_fn fn, void *arg);
