@@ -89,18 +89,18 @@ static const dc_tile_fn dc_tiles[3][DC_RMAX + 1] = {
 __attribute__((target("avx512f"))) static inline void transpose16(__m512 *r)
 {
     __m512 t[16], u[16];
-    for (int i = 0; i < 8; i++) {
+    _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) {
         t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
         t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
     }
     /* u[4j + c], 128-bit lane L: rows 4j..4j+3 of column 4L + c */
-    for (int j = 0; j < 4; j++) {
+    _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
         u[4 * j] = _mm512_shuffle_ps(t[4 * j], t[4 * j + 2], 0x44);
         u[4 * j + 1] = _mm512_shuffle_ps(t[4 * j], t[4 * j + 2], 0xEE);
         u[4 * j + 2] = _mm512_shuffle_ps(t[4 * j + 1], t[4 * j + 3], 0x44);
         u[4 * j + 3] = _mm512_shuffle_ps(t[4 * j + 1], t[4 * j + 3], 0xEE);
     }
-    for (int c = 0; c < 4; c++) {
+    _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) {
         __m512 w0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);
         __m512 w1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
         __m512 w2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
@@ -138,7 +138,10 @@ __attribute__((target("avx512f,prfchw"))) static void dc_units(void *arg, int64_
     const dc_job *j = arg;
     const lrsc_direct_geom *g = j->g;
     int64_t P = g->OH * g->OW, ch = j->chunks;
+    /* zeroed once: lanes past a tile's R keep earlier tiles' sums, which the
+     * transpose carries along and the masked stores leave out */
     __m512 acc[2 * DC_RMAX];
+    for (int r = 0; r < 2 * DC_RMAX; r++) acc[r] = _mm512_setzero_ps();
     for (int64_t u = u0; u < u1; u++) {
         int64_t full = j->nimg * j->ru * j->bg * ch, gi = u / full, r = u % full;
         int64_t gb = j->nb - gi * j->bg < j->bg ? j->nb - gi * j->bg : j->bg;
@@ -176,21 +179,25 @@ __attribute__((target("avx512f,prfchw"))) static void dc_units(void *arg, int64_
         }
         /* bias per channel (lane); then each 16-channel half is transposed
          * in registers, so that row l holds channel l's R positions */
+        /* Every index below is a constant once unrolled, so t stays in
+         * registers (an index that varies at run time puts it on the stack). */
         __mmask16 rm = lrsc_lane_range(0, R);
         for (int h = 0; h * 16 < mc; h++) {
             int hc = mc - h * 16 < 16 ? (int)(mc - h * 16) : 16;
             __m512 b = j->bias ? _mm512_maskz_loadu_ps(lrsc_lane_range(0, hc), j->bias + m0 + h * 16)
                                : _mm512_setzero_ps();
             __m512 t[16];
-            for (int r = 0; r < 16; r++)
-                t[r] = r < R ? _mm512_add_ps(acc[h * DC_RMAX + r], b) : _mm512_setzero_ps();
+            _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++)
+                t[r] = r < DC_RMAX ? _mm512_add_ps(acc[h * DC_RMAX + r], b) : _mm512_setzero_ps();
             transpose16(t);
-            for (int l = 0; l < hc; l++) {
-                int64_t m = m0 + h * 16 + l;
+            float *yl = yn + (m0 + h * 16) * P + p0;
+            const float *rl = rn ? rn + (m0 + h * 16) * P + p0 : NULL;
+            _Pragma("GCC unroll 16") for (int l = 0; l < 16; l++) {
+                if (l >= hc) break;
                 __m512 v = t[l];
-                if (rn) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(rm, rn + m * P + p0));
+                if (rl) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(rm, rl + l * P));
                 if (j->relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
-                _mm512_mask_storeu_ps(yn + m * P + p0, rm, v);
+                _mm512_mask_storeu_ps(yl + l * P, rm, v);
             }
         }
     }
