@@ -305,11 +305,11 @@ lrsc_status lrsc_direct_conv(lrsc_pool *p, const lrsc_direct_geom *g, const floa
     size_t bytes = ktab + (padded ? (size_t)(nbat * g->C * Hp * Wp) * sizeof(float) : 0);
     char *buf = lrsc_pool_scratch(p, 0, bytes, err);
     if (!buf) return LRSC_ERR_NOMEM;
+    /* (two divisions per tap took 20 us for K = 4608, more than the padding) */
     int32_t *koff = (int32_t *)buf;
-    for (int64_t k = 0; k < K; k++) {
-        int64_t c = k / (g->KH * g->KW), t = k % (g->KH * g->KW);
-        koff[k] = (int32_t)(c * Hp * Wp + t / g->KW * Wp + t % g->KW);
-    }
+    for (int64_t c = 0, k = 0; c < g->C; c++)
+        for (int64_t i = 0; i < g->KH; i++)
+            for (int64_t l = 0; l < g->KW; l++) koff[k++] = (int32_t)(c * Hp * Wp + i * Wp + l);
     int64_t chunks = (g->OW + DC_RMAX - 1) / DC_RMAX;
     int64_t tile_w = (g->OW + chunks - 1) / chunks; /* even chunks: 28 -> 14 + 14 */
     int64_t nb = (g->M + DC_NB - 1) / DC_NB, P = g->OH * g->OW;
