@@ -5,6 +5,8 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -961,36 +963,46 @@ static void test_conv_thread_counts(void **state)
 
 typedef struct pool_probe {
     int hits[4096];          /* per index: how many chunks covered it */
-    pthread_t who[4096];     /* the thread that ran it */
     pthread_mutex_t mu;
-    int64_t slow_at;         /* the chunk starting here sleeps; -1: none */
+    bool stuck;              /* a worker's first chunk sleeps (below) */
+    pthread_t caller;
+    _Atomic int worker_in, worker_chunks;
 } pool_probe;
+
+static void probe_nap(long ms)
+{
+    struct timespec ts = {ms / 1000, ms % 1000 * 1000000L};
+    nanosleep(&ts, NULL);
+}
 
 static void probe_chunk(void *arg, int64_t b, int64_t e)
 {
     pool_probe *pp = arg;
-    if (b == pp->slow_at) {
-        struct timespec ts = {0, 200 * 1000 * 1000};
-        nanosleep(&ts, NULL);
+    if (pp->stuck) {
+        if (pthread_equal(pthread_self(), pp->caller)) {
+            /* until the worker is inside its first chunk */
+            for (int i = 0; i < 5000 && !atomic_load(&pp->worker_in); i++) probe_nap(1);
+        } else if (atomic_fetch_add(&pp->worker_chunks, 1) == 0) {
+            atomic_store(&pp->worker_in, 1);
+            probe_nap(200);
+        }
     }
     pthread_mutex_lock(&pp->mu);
-    for (int64_t i = b; i < e; i++) {
-        pp->hits[i]++;
-        pp->who[i] = pthread_self();
-    }
+    for (int64_t i = b; i < e; i++) pp->hits[i]++;
     pthread_mutex_unlock(&pp->mu);
 }
 
 /* Every index is run exactly once, for any size, grain and thread count and
  * over many jobs in quick succession (a worker still leaving one job must
- * not claim chunks of the next); and a thread stuck in a chunk of its own
- * run does not hold the rest of its run: the caller takes those over. */
+ * not claim chunks of the next); and a worker stuck in a chunk holds up no
+ * other: the caller takes over the rest of its run. */
 static void test_pool_for(void **state)
 {
     (void)state;
     pool_probe *pp = calloc(1, sizeof *pp);
     assert_non_null(pp);
     pthread_mutex_init(&pp->mu, NULL);
+    pp->caller = pthread_self();
     static const int64_t sizes[] = {1, 2, 3, 7, 8, 9, 31, 64, 100, 1000, 4096};
     static const int64_t grains[] = {1, 3, 16, 5000};
     for (int t = 1; t <= 5; t++) {
@@ -1002,7 +1014,6 @@ static void test_pool_for(void **state)
                 for (size_t gi = 0; gi < sizeof grains / sizeof grains[0]; gi++) {
                     int64_t n = sizes[si];
                     memset(pp->hits, 0, sizeof pp->hits);
-                    pp->slow_at = -1;
                     lrsc_pool_for(p, n, grains[gi], probe_chunk, pp);
                     for (int64_t i = 0; i < n; i++)
                         if (pp->hits[i] != 1)
@@ -1012,19 +1023,17 @@ static void test_pool_for(void **state)
                 }
         lrsc_pool_free(p);
     }
-    /* Two threads, eight chunks of one index: the worker's run is 4..7.
-     * Chunk 4, its first, sleeps; 5..7 must then be taken by the caller
-     * (from the back of the worker's run) long before the sleep ends. */
     lrsc_pool *p;
     lrsc_error err = {0};
     assert_int_equal(lrsc_pool_create(2, &p, &err), LRSC_OK);
     memset(pp->hits, 0, sizeof pp->hits);
-    pp->slow_at = 4;
-    lrsc_pool_for(p, 8, 1, probe_chunk, pp);
-    for (int i = 0; i < 8; i++) assert_int_equal(pp->hits[i], 1);
-    for (int i = 5; i < 8; i++)
-        if (!pthread_equal(pp->who[i], pthread_self()))
-            fail_msg("chunk %d of a stuck worker's run was not taken over", i);
+    pp->stuck = true;
+    lrsc_pool_for(p, 64, 1, probe_chunk, pp);
+    for (int i = 0; i < 64; i++) assert_int_equal(pp->hits[i], 1);
+    assert_int_equal(atomic_load(&pp->worker_in), 1);
+    if (atomic_load(&pp->worker_chunks) != 1)
+        fail_msg("the stuck worker ran %d chunks: the others waited for it",
+                 atomic_load(&pp->worker_chunks));
     lrsc_pool_free(p);
     pthread_mutex_destroy(&pp->mu);
     free(pp);

@@ -338,11 +338,11 @@ lrsc_status lrsc_direct_conv(lrsc_pool *p, const lrsc_direct_geom *g, const floa
         dc_job j = {g, wpk, koff, xp, Wp, xs, ni, y + n0 * ys, ys, bias,
                     res ? res + n0 * g->M * P : NULL, relu, K, chunks, tile_w, pairs,
                     nb, bg, ru, br};
-        /* runs of 4 tiles or more keep a thread on neighbouring tiles; a
-         * small Conv (a 7x7 plane, 32 channels: 4 tiles) is split finer so
-         * that both threads take part */
+        /* single tiles: each thread's run stays contiguous, and the last
+         * chunks of a run, taken over by a thread that finished early, are
+         * then one tile each */
         int64_t units = nb * ni * ru * chunks;
-        lrsc_pool_for(p, units, units >= 64 ? 4 : 1, dc_units, &j);
+        lrsc_pool_for(p, units, 1, dc_units, &j);
     }
     return LRSC_OK;
 #else

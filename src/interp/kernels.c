@@ -8,24 +8,26 @@
 
 #include "onnx/attr.h"
 
-/* A job is published with a generation counter and split into contiguous
- * chunks, dealt out in equal runs: thread t owns the t-th run and takes its
- * chunks from the front.  A thread that has finished its own run takes the
- * chunks still waiting in the others' runs, from their back, so that a
- * worker that wakes late (or is descheduled on a busy machine) does not hold
- * the caller up.  Owning a run keeps each thread on the same part of
- * consecutive nodes' data (the same rows of a feature map), which then stays
- * in its own cache instead of crossing between cores; taking chunks
- * first-come-first-served cost 4-5% of ResNet-18 and GoogLeNet at batch 1.
- * Results do not depend on who runs a chunk (every user writes each output
- * from its own chunk alone).  Between jobs a worker first spins on the
- * generation for a short while (a network's nodes come in quick
+/* A job is published with a generation counter and split into one run of
+ * contiguous indices per thread: thread t owns the t-th run and takes its
+ * chunks from the front.  A run's chunks halve in size (a half, a quarter,
+ * ...), and a thread that has finished its own run takes the chunks still
+ * waiting in the others' runs from their back, the smallest first: so the
+ * threads finish together even when one runs slower (its data further
+ * away, its core shared with other work), and a worker that wakes late does
+ * not hold the caller up.  Owning a run keeps each thread on the same part
+ * of consecutive nodes' data (the same rows of a feature map), which then
+ * stays in its own cache instead of crossing between cores; taking equal
+ * chunks first come, first served cost 4-5% of ResNet-18 and GoogLeNet at
+ * batch 1.  Results do not depend on who runs a chunk (every user writes
+ * each output from its own chunk alone).  Between jobs a worker first spins
+ * on the generation for a short while (a network's nodes come in quick
  * succession, and a futex wake-up costs more than most small nodes), then
  * sleeps on a condition variable; the caller likewise spins briefly before
  * sleeping on `done`. */
 #define SPIN_ROUNDS 4000
-/* chunks per thread: enough for a late thread's share to be taken over */
-#define CHUNKS_PER_THREAD 4   /* with at most 256 threads, fits a run's 16-bit bounds */
+/* chunks per run at most: the last two are 1/32 of it */
+#define RUN_CHUNKS 6
 
 struct lrsc_pool {
     int nthreads;                 /* including the caller */
@@ -38,12 +40,14 @@ struct lrsc_pool {
     /* the current job: set before `runs` publishes it */
     lrsc_par_fn fn;
     void *arg;
-    int64_t n;
-    int64_t nchunks;
+    int64_t n, min_chunk;
+    int nruns;                    /* runs holding indices: at most nthreads */
+    int64_t nchunks;              /* in all runs */
     /* per thread: generation (bits 32-63), end (16-31) and start (0-15) of
      * the chunks of its run not yet claimed */
     _Atomic uint64_t *runs;
     _Atomic int64_t finished;     /* chunks of the current job run to the end */
+    _Atomic bool caller_waits;    /* the caller sleeps (or is about to) on `done` */
     void *scratch[LRSC_SCRATCH_SLOTS];
     size_t scratch_cap[LRSC_SCRATCH_SLOTS];
 };
@@ -53,11 +57,28 @@ typedef struct worker_arg {
     int id;                       /* 1..nworkers; the caller is 0 */
 } worker_arg;
 
+/* Chunks in a run of len indices: halving sizes while the last stays at
+ * least min_chunk long. */
+static int run_chunk_count(int64_t len, int64_t min_chunk)
+{
+    int k = 1;
+    while (k < RUN_CHUNKS && (len >> k) >= min_chunk) k++;
+    return len > 0 ? k : 0;
+}
+
+/* Run r's bounds, and its chunk count. */
+static int run_bounds(const lrsc_pool *p, int r, int64_t *b, int64_t *e)
+{
+    *b = r < p->nruns ? p->n * r / p->nruns : p->n;
+    *e = r < p->nruns ? p->n * (r + 1) / p->nruns : p->n;
+    return run_chunk_count(*e - *b, p->min_chunk);
+}
+
 /* Claims one chunk of generation g from thread r's run: from the front
  * when r is the claimer's own, else from the back.  -1 when none is left.
  * A claim that succeeds proves the job is still current (the caller does
- * not replace it before every chunk has finished), so fn, arg, n and
- * nchunks may be read after it. */
+ * not replace it before every chunk has finished), so fn, arg and the
+ * job's sizes may be read after it. */
 static int64_t claim_chunk(lrsc_pool *p, uint32_t g, int r, bool own)
 {
     uint64_t w = atomic_load_explicit(&p->runs[r], memory_order_acquire);
@@ -78,10 +99,14 @@ static void run_chunks(lrsc_pool *p, uint32_t g, int id)
         int r = (id + k) % p->nthreads;
         int64_t c;
         while ((c = claim_chunk(p, g, r, k == 0)) >= 0) {
-            int64_t nc = p->nchunks, b = p->n * c / nc, e = p->n * (c + 1) / nc;
+            /* chunk c leaves len >> (c + 1) of the run after it */
+            int64_t rb, re;
+            int nc = run_bounds(p, r, &rb, &re);
+            int64_t len = re - rb, b = re - (len >> c), e = c + 1 < nc ? re - (len >> (c + 1)) : re;
             if (b < e) p->fn(p->arg, b, e);
-            if (atomic_fetch_add_explicit(&p->finished, 1, memory_order_acq_rel) + 1 == nc) {
-                /* the last chunk: the caller may be asleep */
+            /* the last chunk wakes the caller if it sleeps (see lrsc_pool_for) */
+            if (atomic_fetch_add(&p->finished, 1) + 1 == p->nchunks &&
+                atomic_load(&p->caller_waits)) {
                 pthread_mutex_lock(&p->mu);
                 pthread_cond_signal(&p->done);
                 pthread_mutex_unlock(&p->mu);
@@ -105,19 +130,25 @@ static void *worker_main(void *v)
     free(wa);
     unsigned long seen = 0;
     for (;;) {
-        for (int i = 0; i < SPIN_ROUNDS && !atomic_load(&p->quit) && atomic_load(&p->gen) == seen;
+        /* a generation seen here was published after its runs (release) */
+        unsigned long g = seen;
+        for (int i = 0; i < SPIN_ROUNDS && !atomic_load(&p->quit) &&
+                        (g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen;
              i++)
             cpu_relax();
-        pthread_mutex_lock(&p->mu);
-        while (!p->quit && p->gen == seen) pthread_cond_wait(&p->wake, &p->mu);
-        if (p->quit) break;
-        seen = p->gen;
-        pthread_mutex_unlock(&p->mu);
+        if (g == seen) {
+            pthread_mutex_lock(&p->mu);
+            while (!p->quit && p->gen == seen) pthread_cond_wait(&p->wake, &p->mu);
+            g = p->gen;
+            pthread_mutex_unlock(&p->mu);
+        }
+        if (atomic_load(&p->quit)) break;
+        seen = g;
         run_chunks(p, (uint32_t)seen, id);
     }
-    pthread_mutex_unlock(&p->mu);
     return NULL;
 }
+
 lrsc_status lrsc_pool_create(int threads, lrsc_pool **out, lrsc_error *err)
 {
     *out = NULL;
@@ -205,10 +236,10 @@ void lrsc_pool_for(lrsc_pool *p, int64_t n, int64_t min_chunk, lrsc_par_fn fn, v
     if (n <= 0) return;
     if (min_chunk < 1) min_chunk = 1;
     int t = p ? p->nthreads : 1;
-    int64_t nchunks = (n + min_chunk - 1) / min_chunk;
-    if (nchunks > (int64_t)t * CHUNKS_PER_THREAD) nchunks = (int64_t)t * CHUNKS_PER_THREAD;
-    if (nchunks > 0xFFFF) nchunks = 0xFFFF;
-    if (!p || t == 1 || nchunks <= 1) {
+    /* as many runs as there are threads, each of about min_chunk or more */
+    int64_t nruns = (n + min_chunk - 1) / min_chunk;
+    if (nruns > t) nruns = t;
+    if (!p || nruns <= 1) {
         fn(arg, 0, n);
         return;
     }
@@ -216,24 +247,37 @@ void lrsc_pool_for(lrsc_pool *p, int64_t n, int64_t min_chunk, lrsc_par_fn fn, v
     p->fn = fn;
     p->arg = arg;
     p->n = n;
-    p->nchunks = nchunks;
+    p->min_chunk = min_chunk;
+    p->nruns = (int)nruns;
     atomic_store_explicit(&p->finished, 0, memory_order_relaxed);
-    p->gen++;
-    uint32_t g = (uint32_t)p->gen;
-    /* the runs are set before the mutex is released: a worker that saw the
-     * new generation takes the mutex before it claims */
+    int64_t nchunks = 0, rb, re;
+    for (int r = 0; r < t; r++) nchunks += run_bounds(p, r, &rb, &re);
+    p->nchunks = nchunks;
+    /* the runs, then the generation that spinning workers watch; a
+     * sleeping worker takes the mutex before it reads either */
+    uint32_t g = (uint32_t)(p->gen + 1);
     for (int r = 0; r < t; r++) {
-        uint64_t lo = (uint64_t)(nchunks * r / t), hi = (uint64_t)(nchunks * (r + 1) / t);
-        atomic_store_explicit(&p->runs[r], (uint64_t)g << 32 | hi << 16 | lo,
-                              memory_order_release);
+        uint64_t k = (uint64_t)run_bounds(p, r, &rb, &re);
+        atomic_store_explicit(&p->runs[r], (uint64_t)g << 32 | k << 16, memory_order_release);
     }
+    atomic_store_explicit(&p->gen, p->gen + 1, memory_order_release);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
     run_chunks(p, g, 0);
     for (int i = 0; i < SPIN_ROUNDS && atomic_load(&p->finished) < nchunks; i++) cpu_relax();
-    pthread_mutex_lock(&p->mu);
-    while (atomic_load(&p->finished) < nchunks) pthread_cond_wait(&p->done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    if (atomic_load(&p->finished) < nchunks) {
+        /* Announced before `finished` is read again: a worker that finishes
+         * the job after that read sees the flag and signals under the
+         * mutex, which this thread holds until it waits (the two are
+         * sequentially consistent).  When every chunk is done by the time
+         * the spinning stops, the mutex is not touched: taking it while the
+         * last worker holds it would sleep in the kernel. */
+        pthread_mutex_lock(&p->mu);
+        atomic_store(&p->caller_waits, true);
+        while (atomic_load(&p->finished) < nchunks) pthread_cond_wait(&p->done, &p->mu);
+        atomic_store(&p->caller_waits, false);
+        pthread_mutex_unlock(&p->mu);
+    }
 }
 
 /* ---- geometry ---- */

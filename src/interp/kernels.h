@@ -21,12 +21,14 @@ lrsc_status lrsc_pool_create(int threads, lrsc_pool **out, lrsc_error *err);
 void lrsc_pool_free(lrsc_pool *p);
 int lrsc_pool_threads(const lrsc_pool *p);
 
-/* Splits [0, n) into contiguous chunks of about min_chunk or more, at most
- * four per thread (the split depends only on n, min_chunk and the thread
- * count), and runs fn on each; thread t (the caller is 0) runs the t-th
- * run of chunks unless it is late, when the others take them over.  Returns
- * when all are done.  fn must give the same results whichever thread runs a
- * chunk, and chunks may run at the same time.  pool may be NULL. */
+/* Splits [0, n) into one contiguous run per thread, each of about
+ * min_chunk indices or more, and each run into chunks of halving size, at
+ * least min_chunk long (the split depends only on n, min_chunk and the
+ * thread count); runs fn on each chunk and returns when all are done.
+ * Thread t (the caller is 0) runs the t-th run from its front; a thread
+ * that has finished its own takes the others' remaining chunks from their
+ * back.  fn must give the same results whichever thread runs a chunk, and
+ * chunks may run at the same time.  pool may be NULL. */
 void lrsc_pool_for(lrsc_pool *p, int64_t n, int64_t min_chunk, lrsc_par_fn fn, void *arg);
 
 /* A scratch buffer owned by the pool, reused by every node of the
