@@ -417,7 +417,7 @@ static void test_conv_variants(void **state)
         {2, 32, 14, 13, 40, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, true},
         {1, 16, 12, 12, 32, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 1, false},
         {1, 16, 27, 27, 40, 3, 3, 4, 4, 1, 1, 1, 1, 1, 1, 1, true},  /* stride 4, pairs */
-        /* direct: groups of two weight blocks and one; bands of 2 rows and 1 */
+        /* direct: groups of two weight blocks and one (the last), images apart */
         {2, 128, 9, 9, 80, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
         {1, 160, 7, 7, 48, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, true},   /* direct 1x1 */
         {2, 128, 14, 14, 72, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1, false}, /* direct 1x1, stride 2 */

@@ -125,14 +125,16 @@ typedef struct dc_job {
     int64_t K, chunks, tile_w;  /* row chunks per output row, positions per chunk */
     bool pairs;            /* tiles of two whole rows (OW <= 7): chunks is 1 */
     int64_t nb, bg;        /* channel blocks, and blocks per group */
-    int64_t ru, br;        /* row units (rows, or pairs of rows) per image and per band */
+    int64_t ru;            /* row units (rows, or pairs of rows) per image */
 } dc_job;
 
-/* Units are tiles in the order (group of channel blocks, image, band of
- * rows, block, row, chunk).  A group's weight blocks (a few hundred KB)
- * and a band's input rows stay in L2 while every tile that needs them
- * runs; a large weight makes groups of one block, read from memory once
- * for all images.  Each thread takes contiguous runs of units. */
+/* Units are tiles in the order (group of channel blocks, image, row,
+ * block, chunk).  A group's weight blocks (a few hundred KB) stay in L2
+ * while every tile that needs them runs, and the few input rows under an
+ * output row serve all its blocks in turn; a large weight makes groups of
+ * one block, read from memory once for all images.  Each thread takes a
+ * contiguous run of units (see lrsc_pool_for), so its rows of the output
+ * are the ones the next Conv reads on it. */
 __attribute__((target("avx512f,prfchw"))) static void dc_units(void *arg, int64_t u0, int64_t u1)
 {
     const dc_job *j = arg;
@@ -147,12 +149,9 @@ __attribute__((target("avx512f,prfchw"))) static void dc_units(void *arg, int64_
         int64_t gb = j->nb - gi * j->bg < j->bg ? j->nb - gi * j->bg : j->bg;
         int64_t n = r / (j->ru * gb * ch);
         r %= j->ru * gb * ch;
-        int64_t bi = r / (j->br * gb * ch);
-        r %= j->br * gb * ch;
-        int64_t nbr = j->ru - bi * j->br < j->br ? j->ru - bi * j->br : j->br;
-        int64_t mb = gi * j->bg + r / (nbr * ch);
-        r %= nbr * ch;
-        int64_t oh = bi * j->br + r / ch, ow0 = r % ch * j->tile_w;
+        int64_t oh = r / (gb * ch);
+        r %= gb * ch;
+        int64_t mb = gi * j->bg + r / ch, ow0 = r % ch * j->tile_w;
         int R = (int)(g->OW - ow0 < j->tile_w ? g->OW - ow0 : j->tile_w);
         const float *wp = j->wpk + mb * j->K * DC_NB;
         if (j->pairs) oh *= 2;
@@ -315,15 +314,10 @@ lrsc_status lrsc_direct_conv(lrsc_pool *p, const lrsc_direct_geom *g, const floa
     int64_t nb = (g->M + DC_NB - 1) / DC_NB, P = g->OH * g->OW;
     bool pairs = g->OW <= DC_RMAX / 2 && g->OH > 1;
     int64_t ru = pairs ? (g->OH + 1) / 2 : g->OH;
-    /* weight blocks of a group in about 384 KB; a band's input rows
-     * (rows + kernel - 1 of them, all channels) in about 256 KB */
+    /* weight blocks of a group in about 384 KB */
     int64_t bg = (384 << 10) / (K * DC_NB * (int64_t)sizeof(float));
     if (bg < 1) bg = 1;
     if (bg > nb) bg = nb;
-    int64_t in_row = g->C * Wp * (int64_t)sizeof(float), rows_per_ru = pairs ? 2 : 1;
-    int64_t br = ((256 << 10) / in_row - (g->KH - 1)) / (g->sh * rows_per_ru);
-    if (br < 1) br = 1;
-    if (br > ru) br = ru;
     for (int64_t n0 = 0; n0 < N; n0 += nbat) {
         int64_t ni = N - n0 < nbat ? N - n0 : nbat;
         const float *xn = x + n0 * g->C * g->H * g->W, *xp = xn;
@@ -337,7 +331,7 @@ lrsc_status lrsc_direct_conv(lrsc_pool *p, const lrsc_direct_geom *g, const floa
         }
         dc_job j = {g, wpk, koff, xp, Wp, xs, ni, y + n0 * ys, ys, bias,
                     res ? res + n0 * g->M * P : NULL, relu, K, chunks, tile_w, pairs,
-                    nb, bg, ru, br};
+                    nb, bg, ru};
         /* single tiles: each thread's run stays contiguous, and the last
          * chunks of a run, taken over by a thread that finished early, are
          * then one tile each */
