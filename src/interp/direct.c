@@ -207,20 +207,22 @@ typedef struct pad_job {
     const float *x;        /* the images' channels one after the other */
     float *xp;
     int64_t Hp, Wp;
+    int64_t bands;         /* per plane: a stem's three planes are cut into bands of rows */
 } pad_job;
 
-/* Row by row with masked vector moves; a masked load never touches the
- * lanes it leaves out. */
-__attribute__((target("avx512f,prfchw"))) static void pad_channels(void *arg, int64_t c0,
-                                                                      int64_t c1)
+/* Planes (or bands of a plane's rows) [u0, u1), row by row with masked
+ * vector moves; a masked load never touches the lanes it leaves out. */
+__attribute__((target("avx512f,prfchw"))) static void pad_planes(void *arg, int64_t u0,
+                                                                    int64_t u1)
 {
     const pad_job *j = arg;
     const lrsc_direct_geom *g = j->g;
     int64_t Wp = j->Wp;
-    for (int64_t c = c0; c < c1; c++) {
+    for (int64_t u = u0; u < u1; u++) {
+        int64_t c = u / j->bands, b = u % j->bands;
         float *d = j->xp + c * j->Hp * Wp;
         const float *s = j->x + c * g->H * g->W;
-        for (int64_t h = 0; h < j->Hp; h++) {
+        for (int64_t h = j->Hp * b / j->bands; h < j->Hp * (b + 1) / j->bands; h++) {
             float *dr = d + h * Wp;
             int64_t ih = h - g->pt;
             if (ih < 0 || ih >= g->H) {
@@ -324,8 +326,12 @@ lrsc_status lrsc_direct_conv(lrsc_pool *p, const lrsc_direct_geom *g, const floa
         int64_t xs = g->C * g->H * g->W;
         if (padded) {
             float *dst = (float *)(buf + ktab);
-            pad_job pj = {g, xn, dst, Hp, Wp};
-            lrsc_pool_for(p, ni * g->C, 8, pad_channels, &pj);
+            /* 16 pieces or more, so that an image of few channels (3 at a
+             * network's first Conv) is not padded on one thread */
+            int64_t bands = (16 + ni * g->C - 1) / (ni * g->C);
+            if (bands > Hp) bands = Hp;
+            pad_job pj = {g, xn, dst, Hp, Wp, bands};
+            lrsc_pool_for(p, ni * g->C * bands, bands > 1 ? 1 : 8, pad_planes, &pj);
             xp = dst;
             xs = g->C * Hp * Wp;
         }
