@@ -100,12 +100,13 @@ static void run_chunks(lrsc_pool *p, uint32_t g, int id)
         int64_t c;
         while ((c = claim_chunk(p, g, r, k == 0)) >= 0) {
             /* chunk c leaves len >> (c + 1) of the run after it */
-            int64_t rb, re;
+            int64_t rb, re, total = p->nchunks; /* read while the job is sure to be current */
             int nc = run_bounds(p, r, &rb, &re);
             int64_t len = re - rb, b = re - (len >> c), e = c + 1 < nc ? re - (len >> (c + 1)) : re;
             if (b < e) p->fn(p->arg, b, e);
-            /* the last chunk wakes the caller if it sleeps (see lrsc_pool_for) */
-            if (atomic_fetch_add(&p->finished, 1) + 1 == p->nchunks &&
+            /* the last chunk wakes the caller if it sleeps (see lrsc_pool_for);
+             * once `finished` is counted the caller may publish the next job */
+            if (atomic_fetch_add(&p->finished, 1) + 1 == total &&
                 atomic_load(&p->caller_waits)) {
                 pthread_mutex_lock(&p->mu);
                 pthread_cond_signal(&p->done);
