@@ -1,8 +1,10 @@
 #!/bin/sh
 # Two builds of bench_interp on one model, in alternating rounds, so that
 # load from other processes hits both alike: prints each build's least wall
-# time and least CPU time (per run) over the rounds, and their ratios.
-# CPU time is the steadier figure on a shared machine.
+# time and least CPU time (per run) over the rounds, and their ratios; then
+# the median over rounds of each round's least wall time (with 10 rounds
+# or more, the steadier figure for changes of a few percent).  CPU time is
+# the steadier figure on a shared machine.
 #
 # usage: BASE=/path/to/old/bench_interp tools/bench_interp/ab.sh MODEL BATCH [ROUNDS]
 # environment: BUILD=build (this build's folder), MODELS_DIR=$BUILD/models,
@@ -27,7 +29,11 @@ while [ "$i" -lt "$r" ]; do
             sed -n "s/.*min_ms=\([0-9.]*\).*cpu_ms=\([0-9.]*\).*/$who \1 \2/p"
     done
     i=$((i + 1))
-done | awk -v m="$m" -v b="$b" '
-    { if (!($1 in w) || $2 < w[$1]) w[$1] = $2; if (!($1 in c) || $3 < c[$1]) c[$1] = $3 }
-    END { printf "%s batch %d: wall base %.2f new %.2f ratio %.3f | cpu base %.2f new %.2f ratio %.3f\n",
-                 m, b, w["base"], w["new"], w["new"] / w["base"], c["base"], c["new"], c["new"] / c["base"] }'
+done | sort -k1,1 -k2,2n | awk -v m="$m" -v b="$b" '
+    { if (!($1 in w) || $2 < w[$1]) w[$1] = $2; if (!($1 in c) || $3 < c[$1]) c[$1] = $3
+      r[$1, ++n[$1]] = $2 }
+    END { mb = r["base", int((n["base"] + 1) / 2)]; mn = r["new", int((n["new"] + 1) / 2)]
+          printf "%s batch %d: wall base %.2f new %.2f ratio %.3f | cpu base %.2f new %.2f ratio %.3f\n",
+                 m, b, w["base"], w["new"], w["new"] / w["base"], c["base"], c["new"], c["new"] / c["base"]
+          printf "%s batch %d: median over rounds of the least wall time: base %.2f new %.2f ratio %.3f\n",
+                 m, b, mb, mn, mn / mb }'
