@@ -382,8 +382,8 @@ static void test_conv_variants(void **state)
         {1, 3, 12, 12, 9, 3, 3, 1, 2, 2, 1, 2, 1, 0, 3, 3, true}, /* depthwise x3 multiplier, dilated */
         {1, 8, 7, 13, 4, 2, 5, 3, 2, 2, 1, 1, 2, 0, 1, 2, false}, /* grouped, odd everything */
         {1, 2, 5, 5, 3, 5, 5, 1, 1, 1, 1, 4, 4, 4, 4, 1, true},   /* windows mostly in padding */
-        /* few positions, many channels (K < 128 keeps the panel path) */
-        {2, 8, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
+        /* few positions, many channels (K < 64 keeps the panel path) */
+        {2, 6, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
         {1, 32, 7, 7, 128, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, true},
         {1, 24, 14, 14, 64, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1, false},
         /* a wide image: several im2col row slices (K * width > 8M floats per slice)
@@ -391,19 +391,19 @@ static void test_conv_variants(void **state)
         {1, 64, 40, 600, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
         /* enough positions for the packed-panel product, whose column strips
          * gather the unfolded input straight from the image */
-        {1, 8, 30, 33, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
+        {1, 6, 30, 33, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
         {1, 5, 41, 37, 12, 3, 3, 2, 2, 2, 2, 1, 2, 0, 1, 1, true},   /* strided, dilated */
         {1, 2, 30, 40, 3, 5, 5, 1, 1, 1, 1, 4, 4, 4, 4, 1, true},    /* wide padding */
         {1, 3, 227, 227, 16, 11, 11, 4, 4, 1, 1, 2, 2, 2, 2, 1, true}, /* stride 4 (AlexNet's first) */
-        {1, 1, 227, 227, 16, 11, 11, 4, 4, 1, 1, 2, 2, 2, 2, 1, true}, /* stride 4, K 121: panels */
+        {1, 1, 227, 227, 16, 7, 7, 4, 4, 1, 1, 2, 2, 2, 2, 1, true}, /* stride 4, K 49: panels */
         {2, 3, 61, 70, 8, 5, 3, 3, 4, 1, 1, 1, 3, 0, 2, 1, false},    /* strides 3 x 4, uneven pads */
         {1, 4, 50, 53, 8, 3, 3, 3, 3, 1, 2, 1, 1, 1, 1, 1, true},     /* stride 3: gathered */
         /* small planes at batch > 1: the images side by side in one product */
-        {3, 8, 12, 12, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
+        {3, 6, 12, 12, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
         {2, 8, 20, 24, 8, 3, 5, 1, 2, 1, 1, 1, 2, 1, 2, 2, false},   /* grouped */
         {3, 16, 12, 12, 32, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, true},  /* pointwise */
         /* an odd number of column strips: the threads split the output channels */
-        {1, 8, 14, 14, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
+        {1, 6, 14, 14, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
         /* stride 1 with K >= 256: the direct kernel (positions against
          * channel lanes), 9 columns in one tile, a block of 8 channels */
         {1, 64, 9, 9, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
@@ -421,6 +421,9 @@ static void test_conv_variants(void **state)
         {2, 128, 9, 9, 80, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
         {1, 160, 7, 7, 48, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, true},   /* direct 1x1 */
         {2, 128, 14, 14, 72, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1, false}, /* direct 1x1, stride 2 */
+        /* the direct kernel's smallest K: 64 (a 1x1 downsample) and 72 */
+        {2, 64, 14, 14, 40, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1, true},
+        {2, 8, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
         {1, 64, 11, 203, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
         /* direct: each image's padded copy over the 32 MB budget, one at a time */
         {2, 128, 250, 260, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
@@ -944,9 +947,9 @@ static void test_conv_thread_counts(void **state)
 {
     (void)state;
     const conv_case cases[] = {
-        {1, 8, 14, 14, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},  /* 7 strips x 5 row strips */
-        {1, 8, 30, 33, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},  /* 31 strips x 2 */
-        {3, 8, 12, 12, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},  /* batched images */
+        {1, 6, 14, 14, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},  /* 7 strips x 5 row strips */
+        {1, 6, 30, 33, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},  /* 31 strips x 2 */
+        {3, 6, 12, 12, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},  /* batched images */
         {1, 24, 7, 7, 200, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, false}, /* 2 strips x 25, by rows */
         {1, 4, 48, 48, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},  /* 72 strips: 4 runs a thread */
         /* by rows (dilated, so not the direct kernel): 11 K blocks, 33 row
@@ -1212,13 +1215,13 @@ static void check_residual(int64_t N, int64_t C, int64_t H, int64_t W, bool orde
 static void test_conv_residual(void **state)
 {
     (void)state;
-    /* K = 72: the panel products' epilogue */
-    check_residual(1, 8, 14, 14, true, true, false);    /* one image */
-    check_residual(1, 8, 14, 14, false, true, false);   /* operands swapped */
-    check_residual(1, 8, 14, 14, true, false, false);   /* no Relu after */
-    check_residual(3, 8, 7, 7, true, true, false);      /* images side by side */
-    check_residual(3, 8, 7, 7, false, true, true);      /* broadcast: the Add runs */
-    check_residual(2, 8, 4, 4, true, true, false);      /* planes too small to fold */
+    /* K = 54: the panel products' epilogue */
+    check_residual(1, 6, 14, 14, true, true, false);    /* one image */
+    check_residual(1, 6, 14, 14, false, true, false);   /* operands swapped */
+    check_residual(1, 6, 14, 14, true, false, false);   /* no Relu after */
+    check_residual(3, 6, 7, 7, true, true, false);      /* images side by side */
+    check_residual(3, 6, 7, 7, false, true, true);      /* broadcast: the Add runs */
+    check_residual(2, 6, 4, 4, true, true, false);      /* planes too small to fold */
     /* K = 288: the direct kernel's store */
     check_residual(1, 32, 14, 14, true, true, false);
     check_residual(3, 32, 7, 7, false, false, false);   /* pairs of rows, images */
