@@ -177,9 +177,9 @@ __attribute__((target("avx512f,prfchw"))) static void dc_units(void *arg, int64_
             dc_tiles[si][R](j->K, wp, j->koff, xb, row, acc);
         }
         /* bias per channel (lane); then each 16-channel half is transposed
-         * in registers, so that row l holds channel l's R positions */
-        /* Every index below is a constant once unrolled, so t stays in
-         * registers (an index that varies at run time puts it on the stack). */
+         * in registers, so that row l holds channel l's R positions.  Every
+         * index below is a constant once unrolled, so t stays in registers
+         * (an index that varies at run time puts it on the stack). */
         __mmask16 rm = lrsc_lane_range(0, R);
         for (int h = 0; h * 16 < mc; h++) {
             int hc = mc - h * 16 < 16 ? (int)(mc - h * 16) : 16;
@@ -307,7 +307,7 @@ lrsc_status lrsc_direct_conv(lrsc_pool *p, const lrsc_direct_geom *g, const floa
     size_t bytes = ktab + (padded ? (size_t)(nbat * g->C * Hp * Wp) * sizeof(float) : 0);
     char *buf = lrsc_pool_scratch(p, 0, bytes, err);
     if (!buf) return LRSC_ERR_NOMEM;
-    /* (two divisions per tap took 20 us for K = 4608, more than the padding) */
+    /* in nested loops: two divisions per tap took 20 us for K = 4608 */
     int32_t *koff = (int32_t *)buf;
     for (int64_t c = 0, k = 0; c < g->C; c++)
         for (int64_t i = 0; i < g->KH; i++)
