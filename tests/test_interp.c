@@ -404,8 +404,8 @@ static void test_conv_variants(void **state)
         {3, 16, 12, 12, 32, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, true},  /* pointwise */
         /* an odd number of column strips: the threads split the output channels */
         {1, 6, 14, 14, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
-        /* stride 1 with K >= 256: the direct kernel (positions against
-         * channel lanes), 9 columns in one tile, a block of 8 channels */
+        /* the direct kernel (positions against channel lanes, K >= 64):
+         * 9 columns in one tile, a block of 8 channels */
         {1, 64, 9, 9, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},
         {2, 32, 7, 5, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true},  /* pairs of rows, odd rows */
         {1, 40, 6, 31, 16, 3, 3, 1, 1, 1, 1, 0, 2, 1, 0, 1, false}, /* tiles of 11 + 11 + 9 */

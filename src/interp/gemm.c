@@ -54,8 +54,8 @@ typedef struct run_plan {
 /* Runs: one per thread, or, by columns, four per thread when there are
  * enough column strips that the extra strips packed twice (where runs
  * meet) cost little; a thread that finishes early takes over another's
- * last runs (lrsc_pool_for), so a thread that starts late is made up for.  Never more runs than tiles (or
- * than row strips, by rows). */
+ * last runs (lrsc_pool_for), so a thread that starts late is made up for.
+ * Never more runs than tiles (or than row strips, by rows). */
 static run_plan plan_runs(const lrsc_pool *p, int64_t M, int64_t N)
 {
     int64_t strips = (N + NR - 1) / NR, mstrips = (M + MR - 1) / MR;

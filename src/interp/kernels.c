@@ -37,7 +37,7 @@ struct lrsc_pool {
     pthread_cond_t wake, done;
     _Atomic unsigned long gen;    /* written under mu */
     _Atomic bool quit;
-    /* the current job: set before `runs` publishes it */
+    /* the current job: set before `gen` publishes it */
     lrsc_par_fn fn;
     void *arg;
     int64_t n, min_chunk;
@@ -251,16 +251,18 @@ void lrsc_pool_for(lrsc_pool *p, int64_t n, int64_t min_chunk, lrsc_par_fn fn, v
     p->min_chunk = min_chunk;
     p->nruns = (int)nruns;
     atomic_store_explicit(&p->finished, 0, memory_order_relaxed);
-    int64_t nchunks = 0, rb, re;
-    for (int r = 0; r < t; r++) nchunks += run_bounds(p, r, &rb, &re);
-    p->nchunks = nchunks;
-    /* the runs, then the generation that spinning workers watch; a
-     * sleeping worker takes the mutex before it reads either */
+    /* the runs and the chunk count, then the generation that spinning
+     * workers watch (a sleeping worker takes the mutex before it reads
+     * them); a worker still in the last job claims nothing from runs
+     * tagged with the new generation */
     uint32_t g = (uint32_t)(p->gen + 1);
+    int64_t nchunks = 0, rb, re;
     for (int r = 0; r < t; r++) {
         uint64_t k = (uint64_t)run_bounds(p, r, &rb, &re);
+        nchunks += (int64_t)k;
         atomic_store_explicit(&p->runs[r], (uint64_t)g << 32 | k << 16, memory_order_release);
     }
+    p->nchunks = nchunks;
     atomic_store_explicit(&p->gen, p->gen + 1, memory_order_release);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
